@@ -1,0 +1,65 @@
+"""The JSON API under /api/v1: bearer-token auth, JSON errors, and the OpenAPI document.
+
+Each area adds its routes in its own module (tokens, owner, review, datasets),
+and each module declares the OpenAPI paths it serves in `OPENAPI_PATHS`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from appeals.services.errors import ServiceError, Unauthorized
+
+bp = Blueprint("api", __name__)
+
+
+@bp.before_request
+def _load_bearer() -> None:
+    from appeals.services.auth import resolve_token
+
+    g.api_principal = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        g.api_principal = resolve_token(header[len("Bearer "):].strip())
+
+
+def require_principal():
+    """The bearer token's principal; 401 without a valid token."""
+    principal = getattr(g, "api_principal", None)
+    if principal is None:
+        raise Unauthorized("A valid bearer token is required (POST /api/v1/tokens).", code="unauthorized")
+    return principal
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 422 naming the problem."""
+    from appeals.services.errors import Invalid
+
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid("The request body must be a JSON object.", code="invalid_json")
+    return data
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None):
+    """The one shape of every API error: {"code", "message", "fields"?}."""
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify(body), status
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError):
+    return error_response(error.status, error.code, error.message, error.fields)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    code = (error.name or "error").lower().replace(" ", "_")
+    return error_response(error.code or 500, code, error.description or error.name)
+
+
+# Route modules register themselves on `bp` when imported.
+from appeals.api import datasets, openapi, owner, review, tokens  # noqa: E402,F401

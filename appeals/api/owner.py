@@ -1,0 +1,3 @@
+"""API routes (placeholder until written)."""
+
+OPENAPI_PATHS: dict = {}

@@ -1,0 +1,93 @@
+"""The application factory; reads as a table of contents of the web application."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+
+from appeals import db, runtime
+from appeals.extensions import csrf, limiter, login_manager
+from config import Settings
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    """Build the web application for `settings` (default: read from the environment)."""
+    settings = settings or Settings.from_env(**overrides)
+    runtime.bootstrap(settings)
+
+    app = Flask(__name__, instance_path=str(settings.home))
+    configure(app, settings)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_error_pages(app)
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+    return app
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    """Flask's own settings, derived from ours."""
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.mode == "test",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    """Bind the unbound extensions of appeals.extensions."""
+    from workers.connection import limiter_storage_uri
+
+    app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(settings)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.login_view = "owner.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.user_loader(_load_user)
+
+
+def _load_user(identity: str):
+    from appeals.services.auth import load_principal
+
+    kind, _, raw_id = identity.partition(":")
+    if not raw_id.isdigit():
+        return None
+    principal = load_principal(kind, int(raw_id))
+    return principal if principal is not None and principal.is_active else None
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per area: owners, the public, the API, reviewers."""
+    from appeals.api import bp as api_bp
+    from appeals.owner import bp as owner_bp
+    from appeals.public import bp as public_bp
+    from reviewer_ui import bp as reviewer_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(owner_bp)
+    app.register_blueprint(reviewer_bp, url_prefix="/review")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
+
+
+def register_error_pages(app: Flask) -> None:
+    """Plain, friendly pages for HTTP errors outside the API."""
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        description = getattr(error, "description", None) or "Something went wrong."
+        return render_template("error.html", code=code, description=description), code
+
+    for code in (400, 403, 404, 405, 410, 413, 429, 500):
+        app.register_error_handler(code, render_error)

@@ -1,0 +1,16 @@
+"""Every `appeals` sub-command, gathered in one list for the CLI group."""
+
+from appeals.commands import accounts, corrections, demo, serve, staff, worker
+from workers.cli.datasets import datasets
+from workers.cli.releases import releases
+
+COMMANDS = [
+    datasets,
+    releases,
+    *accounts.commands,
+    *staff.commands,
+    *corrections.commands,
+    *worker.commands,
+    *serve.commands,
+    *demo.commands,
+]

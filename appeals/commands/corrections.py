@@ -1,0 +1,3 @@
+"""`appeals` commands (placeholder until written)."""
+
+commands: list = []

@@ -1,0 +1,28 @@
+"""The database models, one module per aggregate; importing this package registers them all."""
+
+from appeals.models.accounts import Account, ApiToken
+from appeals.models.appeals import (
+    APPEAL_STATUSES,
+    OPEN_STATUSES,
+    REASONS,
+    REMEDIES,
+    Appeal,
+    AppealDataset,
+    AppealEvent,
+    InternalNote,
+    Message,
+)
+from appeals.models.audit import AuditEntry
+from appeals.models.corrections import Correction, CorrectionRun
+from appeals.models.downloads import DownloadLog, DownloadNotice, DownloadRequest, Researcher
+from appeals.models.outbox import OutboxMessage
+from appeals.models.reference import MessageTemplate, ReasonCode
+from appeals.models.staff import STAFF_ROLES, Staff
+
+__all__ = [
+    "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
+    "Account", "ApiToken", "Appeal", "AppealDataset", "AppealEvent", "AuditEntry",
+    "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
+    "InternalNote", "Message", "MessageTemplate", "OutboxMessage", "ReasonCode",
+    "Researcher", "Staff",
+]

@@ -1,0 +1,144 @@
+"""Appeals, their timeline, messages with the owner and internal notes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from appeals.db import Base, utcnow
+
+# The status vocabulary shared by pages, API and emails (a contract).
+APPEAL_STATUSES = (
+    "filed",
+    "in_review",
+    "info_requested",
+    "escalated",
+    "approved",
+    "correction_queued",
+    "correcting",
+    "corrected",
+    "correction_failed",
+    "denied",
+    "withdrawn",
+)
+CLOSED_STATUSES = ("corrected", "denied", "withdrawn")
+OPEN_STATUSES = tuple(s for s in APPEAL_STATUSES if s not in CLOSED_STATUSES)
+REASONS = ("included_in_error", "compromised", "other")
+REMEDIES = ("remove", "rehash")
+
+
+class Appeal(Base):
+    """One owner's appeal against their account's presence in every dataset it appears in."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        Index("ix_appeals_status_created", "status", "created_at"),
+        Index("ix_appeals_status_due", "status", "due_at"),
+        Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
+        Index("ix_appeals_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(32), default="filed")
+    reason: Mapped[str] = mapped_column(String(32))
+    statement: Mapped[str] = mapped_column(Text)
+    contact_email: Mapped[str] = mapped_column(String(254))
+    compromised_from: Mapped[date | None] = mapped_column(Date)
+    compromised_until: Mapped[date | None] = mapped_column(Date)
+    # Set when a re-appeal within the cool-down brings new information.
+    new_information: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # SLA clock: when a decision is due.
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    # Footprint at filing: sorting by size must not reach the engine per row.
+    footprint_size: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Claim: at most one holder; expires after an idle time (see services.review).
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claim_touched_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    info_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    info_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_remedy: Mapped[str | None] = mapped_column(String(16))
+    decision_reason_code: Mapped[str | None] = mapped_column(String(64))
+    decision_statement: Mapped[str | None] = mapped_column(Text)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Optimistic concurrency: every change bumps it; stale actions are refused (409).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    account = relationship("Account", lazy="joined")
+    assigned_to = relationship("Staff", foreign_keys=[assigned_to_id], lazy="joined")
+    datasets = relationship(
+        "AppealDataset", lazy="selectin", cascade="all, delete-orphan", order_by="AppealDataset.dataset"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class AppealDataset(Base):
+    """A dataset the appealing account appeared in when the appeal was filed."""
+
+    __tablename__ = "appeal_datasets"
+
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    authored_tweets: Mapped[int] = mapped_column(Integer, default=0)
+    referring_rows: Mapped[int] = mapped_column(Integer, default=0)
+    hashed_publicly: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AppealEvent(Base):
+    """One entry of an appeal's timeline: a status change, with its public note."""
+
+    __tablename__ = "appeal_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    status_from: Mapped[str | None] = mapped_column(String(32))
+    status_to: Mapped[str] = mapped_column(String(32))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # account | staff | system
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    # Text the owner may read (a statement of reasons, release versions...).
+    public_note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Message(Base):
+    """A message between the owner and the review team, visible to the owner."""
+
+    __tablename__ = "appeal_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    author_kind: Mapped[str] = mapped_column(String(16))  # account | staff
+    author_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class InternalNote(Base):
+    """A note among staff; never shown to the owner."""
+
+    __tablename__ = "internal_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)

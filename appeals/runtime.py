@@ -1,0 +1,42 @@
+"""The process's resolved settings and its handles on the database and the dataset engine.
+
+The web app, the worker and the CLI each call `bootstrap(settings)` once; services
+read `settings()` and `engine()` instead of reaching into Flask.
+"""
+
+from __future__ import annotations
+
+from config import Settings
+
+_state: dict = {}
+
+
+def bootstrap(settings: Settings) -> Settings:
+    """Make `settings` current for this process and bind the database session."""
+    from appeals import db
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _state.clear()
+    _state["settings"] = settings
+    db.init_db(settings.database_url)
+    return settings
+
+
+def settings() -> Settings:
+    """The current settings; bootstrap must have run."""
+    try:
+        return _state["settings"]
+    except KeyError:
+        raise RuntimeError("appeals.runtime.bootstrap() has not been called") from None
+
+
+def engine():
+    """The dataset engine over the configured data directory (created on first use)."""
+    eng = _state.get("engine")
+    if eng is None:
+        from workers.engine.api import Engine
+
+        s = settings()
+        eng = _state["engine"] = Engine(s.data_dir, s.hash_key, s.hash_key_id)
+    return eng

@@ -1,0 +1,1 @@
+"""The rules of the product, each in one module; views and jobs call these."""

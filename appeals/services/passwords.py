@@ -1,0 +1,34 @@
+"""Password hashing with argon2id; the one place that knows how passwords are stored."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Compared against when the user does not exist, so timing does not reveal which names are real.
+_DUMMY_HASH = _hasher.hash("appeals-dummy-password")
+
+MIN_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of `password`."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """True when `password` matches `stored_hash`; spends the same time when there is no hash."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` is unacceptable as a new password, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"Passwords need at least {MIN_LENGTH} characters."
+    if len(password) > 1024:
+        return "Passwords can have at most 1024 characters."
+    return None

@@ -1,0 +1,36 @@
+"""Flask-side helpers shared by every blueprint: the acting principal and rate-limit keys."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask_login import current_user
+
+from appeals.services.audit import Actor
+
+
+def current_principal():
+    """The logged-in (or bearer-token) principal of this request, or None."""
+    principal = getattr(g, "api_principal", None)
+    if principal is not None:
+        return principal
+    if current_user and current_user.is_authenticated:
+        return current_user._get_current_object()
+    return None
+
+
+def actor_for(principal) -> Actor:
+    """An audit Actor for `principal`, carrying this request's IP and user agent."""
+    ip = request.remote_addr
+    agent = request.user_agent.string if request.user_agent else None
+    if principal is None:
+        return Actor("anonymous", None, "anonymous", ip, agent)
+    label = getattr(principal, "email", None) or getattr(principal, "screen_name", None) or str(principal.id)
+    return Actor(principal.kind, principal.id, label, ip, agent)
+
+
+def login_identity_key() -> str:
+    """Rate-limit key for the account a login attempt names (form or JSON field)."""
+    data = request.get_json(silent=True) if request.is_json else request.form
+    data = data if isinstance(data, dict) or hasattr(data, "get") else {}
+    name = (data.get("username") or data.get("email") or data.get("identifier") or "").strip().lower()
+    return "login-account:" + name[:254]

