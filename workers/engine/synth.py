@@ -446,7 +446,7 @@ class _Gen:
         for ds, users in enumerate(self.users):
             total = self.split[ds]
             drng = random.Random(f"synth:{self.seed}:alloc:{ds}")
-            w = [drng.paretovariate(1.05) for _ in users]
+            w = [drng.paretovariate(0.9) for _ in users]
             s = sum(w)
             counts = [int(total * x / s) for x in w]
             rest = total - sum(counts)
