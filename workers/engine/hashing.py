@@ -77,3 +77,15 @@ def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str])
             new = new or list(fields)
             new[i] = replaced
     return new
+
+
+def split_member(name: str) -> tuple[str, str]:
+    """(account, rest) of a media member name `<account>/images/<tweetid>-<n>.<ext>`.
+
+    Split at the last '/images/' because a base64 pseudonym may itself contain '/'.
+    """
+    i = name.rfind("/images/")
+    if i < 0:
+        first, sep, rest = name.partition("/")
+        return first, sep + rest
+    return name[:i], name[i:]

@@ -438,10 +438,24 @@ class _Gen:
                 self.uids.discard(flat[-1].uid)
                 flat[-1].uid = flat[-1].row[0] = cand
         # Accounts outside every dataset (news outlets etc.), referred to by tweets.
-        for h in _EXTERNAL_HANDLES:
+        # Most mentions, replies and retweets in the archive point at accounts
+        # outside the campaign (media, politicians); popularity is Zipf-like.
+        ext_handles = list(_EXTERNAL_HANDLES)
+        while len(ext_handles) < 400:
+            h = rng.choice(_HANDLE_WORDS).capitalize() + rng.choice(
+                ["News", "Post", "Times", "TV", "Daily", "Gov", "_org", "Online", "Now", "Hub"])
+            if rng.random() < 0.4:
+                h += str(rng.randint(1, 999))
+            ext_handles.append(h)
+        for h in ext_handles:
             if self._take_handle(h):
                 uid = self._new_uid(rng, 7, 10)
                 self.externals.append(_User(uid, h, [], "en", _MIN_CREATED_S, 100000, -1))
+        self.ext_cum = []
+        acc = 0.0
+        for i in range(len(self.externals)):
+            acc += 1.0 / (i + 1)
+            self.ext_cum.append(acc)
         # Tweets per account: Pareto weights -> a few accounts write most tweets.
         for ds, users in enumerate(self.users):
             total = self.split[ds]
@@ -523,7 +537,9 @@ class _DatasetWriter:
         # Who gets referred to: in-dataset accounts weighted by followers; other
         # datasets only through their prominent accounts (top followers).
         self.ref_pool = self.users
-        self.ref_cum = self._cum([u.followers ** 0.8 + 1 for u in self.users])
+        # In-dataset references concentrate on the campaign's visible accounts:
+        # a typical low-follower account is referred to by a handful of rows.
+        self.ref_cum = self._cum([u.followers ** 1.5 + 1 for u in self.users])
         others = []
         for j, us in enumerate(g.users):
             if j == ds:
@@ -545,11 +561,11 @@ class _DatasetWriter:
 
     def _target(self) -> _User:
         r = self.rng.random()
-        if r < 0.72 or not self.cross_pool:
+        if r < 0.35 or (r < 0.5 and not self.cross_pool):
             return self.rng.choices(self.ref_pool, cum_weights=self.ref_cum)[0]
-        if r < 0.86:
+        if r < 0.5:
             return self.rng.choices(self.cross_pool, cum_weights=self.cross_cum)[0]
-        return self.rng.choice(self.g.externals)
+        return self.rng.choices(self.g.externals, cum_weights=self.g.ext_cum)[0]
 
     def _ref_tweet(self, u: _User, t_s: int) -> str:
         # A real tweet of the target when one exists in this dataset, else an id
@@ -773,7 +789,9 @@ def generate(out_dir: Path, datasets: int | list[str], tweets: int, seed: int,
             _write_users(up, g.users[ds])
             wr = _DatasetWriter(g, ds, d, tweets_per_file, media, bar)
             n = wr.write()
-            result.append(SynthDataset(name, d, len(g.users[ds]), n, [up, *wr.files]))
+            # Users file first, then tweet parts in order, then media zips.
+            files = [up] + [p for p in wr.files if p.suffix == ".csv"] + [p for p in wr.files if p.suffix == ".zip"]
+            result.append(SynthDataset(name, d, len(g.users[ds]), n, files))
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,68 @@
+"""Crash injection at every checkpoint: the store shows the old or the new release, and a re-run completes once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from workers.engine import faults
+from workers.engine.api import Engine
+
+from .conftest import KEY, KEY_ID
+
+
+class Crash(BaseException):
+    """Stands for kill -9 in process (BaseException: nothing may catch it)."""
+
+
+@pytest.mark.parametrize("point", faults.POINTS)
+def test_crash_in_process(world, point):
+    data_dir = world.data_dir
+    before = {n: world.get_dataset(n).current_version for n in ("alpha", "gamma")}
+
+    def hook(name):
+        if name == point:
+            raise Crash(name)
+
+    faults.test_hook = hook
+    with pytest.raises(Crash):
+        world.apply("b1", [("1000", "remove")])
+    faults.test_hook = None
+    fresh = Engine(data_dir, KEY, KEY_ID)  # a restarted worker
+    now = {n: fresh.get_dataset(n).current_version for n in ("alpha", "gamma")}
+    published = point == "after_publish"
+    assert now == ({"alpha": 2, "gamma": 2} if published else before)  # all or nothing, both datasets
+    assert not any((data_dir / "staging").iterdir())
+    res = fresh.apply("b1", [("1000", "remove")])
+    assert res.already_applied == published
+    assert fresh.get_dataset("alpha").current_version == 2
+    assert fresh.apply("b1", [("1000", "remove")]).already_applied
+    assert fresh.get_dataset("alpha").current_version == 2
+    assert all(fresh.verify(n).ok for n in ("alpha", "gamma"))
+    assert fresh.footprint("1000") == [e for e in fresh.footprint("1000")]
+    fresh.reindex()
+    assert {e.dataset for e in fresh.footprint("10000")} == {"alpha"}
+
+
+@pytest.mark.parametrize("point", ["mid_rewrite", "mid_publish", "after_publish"])
+def test_kill_9(world, point):
+    """A real SIGKILL through APPEALS_FAULT_KILL_AT in a child process."""
+    root = Path(__file__).resolve().parents[2]
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(root)!r})
+        from workers.engine.api import Engine
+        Engine({str(world.data_dir)!r}, {KEY!r}, {KEY_ID!r}).apply("b1", [("1000", "rehash")])
+    """)
+    env = dict(os.environ, APPEALS_FAULT_KILL_AT=point)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert p.returncode == -9, p.stderr.decode()
+    fresh = Engine(world.data_dir, KEY, KEY_ID)
+    assert fresh.get_dataset("alpha").current_version == (2 if point == "after_publish" else 1)
+    fresh.apply("b1", [("1000", "rehash")])
+    assert fresh.get_dataset("alpha").current_version == 2
+    assert fresh.verify("alpha").ok

@@ -1,0 +1,249 @@
+"""Byte-faithful archive CSV records: split a byte stream into raw records, parse, re-encode.
+
+Every archive field is double-quoted, so a record boundary is a LF outside
+quotes: quote parity (bytes.count) finds it without a Python loop per byte.
+Untouched records are never re-encoded: callers copy their raw bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import BinaryIO, Iterator
+
+# Records can hold long profile texts; the default 128 KiB limit is too tight.
+csv.field_size_limit(64 * 1024 * 1024)
+
+CHUNK = 8 * 1024 * 1024
+# No archive record comes near this; a longer "record" means a quote was never closed.
+MAX_RECORD = 64 * 1024 * 1024
+
+
+class CsvProblem(Exception):
+    """A malformed record: `line` is the 1-based line where it starts."""
+
+    def __init__(self, line: int, problem: str):
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
+        self.problem = problem
+
+
+def last_boundary(buf: bytes, start: int = 0) -> int:
+    """Index of the last LF in buf that ends a record (buf[start] begins a record), or -1."""
+    total = buf.count(b'"', start)
+    end = len(buf)
+    after = 0
+    while True:
+        pos = buf.rfind(b"\n", start, end)
+        if pos < 0:
+            return -1
+        after += buf.count(b'"', pos, end)
+        if not (total - after) & 1:
+            return pos
+        end = pos
+
+
+def iter_blocks(f: BinaryIO, chunk: int = CHUNK) -> Iterator[tuple[bytes, int]]:
+    """Yield (block, first_line): blocks of whole records read from f in large chunks."""
+    buf = b""
+    line = 1
+    while True:
+        data = f.read(chunk)
+        if not data:
+            break
+        buf = buf + data if buf else data
+        cut = last_boundary(buf)
+        if cut < 0:
+            if len(buf) > MAX_RECORD:
+                raise CsvProblem(line, "unterminated quoted field")
+            continue
+        block, buf = buf[: cut + 1], buf[cut + 1 :]
+        yield block, line
+        line += block.count(b"\n")
+    if buf:
+        if buf.count(b'"') & 1:
+            raise CsvProblem(line, "unterminated quoted field")
+        yield buf, line  # a last record without a final LF
+
+
+def split_records(block: bytes) -> list[bytes]:
+    """Split a block of whole records into raw records (each keeps its line terminator)."""
+    out = []
+    start = 0
+    pos = 0
+    q = 0
+    n = len(block)
+    while pos < n:
+        nl = block.find(b"\n", pos)
+        if nl < 0:
+            out.append(block[start:])
+            return out
+        q += block.count(b'"', pos, nl)
+        pos = nl + 1
+        if not q & 1:
+            out.append(block[start:pos])
+            start = pos
+            q = 0
+    if start < n:
+        out.append(block[start:])
+    return out
+
+
+def record_span(block: bytes, cur: int, hit: int) -> tuple[int, int]:
+    """Bounds [s, e) of the record holding offset `hit`; `cur` <= hit is a known record start."""
+    # Walk back over LFs to the nearest one with an even number of quotes since cur.
+    s = cur
+    end = hit
+    q = block.count(b'"', cur, hit)
+    while True:
+        p = block.rfind(b"\n", cur, end)
+        if p < 0:
+            break
+        q_before = q - block.count(b'"', p, end)
+        if not q_before & 1:
+            s = p + 1
+            break
+        q, end = q_before, p
+    # Walk forward to the LF that closes the record.
+    q = 0
+    pos = s
+    while True:
+        nl = block.find(b"\n", pos)
+        if nl < 0:
+            return s, len(block)
+        q += block.count(b'"', pos, nl)
+        pos = nl + 1
+        if not q & 1:
+            return s, pos
+
+
+def first_record_end(block: bytes) -> int:
+    """Offset just past the first record of block."""
+    return record_span(block, 0, 0)[1]
+
+
+def line_of(records: list[bytes], first_line: int, i: int) -> int:
+    """Line number where records[i] starts."""
+    return first_line + sum(r.count(b"\n") for r in records[:i])
+
+
+def _decode(raw: bytes, first_line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = first_line + raw.count(b"\n", 0, e.start)
+        raise CsvProblem(line, f"invalid UTF-8 byte 0x{raw[e.start]:02x} (not UTF-8 text)") from None
+
+
+def parse_record(raw: bytes, line: int = 1) -> list[str]:
+    """Parse one raw record into its fields."""
+    text = _decode(raw, line)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as e:
+        raise CsvProblem(line, f"malformed quoting: {e}") from None
+    if len(rows) != 1:
+        raise CsvProblem(line, "not exactly one record (empty line or stray quote)")
+    return rows[0]
+
+
+def parse_block(block: bytes, first_line: int, ncols: int) -> tuple[list[bytes], list[list[str]]]:
+    """Split and parse a block; return (raw records, rows); every row must have ncols fields."""
+    records = split_records(block)
+    try:
+        text = block.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        ok = len(rows) == len(records)
+    except (UnicodeDecodeError, csv.Error):
+        ok = False
+    if not ok:
+        # Slow path only on bad input: find the first bad record and name its line.
+        line = first_line
+        for raw in records:
+            parse_record(raw, line)
+            line += raw.count(b"\n")
+        raise CsvProblem(first_line, "records do not parse consistently")
+    for i, row in enumerate(rows):
+        if len(row) != ncols:
+            raise CsvProblem(line_of(records, first_line, i), f"expected {ncols} fields, found {len(row)}")
+    return records, rows
+
+
+def open_records(f: BinaryIO, chunk: int = CHUNK) -> tuple[bytes, list[str], Iterator[tuple[bytes, int]]]:
+    """Read the header; return (raw header, column names, blocks of the data records)."""
+    blocks = iter_blocks(f, chunk)
+    first = next(blocks, None)
+    if first is None:
+        raise CsvProblem(1, "empty file: no header")
+    block, line = first
+    end = first_record_end(block)
+    header_raw, rest = block[:end], block[end:]
+    names = parse_record(header_raw, 1)
+    if len(set(names)) != len(names):
+        raise CsvProblem(1, "duplicate column names in header")
+    rest_line = line + header_raw.count(b"\n")
+
+    def data_blocks():
+        if rest:
+            yield rest, rest_line
+        yield from blocks
+
+    return header_raw, names, data_blocks()
+
+
+def terminator(raw: bytes) -> bytes:
+    """The line ending of a raw record, to keep it when re-encoding."""
+    if raw.endswith(b"\r\n"):
+        return b"\r\n"
+    return b"\n" if raw.endswith(b"\n") else b""
+
+
+def encode_record(fields: list[str], term: bytes = b"\n") -> bytes:
+    """Encode fields in the archive's style: every field double-quoted, "" for a quote."""
+    return ('"' + '","'.join(f.replace('"', '""') for f in fields) + '"').encode("utf-8") + term
+
+
+_LIST_SEP = re.compile(r"(,\s*)")
+
+
+def _unquote(tok: str) -> str:
+    if len(tok) >= 2 and tok[0] == tok[-1] and tok[0] in "'\"":
+        return tok[1:-1]
+    return tok
+
+
+def _list_parts(value: str) -> tuple[str, list[str], str] | None:
+    v = value.strip()
+    if not v or v == "[]":
+        return None
+    if v.startswith("[") and v.endswith("]"):
+        return value[: value.index("[") + 1], _LIST_SEP.split(v[1:-1]), value[value.rindex("]") :]
+    return "", _LIST_SEP.split(v), ""
+
+
+def list_entries(value: str) -> list[str]:
+    """Entries of a list field: `[1, 2]`, `['a', 'b']`, `[http://x]`, `[]` or empty string."""
+    parts = _list_parts(value)
+    if parts is None:
+        return []
+    return [_unquote(t.strip()) for t in parts[1][0::2] if t.strip()]
+
+
+def list_replace(value: str, mapping: dict[str, str]) -> str:
+    """Replace list entries found in mapping, keeping the field's spelling (quoted or not)."""
+    parts = _list_parts(value)
+    if parts is None:
+        return value
+    open_, toks, close = parts
+    changed = False
+    for i in range(0, len(toks), 2):
+        tok = toks[i]
+        core = tok.strip()
+        entry = _unquote(core)
+        new = mapping.get(entry)
+        if new is not None:
+            q = core[0] if core != entry else ""
+            toks[i] = tok.replace(core, q + new + q)
+            changed = True
+    return open_ + "".join(toks) + close if changed else value

@@ -1,0 +1,302 @@
+"""Import an unhashed dataset directory as release 1 (unhashed as given + derived hashed variant).
+
+Everything is written into a staging dir inside the data dir and published by
+one HEAD swap, so a refused or interrupted import leaves no trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import re
+import zipfile
+from array import array
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import csvio
+from .errors import ImportFailed, PublishConflict
+from .hashing import split_member, hash_row, hashed_file_name, is_hashed, pseudonym
+from .index import Buffer, connect, contributions
+from .store import HashingWriter, Store, sha_file
+
+USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
+TWEETS_COLUMNS = (
+    "tweetid", "userid", "user_display_name", "user_screen_name", "tweet_text",
+    "in_reply_to_userid", "retweet_userid", "user_mentions",
+)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+MEMBER_RE = re.compile(r"^([^/]+)/images/[^/]+-[^/]+\.[A-Za-z0-9]+$")
+RUN = 1_000_000  # tweet ids per sorted run of the duplicate check
+
+
+def utcnow() -> str:
+    """Current time as ISO-8601 UTC."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def classify_files(src_dir: Path, name: str) -> dict:
+    """Sort the files of src_dir into users / tweet parts (numeric order) / media; refuse anything else."""
+    if not src_dir.is_dir():
+        raise ImportFailed(f"{src_dir}: not a directory")
+    users = None
+    single = None
+    parts: dict[int, Path] = {}
+    media: list[tuple[tuple, Path]] = []
+    esc = re.escape(name)
+    part_re = re.compile(rf"^{esc}_tweets_csv_unhashed_(?:part)?0*(\d+)\.csv$")
+    media_re = re.compile(rf"^{esc}_tweet_media_unhashed_(.+)\.zip$")
+    for p in sorted(src_dir.iterdir()):
+        fn = p.name
+        if p.is_dir():
+            raise ImportFailed(f"{fn}: unexpected directory")
+        if fn == f"{name}_users_csv_unhashed.csv":
+            users = p
+        elif fn == f"{name}_tweets_csv_unhashed.csv":
+            single = p
+        elif m := part_re.match(fn):
+            n = int(m.group(1))
+            if n in parts:
+                raise ImportFailed(f"{fn}: tweets part {n} given twice ({parts[n].name})")
+            parts[n] = p
+        elif m := media_re.match(fn):
+            key = tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", m.group(1)) if t)
+            media.append((key, p))
+        else:
+            raise ImportFailed(
+                f"{fn}: unknown file (expected {name}_users_csv_unhashed.csv, "
+                f"{name}_tweets_csv_unhashed[_N].csv or {name}_tweet_media_unhashed_*.zip)"
+            )
+    if users is None:
+        raise ImportFailed(f"{name}_users_csv_unhashed.csv: missing file")
+    if single and parts:
+        raise ImportFailed(f"{single.name}: both a single tweets file and tweets parts given")
+    tweets = [single] if single else [parts[k] for k in sorted(parts)]
+    if not tweets:
+        raise ImportFailed(f"{name}_tweets_csv_unhashed.csv: missing file")
+    return {"users": users, "tweets": tweets, "media": [p for _, p in sorted(media, key=lambda t: t[0])]}
+
+
+def _tid_key(tid: str) -> int:
+    # Tweet ids are decimal; anything else is folded into 63 bits and confirmed on a second pass.
+    if tid.isdigit() and len(tid) <= 18:
+        return int(tid)
+    return int.from_bytes(hashlib.blake2b(tid.encode(), digest_size=8).digest(), "big") >> 1
+
+
+class _Job:
+    """State of one import run."""
+
+    def __init__(self, store: Store, name: str, files: dict, staging: Path, key: bytes, epochs, progress: bool):
+        self.store = store
+        self.name = name
+        self.files = files
+        self.staging = staging
+        self.key = key
+        self.epochs = epochs  # user id -> current epoch (accounts corrected before)
+        self.progress = progress
+        self.users: dict[str, int] = {}  # user id -> follower count
+        self.pseudo_of: dict[str, str] = {}
+        self.entries: list[dict] = []
+        self.idx = connect(staging / "index.sqlite")
+        self.idx.execute("BEGIN")
+        self.buf = Buffer(self.idx, name)
+        self.runs: list[array] = []
+        self.cur_run = array("q")
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            total = sum(p.stat().st_size for p in [files["users"], *files["tweets"], *files["media"]])
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"import {name}", leave=False)
+
+    def fail(self, path: Path, line: int, problem: str):
+        raise ImportFailed(f"{path.name}: line {line}: {problem}")
+
+    def csv_file(self, path: Path, kind: str) -> None:
+        """Copy one CSV as the unhashed file, derive the hashed one, index and check every record."""
+        un_name = path.name
+        h_name = hashed_file_name(un_name)
+        out_u = HashingWriter(self.staging / un_name)
+        out_h = HashingWriter(self.staging / h_name)
+        rows = 0
+        try:
+            with open(path, "rb") as f:
+                header, names, blocks = csvio.open_records(f)
+                need = USERS_COLUMNS if kind == "users" else TWEETS_COLUMNS
+                for col in need:
+                    if col not in names:
+                        self.fail(path, 1, f"missing column {col!r}")
+                cols = {n: i for i, n in enumerate(names)}
+                out_u.write(header)
+                out_h.write(header)
+                for block, line in blocks:
+                    records, parsed = csvio.parse_block(block, line, len(names))
+                    out_u.write(block)  # the unhashed variant is the input, byte for byte
+                    pieces = []
+                    for i, fields in enumerate(parsed):
+                        self.check(path, kind, fields, cols, records, line, i)
+                        self.buf.add(un_name, contributions(kind, fields, cols))
+                        new = hash_row(fields, cols, self.pseudo_of)
+                        raw = records[i]
+                        pieces.append(csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
+                    out_h.write(b"".join(pieces))
+                    rows += len(parsed)
+                    if self.bar:
+                        self.bar.update(len(block))
+        except csvio.CsvProblem as e:
+            self.fail(path, e.line, e.problem)
+        for out, fn, variant in ((out_u, un_name, "unhashed"), (out_h, h_name, "hashed")):
+            sha = out.close()
+            self.entries.append(
+                {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
+            )
+
+    def check(self, path, kind, fields, cols, records, line, i) -> None:
+        """Per-record checks: unique users, known authors, numeric follower counts, unique tweet ids."""
+        uid = fields[cols["userid"]]
+        if kind == "users":
+            if not uid:
+                self.fail(path, csvio.line_of(records, line, i), "empty userid")
+            if uid in self.users:
+                self.fail(path, csvio.line_of(records, line, i), f"duplicate userid {uid}")
+            try:
+                fc = self.users[uid] = int(fields[cols["follower_count"]])
+            except ValueError:
+                self.fail(path, csvio.line_of(records, line, i),
+                          f"follower_count {fields[cols['follower_count']]!r} is not an integer")
+            if is_hashed(fc):
+                # Known before hash_row runs on this very row, so the users file is hashed too.
+                self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
+            return
+        if uid not in self.users:
+            self.fail(path, csvio.line_of(records, line, i), f"tweet author {uid} is not in the users file")
+        tid = fields[cols["tweetid"]]
+        if not tid:
+            self.fail(path, csvio.line_of(records, line, i), "empty tweetid")
+        self.cur_run.append(_tid_key(tid))
+        if len(self.cur_run) >= RUN:
+            self.runs.append(array("q", sorted(self.cur_run)))
+            self.cur_run = array("q")
+
+    def check_duplicates(self) -> None:
+        """Find duplicate tweet ids by merging sorted runs of 8-byte keys (bounded memory)."""
+        self.runs.append(array("q", sorted(self.cur_run)))
+        self.cur_run = array("q")
+        dup_keys = set()
+        prev = None
+        for k in heapq.merge(*self.runs):
+            if k == prev:
+                dup_keys.add(k)
+            prev = k
+        self.runs = []
+        if not dup_keys:
+            return
+        # Second pass over the few suspicious keys: name the lines of a real duplicate.
+        seen: dict[str, tuple[str, int]] = {}
+        for path in self.files["tweets"]:
+            with open(path, "rb") as f:
+                _, names, blocks = csvio.open_records(f)
+                ti = names.index("tweetid")
+                for block, line in blocks:
+                    records, parsed = csvio.parse_block(block, line, len(names))
+                    for i, fields in enumerate(parsed):
+                        tid = fields[ti]
+                        if _tid_key(tid) in dup_keys:
+                            where = (path.name, csvio.line_of(records, line, i))
+                            if tid in seen:
+                                first = seen[tid]
+                                self.fail(path, where[1], f"duplicate tweetid {tid} (first at {first[0]} line {first[1]})")
+                            seen[tid] = where
+
+    def media_file(self, path: Path) -> None:
+        """Check member names, copy the zip as unhashed, write the hashed zip with pseudonym names."""
+        un_name = path.name
+        h_name = hashed_file_name(un_name)
+        try:
+            zin = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise ImportFailed(f"{un_name}: not a readable zip archive ({e})") from None
+        with zin:
+            infos = zin.infolist()
+            for n, info in enumerate(infos, 1):
+                if info.is_dir():
+                    continue
+                m = MEMBER_RE.match(info.filename)
+                if not m:
+                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r} is not <userid>/images/<tweetid>-<n>.<ext>")
+                if m.group(1) not in self.users:
+                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r}: user {m.group(1)} is not in the users file")
+                self.buf.add(un_name, contributions("media", info.filename))
+            from .correct import write_zip  # the one zip rewriter
+
+            write_zip(zin, self.staging / h_name, lambda name: _rename_member(name, self.pseudo_of))
+        uw = HashingWriter(self.staging / un_name)
+        with open(path, "rb") as f:
+            while chunk := f.read(csvio.CHUNK):
+                uw.write(chunk)
+        usha = uw.close()
+        hsha, hbytes = sha_file(self.staging / h_name)
+        rows = len(infos)
+        self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows, "sha256": usha})
+        self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hbytes, "rows": rows, "sha256": hsha})
+        if self.bar:
+            self.bar.update(path.stat().st_size)
+
+
+def _rename_member(name: str, pseudo_of: dict[str, str]) -> str:
+    account, rest = split_member(name)
+    p = pseudo_of.get(account)
+    return p + rest if p else name
+
+
+def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id: str, epochs, progress: bool = False):
+    """Validate and import src_dir as dataset `name`; publish release 1; return (version, manifest sha, manifest)."""
+    src_dir = Path(src_dir)
+    if not NAME_RE.match(name or ""):
+        raise ImportFailed(f"{name!r}: dataset name must be letters, digits and underscores")
+    if name in store.read_head()["datasets"]:
+        raise ImportFailed(f"{name}: dataset already exists")
+    files = classify_files(src_dir, name)
+    with store.staging() as staging:
+        job = _Job(store, name, files, staging, key, epochs, progress)
+        try:
+            job.csv_file(files["users"], "users")
+            for p in files["tweets"]:
+                job.csv_file(p, "tweets")
+            job.check_duplicates()
+            for p in files["media"]:
+                job.media_file(p)
+            job.buf.flush()
+            job.idx.execute("COMMIT")
+        finally:
+            if job.bar:
+                job.bar.close()
+            job.idx.close()
+        users_entry = next(e for e in job.entries if e["kind"] == "users")
+        manifest = {
+            "dataset": name,
+            "version": 1,
+            "parent_version": None,
+            "created_at": utcnow(),
+            "key_id": key_id,
+            "batch_id": None,
+            "accounts": users_entry["rows"],
+            "tweets": sum(e["rows"] for e in job.entries if e["kind"] == "tweets" and e["variant"] == "unhashed"),
+            "summary": {"accounts_removed": 0, "accounts_rehashed": 0, "rows_removed": 0, "rows_rewritten": 0, "files_changed": 0},
+            "files": job.entries,
+        }
+        for e in job.entries:
+            store.blobs.put(staging / e["path"], e["sha256"])
+        msha = store.put_json(manifest, staging)
+
+        def update(head):
+            if name in head["datasets"]:
+                raise PublishConflict(f"dataset {name} was published by someone else meanwhile")
+            head["datasets"][name] = {"current": 1, "versions": {"1": msha}}
+            return head
+
+        store.publish(update)
+        # The index follows HEAD; if this merge is lost, the next sync rebuilds the dataset.
+        index.merge_from(staging / "index.sqlite", name, 1, msha)
+    return 1, msha, manifest

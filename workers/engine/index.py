@@ -1,0 +1,288 @@
+"""Account index: an SQLite file saying where each account authors rows and where rows refer to it.
+
+Keys are account identities as they appear in the unhashed (master) variant:
+the raw user id, or the current pseudonym of a corrected account. The hashed
+variant is row-aligned with the unhashed one, so the counterpart hashed file
+of an indexed unhashed file holds the same rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+from . import csvio
+from .handles import extract_handles
+from .hashing import split_member, MENTIONS_FIELD, REFERENCE_FIELDS
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS occ(dataset TEXT, file TEXT, key TEXT, kind TEXT, n INTEGER,
+    PRIMARY KEY(dataset, file, key, kind)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS occ_key ON occ(key);
+CREATE TABLE IF NOT EXISTS names(dataset TEXT, key TEXT, sn TEXT, n INTEGER,
+    PRIMARY KEY(dataset, key, sn)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS names_key ON names(key);
+CREATE TABLE IF NOT EXISTS handles(dataset TEXT, file TEXT, handle TEXT, n INTEGER,
+    PRIMARY KEY(dataset, file, handle)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handles_h ON handles(handle);
+CREATE TABLE IF NOT EXISTS followers(dataset TEXT, key TEXT, follower_count INTEGER,
+    PRIMARY KEY(dataset, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexed(dataset TEXT PRIMARY KEY, version INTEGER, manifest TEXT);
+"""
+
+FLUSH_AT = 200_000  # counter entries held in memory before an upsert flush
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open an index database (WAL so readers never wait for a writer)."""
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def contributions(kind: str, fields: list[str] | str, cols: dict[str, int] | None = None) -> list[tuple]:
+    """What one record adds to the index: ("occ", key, kind) / ("name", key, sn) / ("h", handle) / ("fol", key, n)."""
+    if kind == "media":
+        name = fields  # a member name
+        if name.endswith("/"):
+            return []
+        return [("occ", split_member(name)[0], "media")]
+    uid = fields[cols["userid"]]
+    out = [("occ", uid, "users" if kind == "users" else "authored")]
+    sn_i = cols.get("user_screen_name")
+    if sn_i is not None and fields[sn_i]:
+        out.append(("name", uid, fields[sn_i].lower()))
+    if kind == "users":
+        try:
+            out.append(("fol", uid, int(fields[cols["follower_count"]])))
+        except (KeyError, ValueError):
+            pass
+        return out
+    refs = set()
+    for name in REFERENCE_FIELDS:
+        i = cols.get(name)
+        if i is not None and fields[i]:
+            refs.add(fields[i])
+    i = cols.get(MENTIONS_FIELD)
+    if i is not None and fields[i] not in ("", "[]"):
+        refs.update(csvio.list_entries(fields[i]))
+    # A row counts once per account it refers to, whatever the number of references.
+    out.extend(("occ", r, "ref") for r in refs)
+    i = cols.get("tweet_text")
+    if i is not None:
+        out.extend(("h", h) for h in extract_handles(fields[i]))
+    return out
+
+
+class Buffer:
+    """Counts of index entries for one dataset, flushed into a connection by upsert."""
+
+    def __init__(self, conn: sqlite3.Connection, dataset: str):
+        self.conn = conn
+        self.dataset = dataset
+        self.occ: Counter = Counter()
+        self.names: Counter = Counter()
+        self.handles: Counter = Counter()
+        self.fol_set: dict[str, int] = {}
+        self.fol_del: set[str] = set()
+
+    def add(self, file: str, contribs: list[tuple], sign: int = 1) -> None:
+        """Add (sign=1) or subtract (sign=-1) one record's contributions."""
+        for c in contribs:
+            t = c[0]
+            if t == "occ":
+                self.occ[(file, c[1], c[2])] += sign
+            elif t == "h":
+                self.handles[(file, c[1])] += sign
+            elif t == "name":
+                self.names[(c[1], c[2])] += sign
+            elif t == "fol":
+                if sign > 0:
+                    self.fol_set[c[1]] = c[2]
+                    self.fol_del.discard(c[1])
+                else:
+                    self.fol_del.add(c[1])
+        if len(self.occ) + len(self.handles) > FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held counts into the connection (caller owns the transaction)."""
+        ds = self.dataset
+        c = self.conn
+        c.executemany(
+            "INSERT INTO occ VALUES(?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            ((ds, f, k, kind, n) for (f, k, kind), n in self.occ.items() if n),
+        )
+        c.executemany(
+            "INSERT INTO handles VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            ((ds, f, h, n) for (f, h), n in self.handles.items() if n),
+        )
+        c.executemany(
+            "INSERT INTO names VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            ((ds, k, sn, n) for (k, sn), n in self.names.items() if n),
+        )
+        c.executemany("DELETE FROM followers WHERE dataset=? AND key=?", ((ds, k) for k in self.fol_del))
+        c.executemany(
+            "INSERT OR REPLACE INTO followers VALUES(?,?,?)", ((ds, k, n) for k, n in self.fol_set.items())
+        )
+        for table in ("occ", "handles", "names"):
+            c.execute(f"DELETE FROM {table} WHERE dataset=? AND n<=0", (ds,))
+        self.occ.clear()
+        self.handles.clear()
+        self.names.clear()
+        self.fol_set.clear()
+        self.fol_del.clear()
+
+
+def scan_file_into(buf: Buffer, kind: str, file: str, f) -> int:
+    """Index every record of one unhashed file (opened binary); return its row count."""
+    if kind == "media":
+        import zipfile
+
+        with zipfile.ZipFile(f) as z:
+            names = [i.filename for i in z.infolist()]
+        for n in names:
+            buf.add(file, contributions("media", n))
+        return len(names)
+    _, names, blocks = csvio.open_records(f)
+    cols = {n: i for i, n in enumerate(names)}
+    rows = 0
+    for block, line in blocks:
+        _, parsed = csvio.parse_block(block, line, len(names))
+        for fields in parsed:
+            buf.add(file, contributions(kind, fields, cols))
+        rows += len(parsed)
+    return rows
+
+
+class Index:
+    """The account index of one data dir."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.conn = connect(self.path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def indexed(self) -> dict[str, tuple[int, str]]:
+        """dataset -> (version, manifest sha) that the index reflects."""
+        return {d: (v, m) for d, v, m in self.conn.execute("SELECT dataset, version, manifest FROM indexed")}
+
+    def stale(self, head: dict) -> list[str]:
+        """Datasets whose indexed release differs from HEAD (or that HEAD no longer has)."""
+        have = self.indexed()
+        out = []
+        for ds, entry in head["datasets"].items():
+            cur = entry["current"]
+            if have.get(ds) != (cur, entry["versions"][str(cur)]):
+                out.append(ds)
+        out.extend(ds for ds in have if ds not in head["datasets"])
+        return out
+
+    def drop_dataset(self, dataset: str) -> None:
+        """Forget a dataset (caller owns the transaction)."""
+        for table in ("occ", "names", "handles", "followers", "indexed"):
+            self.conn.execute(f"DELETE FROM {table} WHERE dataset=?", (dataset,))
+
+    def rebuild_dataset(self, dataset: str, version: int, manifest_sha: str, manifest: dict, blobs, progress=False) -> None:
+        """Re-scan the unhashed files of a release and replace the dataset's entries, in one transaction."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            self.drop_dataset(dataset)
+            buf = Buffer(c, dataset)
+            files = [e for e in manifest["files"] if e["variant"] == "unhashed"]
+            bar = _bar(progress, sum(e["bytes"] for e in files), f"index {dataset}")
+            for e in files:
+                with blobs.open(e["sha256"]) as f:
+                    scan_file_into(buf, e["kind"], e["path"], f)
+                if bar:
+                    bar.update(e["bytes"])
+            if bar:
+                bar.close()
+            buf.flush()
+            c.execute("INSERT OR REPLACE INTO indexed VALUES(?,?,?)", (dataset, version, manifest_sha))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def merge_from(self, other_path: Path, dataset: str, version: int, manifest_sha: str) -> None:
+        """Replace the dataset's entries by those of another index file (built in staging)."""
+        c = self.conn
+        c.execute("ATTACH DATABASE ? AS st", (str(other_path),))
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self.drop_dataset(dataset)
+                for table in ("occ", "names", "handles", "followers"):
+                    c.execute(f"INSERT INTO main.{table} SELECT * FROM st.{table} WHERE dataset=?", (dataset,))
+                c.execute("INSERT OR REPLACE INTO indexed VALUES(?,?,?)", (dataset, version, manifest_sha))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        finally:
+            c.execute("DETACH DATABASE st")
+
+    def apply_deltas(self, dataset: str, parent: tuple[int, str], new: tuple[int, str], buf_fill) -> bool:
+        """Update a dataset from its parent release to the new one by deltas; False if the index
+        did not reflect the parent (then the caller leaves it stale for a rebuild)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute("SELECT version, manifest FROM indexed WHERE dataset=?", (dataset,)).fetchone()
+            if row is None or tuple(row) != tuple(parent):
+                c.execute("ROLLBACK")
+                return False
+            buf = Buffer(c, dataset)
+            buf_fill(buf)
+            buf.flush()
+            c.execute("INSERT OR REPLACE INTO indexed VALUES(?,?,?)", (dataset, new[0], new[1]))
+            c.execute("COMMIT")
+            return True
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- lookups ----------------------------------------------------------
+    def screen_names(self, key: str) -> set[str]:
+        """Lowercased screen names seen for this account in any dataset."""
+        return {r[0] for r in self.conn.execute("SELECT sn FROM names WHERE key=?", (key,))}
+
+    def locate(self, key: str) -> dict[str, dict]:
+        """dataset -> {"files": set, "users": n, "authored": n, "ref": n, "media": n, "handles": n,
+        "followers": int|None} for everything the index knows about this account."""
+        out: dict[str, dict] = {}
+
+        def entry(ds):
+            return out.setdefault(
+                ds, {"files": set(), "users": 0, "authored": 0, "ref": 0, "media": 0, "handles": 0, "followers": None}
+            )
+
+        for ds, file, kind, n in self.conn.execute("SELECT dataset, file, kind, n FROM occ WHERE key=?", (key,)):
+            e = entry(ds)
+            e["files"].add(file)
+            e[kind] += n
+        for sn in self.screen_names(key):
+            for ds, file, n in self.conn.execute("SELECT dataset, file, n FROM handles WHERE handle=?", (sn,)):
+                e = entry(ds)
+                e["files"].add(file)
+                e["handles"] += n
+        for ds, fc in self.conn.execute("SELECT dataset, follower_count FROM followers WHERE key=?", (key,)):
+            if ds in out:
+                out[ds]["followers"] = fc
+        return out
+
+
+def _bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
