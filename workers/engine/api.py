@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import zipfile
 from pathlib import Path
 
-from . import faults
+from . import csvio, faults
 from .correct import Corrector, Target, rewrite_csv, scan_zip, write_zip
 from .errors import (
     BadCorrection,
@@ -20,6 +21,7 @@ from .errors import (
     VerificationFailed,
 )
 from .export import export_release
+from .handles import HANDLE_CHARS
 from .hashing import account_digest, hashed_file_name, is_hashed, pseudonym
 from .importer import run_import, utcnow
 from .index import Index, contributions
@@ -33,7 +35,7 @@ from .model import (
     VersionInfo,
 )
 from .store import HashingWriter, Store, sha_file
-from .verify import Forbidden, full_scan, scan_csv_for_traces, verify_csv_rewrite, verify_zip_rewrite
+from .verify import Forbidden, RewriteCheck, full_scan, verify_zip_rewrite
 
 __all__ = [
     "Engine", "FileInfo", "VersionInfo", "DatasetInfo", "FootprintEntry", "CorrectionPlan",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 ACTIONS = ("remove", "rehash")
+SCREEN_NAME_RE = re.compile(rf"[{HANDLE_CHARS}]+")  # a whole handle, as handles.py defines it
 
 
 class _AlreadyPublished(Exception):
@@ -183,7 +186,6 @@ class Engine:
 
     def samples(self, user_id: str, dataset: str, limit: int = 5) -> dict:
         """Up to `limit` authored and referring rows (and the profile row) per variant, as published."""
-        from . import csvio
         from .correct import find_hits, hit_records
 
         head = self.store.read_head()
@@ -235,10 +237,18 @@ class Engine:
         d["already_applied"] = True
         return CorrectionResult(**d)
 
-    def _prepare(self, head: dict, items):
-        """Validate items; return (targets with their index locations, noop list, state)."""
+    def _prepare(self, head: dict, items, screen_names: dict[str, str] | None = None):
+        """Validate items; return (targets with their index locations, noop list, state).
+
+        `screen_names` (user id -> screen name, from the platform's account directory) is
+        used for accounts whose screen name the data never shows (only referred to).
+        """
         if not isinstance(items, (list, tuple)) or not items:
             raise BadCorrection("a batch needs at least one (user_id, action) item")
+        screen_names = dict(screen_names or {})
+        for uid, sn in screen_names.items():
+            if not (isinstance(uid, str) and isinstance(sn, str) and SCREEN_NAME_RE.fullmatch(sn)):
+                raise BadCorrection(f"bad screen name {sn!r} for {uid!r}: expected letters, digits and _")
         seen = set()
         for it in items:
             if not (isinstance(it, (list, tuple)) and len(it) == 2 and isinstance(it[0], str) and it[0].strip()):
@@ -257,13 +267,15 @@ class Engine:
                 noop.append((uid, "already removed" if action == "remove" else "removed earlier: nothing left to re-hash"))
                 continue
             identity = st["current"] if st else uid
-            loc = {ds: l for ds, l in self.index.locate(identity).items() if ds in head["datasets"]}
+            # The data's own spellings win; the directory's name only fills a gap.
+            names = self.index.screen_names(identity) or ({screen_names[uid].lower()} if uid in screen_names else set())
+            loc = {ds: l for ds, l in self.index.locate(identity, names).items() if ds in head["datasets"]}
             if not loc:
                 noop.append((uid, "no rows of or references to this account in any current release"))
                 continue
             epoch = st["epoch"] if st else 0
             ps = tuple(pseudonym(self.key, uid, k) for k in range(epoch + 1))
-            t = Target(uid, action, frozenset({uid, identity, *ps}), frozenset(self.index.screen_names(identity)),
+            t = Target(uid, action, frozenset({uid, identity, *ps}), frozenset(names),
                        ps, pseudonym(self.key, uid, epoch + 1))
             targets.append((t, loc, digest, epoch))
         return targets, noop, state
@@ -280,10 +292,10 @@ class Engine:
                 out[ds][3].update(hashed_file_name(f) for f in l["files"])
         return out
 
-    def plan(self, items: list[tuple[str, str]]) -> CorrectionPlan:
+    def plan(self, items: list[tuple[str, str]], *, screen_names: dict[str, str] | None = None) -> CorrectionPlan:
         """What apply would change, found by a dry run over the files the index names; writes nothing."""
         head = self.store.read_head()
-        targets, noop, _ = self._prepare(head, items)
+        targets, noop, _ = self._prepare(head, items, screen_names)
         fix = Corrector([t for t, _, _, _ in targets])
         datasets = {}
         for ds, (_, _, m, names) in sorted(self._touched(head, targets).items()):
@@ -308,10 +320,12 @@ class Engine:
         return CorrectionPlan([tuple(i) for i in items], datasets, noop)
 
     def apply(self, batch_id: str, items: list[tuple[str, str]], reason: str = "", progress: bool = False,
-              fence: int | None = None) -> CorrectionResult:
+              fence: int | None = None, *, screen_names: dict[str, str] | None = None) -> CorrectionResult:
         """Correct the accounts across every dataset, verify, and publish all new releases in one swap.
 
         `reason` is accepted for the caller's records but never stored: manifests are public.
+        `screen_names` (user id -> screen name from the platform's account directory) gives the
+        @handle of accounts the data only refers to; it is replaced and verified like a known one.
         """
         t0 = time.monotonic()
         if not isinstance(batch_id, str) or not batch_id:
@@ -322,13 +336,14 @@ class Engine:
         head = self.store.read_head()
         if fence is not None and head.get("fence") is not None and fence < head["fence"]:
             raise PublishConflict(f"stale fence {fence}: {head['fence']} already recorded")
-        targets, noop, state = self._prepare(head, items)
+        targets, noop, state = self._prepare(head, items, screen_names)
         fix = Corrector([t for t, _, _, _ in targets])
+        fb = self._forbidden(targets)
         touched = self._touched(head, targets)
         with self.store.staging() as staging:
             faults.checkpoint("before_rewrite")
             new_entries: dict[str, list] = {}
-            changes = []  # (dataset, parent entry, new path, FileChange, writer sha, bytes)
+            changes = []  # (dataset, parent entry, new path, FileChange, new entry, RewriteCheck | None)
             deltas: dict[str, list] = {}
             first = True
             bar = None
@@ -345,6 +360,7 @@ class Engine:
                         entries.append(dict(e))
                         continue
                     out_path = staging / f"{ds}.{e['variant']}.{e['path']}"
+                    check = None
                     if e["kind"] == "media":
                         with zipfile.ZipFile(self.store.blobs.local_path(e["sha256"])) as z:
                             ch = write_zip(z, out_path, fix.member)
@@ -355,21 +371,21 @@ class Engine:
                                 if new is not None:
                                     dl.append((e["path"], contributions("media", new), 1))
                     else:
-                        w = HashingWriter(out_path)
+                        check = RewriteCheck(fb, self._columns(e), f"{ds} {e['variant']}/{e['path']}")
                         on_change = None
                         if e["variant"] == "unhashed":
                             def on_change(old, cols, new, _f=e["path"], _k=e["kind"], _dl=dl):
                                 _dl.append((_f, contributions(_k, old, cols), -1))
                                 if new is not None:
                                     _dl.append((_f, contributions(_k, new, cols), 1))
-                        with self.store.blobs.open(e["sha256"]) as f:
-                            ch = rewrite_csv(f, w, fix, on_change)
-                        wsha, nbytes = w.close(), w.bytes
+                        with self.store.blobs.open(e["sha256"]) as f, HashingWriter(out_path) as w:
+                            ch = rewrite_csv(f, w, fix, on_change, check)
+                            wsha, nbytes = w.close(), w.bytes
                     if bar:
                         bar.update(e["bytes"])
                     new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)
                     entries.append(new_e)
-                    changes.append((ds, e, out_path, ch, new_e))
+                    changes.append((ds, e, out_path, ch, new_e, check))
                     if first:
                         first = False
                         faults.checkpoint("mid_rewrite")
@@ -377,11 +393,11 @@ class Engine:
             if bar:
                 bar.close()
 
-            self._verify_changes(targets, changes)
+            self._verify_changes(fb, changes)
             faults.checkpoint("after_verify")
 
             # Datasets where nothing changed after all (index false positive) get no release.
-            changed = {ds for ds, _, _, ch, _ in changes if ch.edits}
+            changed = {ds for ds, _, _, ch, _, _ in changes if ch.edits}
             releases, manifests = {}, {}
             totals = {"bytes": 0, "files": 0, "removed": 0, "rewritten": 0}
             for ds in sorted(changed):
@@ -412,7 +428,7 @@ class Engine:
                 totals["files"] += len(mine)
                 totals["removed"] += summary["rows_removed"]
                 totals["rewritten"] += summary["rows_rewritten"]
-            for ds, e, path, ch, new_e in changes:
+            for ds, e, path, ch, new_e, _ in changes:
                 if ds in changed and ch.edits:
                     self.store.blobs.put(path, new_e["sha256"])
             msha_new = {ds: self.store.put_json(m, staging) for ds, m in manifests.items()}
@@ -458,31 +474,35 @@ class Engine:
                                     lambda buf, _dl=deltas[ds]: [buf.add(f, c, s) for f, c, s in _dl])
         return result
 
-    def _verify_changes(self, targets, changes) -> None:
-        """Scan every rewritten file fully (see verify.py); raise VerificationFailed on any problem."""
+    def _columns(self, e: dict) -> list[str]:
+        """Column names of a stored CSV file, from its first record."""
+        with self.store.blobs.open(e["sha256"]) as f:
+            return csvio.open_records(f, chunk=64 * 1024, lines=False)[1]
+
+    @staticmethod
+    def _forbidden(targets) -> Forbidden:
+        """What must appear nowhere after the batch, built from the targets independently of the Corrector."""
         ts = [t for t, _, _, _ in targets]
-        fb = Forbidden(
+        return Forbidden(
             ids=frozenset(x for t in ts for x in t.old_ids),
             pseudonyms=frozenset(p for t in ts for p in t.old_pseudonyms),
-            screen_names=frozenset(s for t in ts for s in t.screen_names),
+            screen_names=frozenset(s.lower() for t in ts for s in t.screen_names),
             removed_ids=frozenset(x for t in ts if t.action == "remove" for x in (*t.old_ids, t.new)),
         )
+
+    def _verify_changes(self, fb: Forbidden, changes) -> None:
+        """Collect the checks of every rewritten file (CSV: done while writing, see verify.RewriteCheck;
+        zips: read back here) and the row-count rules; raise VerificationFailed on any problem."""
         problems = []
         counts = {}
-        for ds, e, path, ch, new_e in changes:
+        for ds, e, path, ch, new_e, check in changes:
             label = f"{ds} {e['variant']}/{e['path']}"
             pair = (ds, e["path"] if e["variant"] == "hashed" else hashed_file_name(e["path"]))
             counts.setdefault(pair, []).append((ch.rows_removed, ch.rows_rewritten))
             if e["kind"] == "media":
                 problems += verify_zip_rewrite(self.store.blobs.local_path(e["sha256"]), path, ch.edits, fb, label)
             else:
-                with self.store.blobs.open(e["sha256"]) as old, open(path, "rb") as new:
-                    p, sha, nbytes = verify_csv_rewrite(old, new, ch.edits, ch.header_len, label)
-                problems += p
-                if sha != new_e["sha256"] or nbytes != new_e["bytes"]:
-                    problems.append(f"{label}: checksum of the written file does not match")
-                with open(path, "rb") as new:
-                    problems += scan_csv_for_traces(new, fb, label)
+                problems += check.problems
             removed = sum(1 for x in ch.edits if x[-1] is None)
             if new_e["rows"] != e["rows"] - removed:
                 problems.append(f"{label}: {new_e['rows']} rows, expected {e['rows']} - {removed}")

@@ -10,10 +10,11 @@ Section 5 of the format reference, per account of a batch:
   case-insensitive) become the new pseudonym; earlier pseudonyms found in text
   are replaced too. Every other record keeps its raw bytes.
 
-Files are rewritten at near-copy speed: large chunks are searched for the
-needles (ids, pseudonyms, screen names case-insensitively) with bytes.find,
-spans without a hit are copied verbatim, and only records holding a hit are
-parsed; a hit that is not a real reference (decoy) leaves the record untouched.
+Files are rewritten at near-copy speed in one pass: large blocks are searched
+for the needles (ids, pseudonyms, screen names case-insensitively) with
+bytes.find, spans without a hit are copied verbatim, and only records holding a
+hit are parsed; a hit that is not a real reference (decoy) leaves the record
+untouched. Verification rides along on the same blocks (verify.RewriteCheck).
 """
 
 from __future__ import annotations
@@ -139,38 +140,63 @@ class FileChange:
     header_len: int = 0
 
 
-def rewrite_csv(src: BinaryIO, out, fix: Corrector, on_change: Callable | None = None) -> FileChange:
-    """Copy src to out (None: dry run) with the batch applied; untouched bytes are copied verbatim."""
-    header, names, blocks = csvio.open_records(src)
+def rewrite_csv(src: BinaryIO, out, fix: Corrector, on_change: Callable | None = None, check=None) -> FileChange:
+    """Copy src to out (None: dry run) with the batch applied, in one pass; untouched bytes are copied verbatim.
+
+    Per block of whole records: one search for the needles (the corrector's and the
+    check's), a parse of only the records holding a hit, and the block written as is
+    when no record changed. `check` (a verify.RewriteCheck) sees each parent block,
+    the block written in its place, the edits and the hits, while they are in memory.
+    """
+    header, names, blocks = csvio.open_records(src, lines=False)
     cols = {n: i for i, n in enumerate(names)}
+    cs, ci = fix.cs_needles, fix.ci_needles
+    if check is not None:
+        cs = sorted(set(cs) | set(check.cs_needles))
+        ci = sorted(set(ci) | set(check.ci_needles))
     ch = FileChange(header_len=len(header))
     if out is not None:
         out.write(header)
     offset = len(header)
-    for block, line in blocks:
-        mv = memoryview(block)
-        pos = 0
-        for s, e in hit_records(block, find_hits(block, fix.cs_needles, fix.ci_needles)):
+    for block, _ in blocks:
+        hits = find_hits(block, cs, ci)
+        edits = []  # (start, end, new record | None) within block
+        for s, e in hit_records(block, hits):
             raw = block[s:e]
-            fields = csvio.parse_record(raw, line)
+            try:
+                fields = csvio.parse_record(raw)
+            except csvio.CsvProblem as exc:
+                raise csvio.CsvProblem(0, f"record at byte offset {offset + s}: {exc.problem}") from None
             res = fix.row(fields, cols)
             if res is None:
                 continue  # a decoy: the needle is not a reference of the account
             new_raw = None if res is DROP else csvio.encode_record(res, csvio.terminator(raw))
-            if out is not None:
-                out.write(mv[pos:s])
+            edits.append((s, e, new_raw))
+            if on_change is not None:
+                on_change(fields, cols, None if res is DROP else res)
+        if edits:
+            mv = memoryview(block)
+            pieces = []
+            pos = 0
+            for s, e, new_raw in edits:
+                pieces.append(mv[pos:s])
                 if new_raw is not None:
-                    out.write(new_raw)
-            pos = e
+                    pieces.append(new_raw)
+                pos = e
+            pieces.append(mv[pos:])
+            new_block = b"".join(pieces)
+        else:
+            new_block = block  # nothing changed: the parent's bytes themselves
+        if check is not None:
+            check.block(block, new_block, edits, hits, offset)
+        if out is not None:
+            out.write(new_block)
+        for s, e, new_raw in edits:
             ch.edits.append((offset + s, offset + e, new_raw))
             if new_raw is None:
                 ch.rows_removed += 1
             else:
                 ch.rows_rewritten += 1
-            if on_change is not None:
-                on_change(fields, cols, None if res is DROP else res)
-        if out is not None:
-            out.write(mv[pos:])
         offset += len(block)
     return ch
 

@@ -44,10 +44,14 @@ def last_boundary(buf: bytes, start: int = 0) -> int:
         end = pos
 
 
-def iter_blocks(f: BinaryIO, chunk: int = CHUNK) -> Iterator[tuple[bytes, int]]:
-    """Yield (block, first_line): blocks of whole records read from f in large chunks."""
+def iter_blocks(f: BinaryIO, chunk: int = CHUNK, lines: bool = True) -> Iterator[tuple[bytes, int]]:
+    """Yield (block, first_line): blocks of whole records read from f in large chunks (first_line 0 if not lines)."""
+    # A seekable file is re-read from the cut instead of carrying the partial record
+    # over: that saves two copies of every chunk (concatenation and split).
+    seekable = f.seekable()
+    pos = f.tell() if seekable else 0  # file offset of buf[0]
     buf = b""
-    line = 1
+    line = 1 if lines else 0
     while True:
         data = f.read(chunk)
         if not data:
@@ -58,9 +62,17 @@ def iter_blocks(f: BinaryIO, chunk: int = CHUNK) -> Iterator[tuple[bytes, int]]:
             if len(buf) > MAX_RECORD:
                 raise CsvProblem(line, "unterminated quoted field")
             continue
-        block, buf = buf[: cut + 1], buf[cut + 1 :]
+        if cut + 1 == len(buf):
+            block, buf = buf, b""
+        elif seekable:
+            block, buf = buf[: cut + 1], b""
+            f.seek(pos + cut + 1)
+        else:
+            block, buf = buf[: cut + 1], buf[cut + 1 :]
+        pos += len(block)
         yield block, line
-        line += block.count(b"\n")
+        if lines:
+            line += block.count(b"\n")
     if buf:
         if buf.count(b'"') & 1:
             raise CsvProblem(line, "unterminated quoted field")
@@ -170,9 +182,9 @@ def parse_block(block: bytes, first_line: int, ncols: int) -> tuple[list[bytes],
     return records, rows
 
 
-def open_records(f: BinaryIO, chunk: int = CHUNK) -> tuple[bytes, list[str], Iterator[tuple[bytes, int]]]:
-    """Read the header; return (raw header, column names, blocks of the data records)."""
-    blocks = iter_blocks(f, chunk)
+def open_records(f: BinaryIO, chunk: int = CHUNK, lines: bool = True) -> tuple[bytes, list[str], Iterator[tuple[bytes, int]]]:
+    """Read the header; return (raw header, column names, blocks of the data records); see iter_blocks."""
+    blocks = iter_blocks(f, chunk, lines)
     first = next(blocks, None)
     if first is None:
         raise CsvProblem(1, "empty file: no header")
@@ -182,7 +194,7 @@ def open_records(f: BinaryIO, chunk: int = CHUNK) -> tuple[bytes, list[str], Ite
     names = parse_record(header_raw, 1)
     if len(set(names)) != len(names):
         raise CsvProblem(1, "duplicate column names in header")
-    rest_line = line + header_raw.count(b"\n")
+    rest_line = line + header_raw.count(b"\n") if lines else 0
 
     def data_blocks():
         if rest:

@@ -27,7 +27,9 @@ TWEETS_COLUMNS = (
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 MEMBER_RE = re.compile(r"^([^/]+)/images/[^/]+-[^/]+\.[A-Za-z0-9]+$")
-RUN = 1_000_000  # tweet ids per sorted run of the duplicate check
+RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spilled to disk when full)
+# Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
+IMPORT_CHUNK = 2 * 1024 * 1024
 
 
 def utcnow() -> str:
@@ -101,7 +103,7 @@ class _Job:
         self.idx = connect(staging / "index.sqlite")
         self.idx.execute("BEGIN")
         self.buf = Buffer(self.idx, name)
-        self.runs: list[array] = []
+        self.runs: list[Path] = []  # sorted runs on disk: memory stays flat whatever the file size
         self.cur_run = array("q")
         self.bar = None
         if progress:
@@ -117,40 +119,39 @@ class _Job:
         """Copy one CSV as the unhashed file, derive the hashed one, index and check every record."""
         un_name = path.name
         h_name = hashed_file_name(un_name)
-        out_u = HashingWriter(self.staging / un_name)
-        out_h = HashingWriter(self.staging / h_name)
         rows = 0
-        try:
-            with open(path, "rb") as f:
-                header, names, blocks = csvio.open_records(f)
-                need = USERS_COLUMNS if kind == "users" else TWEETS_COLUMNS
-                for col in need:
-                    if col not in names:
-                        self.fail(path, 1, f"missing column {col!r}")
-                cols = {n: i for i, n in enumerate(names)}
-                out_u.write(header)
-                out_h.write(header)
-                for block, line in blocks:
-                    records, parsed = csvio.parse_block(block, line, len(names))
-                    out_u.write(block)  # the unhashed variant is the input, byte for byte
-                    pieces = []
-                    for i, fields in enumerate(parsed):
-                        self.check(path, kind, fields, cols, records, line, i)
-                        self.buf.add(un_name, contributions(kind, fields, cols))
-                        new = hash_row(fields, cols, self.pseudo_of)
-                        raw = records[i]
-                        pieces.append(csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
-                    out_h.write(b"".join(pieces))
-                    rows += len(parsed)
-                    if self.bar:
-                        self.bar.update(len(block))
-        except csvio.CsvProblem as e:
-            self.fail(path, e.line, e.problem)
-        for out, fn, variant in ((out_u, un_name, "unhashed"), (out_h, h_name, "hashed")):
-            sha = out.close()
-            self.entries.append(
-                {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
-            )
+        with HashingWriter(self.staging / un_name) as out_u, HashingWriter(self.staging / h_name) as out_h:
+            try:
+                with open(path, "rb") as f:
+                    header, names, blocks = csvio.open_records(f, IMPORT_CHUNK)
+                    need = USERS_COLUMNS if kind == "users" else TWEETS_COLUMNS
+                    for col in need:
+                        if col not in names:
+                            self.fail(path, 1, f"missing column {col!r}")
+                    cols = {n: i for i, n in enumerate(names)}
+                    out_u.write(header)
+                    out_h.write(header)
+                    for block, line in blocks:
+                        records, parsed = csvio.parse_block(block, line, len(names))
+                        out_u.write(block)  # the unhashed variant is the input, byte for byte
+                        pieces = []
+                        for i, fields in enumerate(parsed):
+                            self.check(path, kind, fields, cols, records, line, i)
+                            self.buf.add(un_name, contributions(kind, fields, cols))
+                            new = hash_row(fields, cols, self.pseudo_of)
+                            raw = records[i]
+                            pieces.append(csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
+                        out_h.write(b"".join(pieces))
+                        rows += len(parsed)
+                        if self.bar:
+                            self.bar.update(len(block))
+            except csvio.CsvProblem as e:
+                self.fail(path, e.line, e.problem)
+            for out, fn, variant in ((out_u, un_name, "unhashed"), (out_h, h_name, "hashed")):
+                sha = out.close()
+                self.entries.append(
+                    {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
+                )
 
     def check(self, path, kind, fields, cols, records, line, i) -> None:
         """Per-record checks: unique users, known authors, numeric follower counts, unique tweet ids."""
@@ -176,19 +177,27 @@ class _Job:
             self.fail(path, csvio.line_of(records, line, i), "empty tweetid")
         self.cur_run.append(_tid_key(tid))
         if len(self.cur_run) >= RUN:
-            self.runs.append(array("q", sorted(self.cur_run)))
-            self.cur_run = array("q")
+            self.spill_run()
+
+    def spill_run(self) -> None:
+        """Write the current run of tweet-id keys, sorted, to a staging file."""
+        path = self.staging / f".tweetids.{len(self.runs)}"
+        with open(path, "wb") as f:
+            array("q", sorted(self.cur_run)).tofile(f)
+        self.runs.append(path)
+        self.cur_run = array("q")
 
     def check_duplicates(self) -> None:
         """Find duplicate tweet ids by merging sorted runs of 8-byte keys (bounded memory)."""
-        self.runs.append(array("q", sorted(self.cur_run)))
-        self.cur_run = array("q")
+        self.spill_run()
         dup_keys = set()
         prev = None
-        for k in heapq.merge(*self.runs):
+        for k in heapq.merge(*(_read_run(p) for p in self.runs)):
             if k == prev:
                 dup_keys.add(k)
             prev = k
+        for p in self.runs:
+            p.unlink()
         self.runs = []
         if not dup_keys:
             return
@@ -231,17 +240,30 @@ class _Job:
             from .correct import write_zip  # the one zip rewriter
 
             write_zip(zin, self.staging / h_name, lambda name: _rename_member(name, self.pseudo_of))
-        uw = HashingWriter(self.staging / un_name)
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, HashingWriter(self.staging / un_name) as uw:
             while chunk := f.read(csvio.CHUNK):
                 uw.write(chunk)
-        usha = uw.close()
+            usha = uw.close()
         hsha, hbytes = sha_file(self.staging / h_name)
         rows = len(infos)
         self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows, "sha256": usha})
         self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hbytes, "rows": rows, "sha256": hsha})
         if self.bar:
             self.bar.update(path.stat().st_size)
+
+
+def _read_run(path: Path, n: int = 64 * 1024):
+    """The keys of a sorted run file, read n at a time."""
+    with open(path, "rb") as f:
+        while True:
+            a = array("q")
+            try:
+                a.fromfile(f, n)
+            except EOFError:  # the last, shorter read still fills `a`
+                pass
+            if not a:
+                return
+            yield from a
 
 
 def _rename_member(name: str, pseudo_of: dict[str, str]) -> str:

@@ -255,9 +255,10 @@ class Index:
         """Lowercased screen names seen for this account in any dataset."""
         return {r[0] for r in self.conn.execute("SELECT sn FROM names WHERE key=?", (key,))}
 
-    def locate(self, key: str) -> dict[str, dict]:
+    def locate(self, key: str, screen_names=None) -> dict[str, dict]:
         """dataset -> {"files": set, "users": n, "authored": n, "ref": n, "media": n, "handles": n,
-        "followers": int|None} for everything the index knows about this account."""
+        "followers": int|None} for everything the index knows about this account; @handle mentions
+        are looked up for `screen_names` (lowercased; default: the names the index knows)."""
         out: dict[str, dict] = {}
 
         def entry(ds):
@@ -269,7 +270,7 @@ class Index:
             e = entry(ds)
             e["files"].add(file)
             e[kind] += n
-        for sn in self.screen_names(key):
+        for sn in self.screen_names(key) if screen_names is None else screen_names:
             for ds, file, n in self.conn.execute("SELECT dataset, file, n FROM handles WHERE handle=?", (sn,)):
                 e = entry(ds)
                 e["files"].add(file)

@@ -16,7 +16,9 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -92,25 +94,76 @@ class LocalBlobStore:
 
 
 class HashingWriter:
-    """A file being written while its sha256 and size are computed; fsynced on close."""
+    """A file written and sha256-hashed by a background thread, fsynced on close; use as a context manager.
+
+    Hashing and writing release the GIL, so they run while the caller searches its next
+    block: a rewrite costs about the larger of the two, not their sum. At most two blocks
+    are in flight (bounded memory). Leaving the `with` block without close() aborts.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.bytes = 0
         self._f = open(self.path, "wb", buffering=0)
         self._h = hashlib.sha256()
-        self.bytes = 0
+        self._q: queue.Queue = queue.Queue(maxsize=2)
+        self._error: list[BaseException] = []
+        self._closed = False
+        # The thread gets only what it needs (not self), so nothing else keeps the writer alive.
+        self._t = threading.Thread(target=_write_loop, args=(self._q, self._f, self._h, self._error), daemon=True)
+        self._t.start()
 
     def write(self, data) -> None:
-        """Append bytes."""
-        self._h.update(data)
+        """Append bytes (immutable: the thread reads them later)."""
+        if self._error:
+            raise self._error[0]
         self.bytes += len(data)
-        self._f.write(data)
+        self._q.put(data)
 
     def close(self) -> str:
-        """Flush to disk; return the sha256."""
-        os.fsync(self._f.fileno())
-        self._f.close()
+        """Wait for the writes, flush to disk (the one fsync of this file); return the sha256 of what was written."""
+        self._closed = True
+        self._q.put(None)
+        self._t.join()
+        try:
+            if self._error:
+                raise self._error[0]
+            os.fsync(self._f.fileno())
+            size = os.fstat(self._f.fileno()).st_size
+        finally:
+            self._f.close()
+        if size != self.bytes:
+            raise OSError(f"{self.path}: {size} bytes on disk, {self.bytes} written")
         return self._h.hexdigest()
+
+    def abort(self) -> None:
+        """Stop the thread and close the file without fsync (the caller discards it)."""
+        if not self._closed:
+            self._closed = True
+            self._error.append(OSError("aborted"))  # the thread skips what is still queued
+            self._q.put(None)
+            self._t.join()
+            self._f.close()
+
+    def __enter__(self) -> "HashingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.abort()
+
+
+def _write_loop(q: queue.Queue, f, h, error: list) -> None:
+    """Body of a HashingWriter's thread: hash and write each block until the None sentinel."""
+    while (data := q.get()) is not None:
+        if error:
+            continue  # failed or aborted: drain the queue so the producer never blocks
+        try:
+            h.update(data)
+            view = memoryview(data)
+            while view:
+                view = view[f.write(view):]  # a raw write may be short
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
 
 
 def sha_file(path: Path) -> tuple[str, int]:

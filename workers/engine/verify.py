@@ -1,10 +1,11 @@
 """Verification: the section-5 invariant and byte-identity of a correction, and full scans of releases.
 
-Before a correction publishes, every REWRITTEN file is scanned fully: its bytes
+Before a correction publishes, every REWRITTEN file is checked over all its
+bytes, block by block in the same pass that writes it (RewriteCheck): its bytes
 must equal the parent file with exactly the declared records replaced or
 removed (each a whole record of the parent, changed only in the fields the
-rule may touch), its checksum must match, its row count must equal the parent's
-minus the removed rows, and no trace of the accounts may remain in it. Files a
+rule may touch), its row count must equal the parent's minus the removed rows,
+and no trace of the accounts may remain in it. Files a
 correction does not rewrite are shared blobs: they are proven by sha256
 equality with the parent release plus the account index showing that they
 hold no row of, and no reference to, the batch's accounts.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from . import csvio
 from .correct import find_hits, hit_records
@@ -39,10 +39,13 @@ class Forbidden:
 
     @property
     def cs_needles(self) -> list[bytes]:
+        """Case-sensitive needles: every raw id and earlier pseudonym (removed_ids only adds the new
+        pseudonym, which no parent can hold: it is checked on every rewritten record instead)."""
         return sorted({x.encode() for x in self.ids | self.pseudonyms if x})
 
     @property
     def ci_needles(self) -> list[bytes]:
+        """Case-insensitive needles (lowercase): the screen names."""
         return sorted({x.encode().lower() for x in self.screen_names if x})
 
 
@@ -69,104 +72,101 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
     return found
 
 
-def scan_csv_for_traces(f: BinaryIO, fb: Forbidden, label: str) -> list[str]:
-    """Search a whole CSV file for traces; candidate records are parsed, decoys pass."""
-    problems = []
-    handle_re = handle_pattern(fb.screen_names)
-    _, names, blocks = csvio.open_records(f)
-    cols = {n: i for i, n in enumerate(names)}
-    for block, line in blocks:
-        for s, e in hit_records(block, find_hits(block, fb.cs_needles, fb.ci_needles)):
-            fields = csvio.parse_record(block[s:e], line)
-            found = traces(fields, cols, fb, handle_re)
-            if cols.get("userid") is not None and fields[cols["userid"]] in fb.removed_ids:
-                found.append("a removed account's row is still present")
-            if found:  # the line number is only worth counting when there is something to report
-                lineno = line + block.count(b"\n", 0, s)
-                problems.extend(f"{label} line {lineno}: {t}" for t in found)
-    return problems
+class RewriteCheck:
+    """Verification of one rewritten CSV file, block by block while it is written (no extra pass).
 
+    For each block the rewriter hands over the parent's bytes, the bytes it writes,
+    the edits it made and the offsets where it found needles. The check proves:
+    - byte identity: a block without edits is written as the very same bytes; in a
+      block with edits, every edit covers whole records (quote parity, LF ends, one
+      record with the header's field count) and the written block equals the parent
+      block with exactly those records replaced or dropped;
+    - each rewritten record differs from its parent only in fields the rule may touch;
+    - no trace: every record of the written bytes holding a forbidden needle is parsed
+      and checked. In a block without edits the written bytes are the searched bytes,
+      so the rewriter's search (over needles that include `cs_needles`/`ci_needles`)
+      is reused; a block with edits is searched again here.
+    """
 
-def verify_csv_rewrite(old: BinaryIO, new: BinaryIO, edits: list, header_len: int, label: str) -> tuple[list[str], str, int]:
-    """Prove new == old with exactly `edits` applied, each on a whole record and touching only
-    mutable fields; return (problems, sha256 of new, bytes of new)."""
-    problems = []
-    h = hashlib.sha256()
-    nbytes = 0
-    pos = 0  # offset in old
-    quotes = 0  # quotes in old[:pos]
-    last = b"\n"
-    cols = None
+    def __init__(self, fb: Forbidden, names: list[str], label: str):
+        self.fb = fb
+        self.label = label
+        self.ncols = len(names)
+        self.cols = {n: i for i, n in enumerate(names)}
+        self.handle_re = handle_pattern(fb.screen_names)
+        self.cs_needles = fb.cs_needles
+        self.ci_needles = fb.ci_needles
+        self.problems: list[str] = []
 
-    def compare(length: int) -> None:
-        nonlocal pos, quotes, last, nbytes
-        while length > 0:
-            a = old.read(min(length, csvio.CHUNK))
-            b = new.read(len(a))
-            if not a:
-                problems.append(f"{label}: parent file ended early")
+    def block(self, old: bytes, new: bytes, edits: list, hits: list[int], offset: int) -> None:
+        """Check one written block; `edits` are (start, end, new record | None) in old, `offset` is old's file offset."""
+        if not edits:
+            if new is not old and new != old:
+                self.problems.append(f"{self.label}: untouched block at offset {offset} differs from the parent")
+        else:
+            self._edits(old, new, edits, offset)
+            hits = find_hits(new, self.cs_needles, self.ci_needles)
+        for s, e in hit_records(new, hits):
+            self._traces(new[s:e], offset + s)
+
+    def _edits(self, old: bytes, new: bytes, edits: list, offset: int) -> None:
+        pieces = []
+        pos = 0
+        quotes = 0  # quotes in old[:pos]; a block starts a record
+        for s, e, new_raw in edits:
+            where = f"{self.label}: record at offset {offset + s}"
+            if s < pos or e <= s or e > len(old):
+                self.problems.append(f"{where}: edit out of order or out of the block")
                 return
-            if a != b:
-                problems.append(f"{label}: untouched bytes differ near offset {pos}")
-            h.update(b)
-            nbytes += len(b)
-            quotes += a.count(b'"')
-            last = a[-1:]
-            pos += len(a)
-            length -= len(a)
+            quotes += old.count(b'"', pos, s)
+            old_raw = old[s:e]
+            if quotes & 1 or (s and old[s - 1] != 0x0A) or old_raw.count(b'"') & 1 or (e < len(old) and old[e - 1] != 0x0A):
+                self.problems.append(f"{where}: edit is not a whole record")
+            quotes += old_raw.count(b'"')
+            pieces.append(old[pos:s])
+            pos = e
+            try:
+                a = csvio.parse_record(old_raw)
+            except csvio.CsvProblem as exc:
+                self.problems.append(f"{where}: {exc.problem}")
+                continue
+            if len(a) != self.ncols:
+                self.problems.append(f"{where}: edit does not cover exactly one record")
+            if new_raw is None:
+                continue
+            pieces.append(new_raw)
+            try:
+                b = csvio.parse_record(new_raw)
+            except csvio.CsvProblem as exc:
+                self.problems.append(f"{where}: rewritten record: {exc.problem}")
+                continue
+            if len(a) != len(b):
+                self.problems.append(f"{where}: record changed its number of fields")
+                continue
+            uid_i = self.cols.get("userid")
+            if uid_i is not None and b[uid_i] in self.fb.removed_ids:
+                self.problems.append(f"{where}: a removed account's row was rewritten, not removed")
+            for name, i in self.cols.items():
+                if name not in MUTABLE_FIELDS and a[i] != b[i]:
+                    self.problems.append(f"{where}: column {name} changed")
+        pieces.append(old[pos:])
+        if b"".join(pieces) != new:
+            self.problems.append(f"{self.label}: block at offset {offset} is not its parent with exactly the declared edits")
 
-    head = old.read(header_len)
-    old.seek(0)
-    names = csvio.parse_record(head)
-    cols = {n: i for i, n in enumerate(names)}
-    for s, e, new_raw in edits:
-        if s < header_len or s < pos:
-            problems.append(f"{label}: edit at {s} overlaps the header or a previous edit")
-            break
-        compare(s - pos)
-        if quotes & 1 or last != b"\n":
-            problems.append(f"{label}: edit at offset {s} does not start a record")
-        old_raw = old.read(e - s)
-        pos = e
-        quotes += old_raw.count(b'"')
-        last = old_raw[-1:]
-        if new_raw is None:
-            continue
-        got = new.read(len(new_raw))
-        h.update(got)
-        nbytes += len(got)
-        if got != new_raw:
-            problems.append(f"{label}: rewritten record at offset {s} differs from the one verified")
-            continue
+    def _traces(self, raw: bytes, at: int) -> None:
         try:
-            a = csvio.parse_record(old_raw)
-            b = csvio.parse_record(new_raw)
+            fields = csvio.parse_record(raw)
         except csvio.CsvProblem as exc:
-            problems.append(f"{label}: record at offset {s}: {exc.problem}")
-            continue
-        if len(a) != len(b):
-            problems.append(f"{label}: record at offset {s} changed its number of fields")
-            continue
-        for name, i in cols.items():
-            if name not in MUTABLE_FIELDS and a[i] != b[i]:
-                problems.append(f"{label}: record at offset {s}: column {name} changed")
-    # The rest of the file must be the parent's tail, byte for byte.
-    while True:
-        a = old.read(csvio.CHUNK)
-        b = new.read(len(a)) if a else b""
-        if not a:
-            break
-        if a != b:
-            problems.append(f"{label}: untouched bytes differ near offset {pos}")
-        h.update(b)
-        nbytes += len(b)
-        pos += len(a)
-    extra = new.read()
-    if extra:
-        problems.append(f"{label}: {len(extra)} unexpected trailing bytes")
-        h.update(extra)
-        nbytes += len(extra)
-    return problems, h.hexdigest(), nbytes
+            self.problems.append(f"{self.label}: written record near offset {at}: {exc.problem}")
+            return
+        if len(fields) != self.ncols:
+            self.problems.append(f"{self.label}: written record near offset {at} has {len(fields)} fields")
+            return
+        found = traces(fields, self.cols, self.fb, self.handle_re)
+        uid_i = self.cols.get("userid")
+        if uid_i is not None and uid_i < len(fields) and fields[uid_i] in self.fb.removed_ids:
+            found.append("a removed account's row is still present")
+        self.problems.extend(f"{self.label}: record near offset {at}: {t}" for t in found)
 
 
 def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: str) -> list[str]:
