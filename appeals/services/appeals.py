@@ -122,8 +122,24 @@ def transition(
     db.session.add(event)
     db.session.flush()  # bumps appeal.version, so the audit entry shows the new one
     audit.record(actor, action, "appeal", appeal.id, before, snapshot(appeal))
-    notify.status_changed(appeal, event)
+    if _owner_should_hear(appeal, from_status, to_status):
+        notify.status_changed(appeal, event)
     return event
+
+
+def _owner_should_hear(appeal: Appeal, from_status: str, to_status: str) -> bool:
+    # Claims coming and going are the team's business: the owner hears that a
+    # reviewer started once, and never that a claim was released or expired.
+    if to_status == "filed":
+        return False
+    if to_status == "in_review" and from_status == "filed":
+        earlier = (
+            db.session.query(AppealEvent.id)
+            .filter(AppealEvent.appeal_id == appeal.id, AppealEvent.status_to == "in_review")
+            .count()
+        )
+        return earlier <= 1  # the event just added is one of them
+    return True
 
 
 def record_action(appeal: Appeal, actor: Actor, action: str, before: dict | None = None) -> None:

@@ -196,3 +196,25 @@ def test_stale_index_is_rebuilt(world, tmp_path):
     world.apply("b1", [("1000", "remove")])
     world.index.conn.execute("UPDATE indexed SET version = 1 WHERE dataset='alpha'")
     assert world.footprint("10000")[0].authored_tweets == 2
+
+
+def test_one_engine_serves_many_threads(world):
+    """A threaded web server shares one Engine: lookups from other threads work and agree."""
+    import threading
+
+    expected = world.footprint("1000")
+    results, errors = [], []
+
+    def look():
+        try:
+            results.append(world.footprint("1000"))
+        except Exception as exc:  # collected, so the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results == [expected] * 4

@@ -9,6 +9,7 @@ of an indexed unhashed file holds the same rows.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -163,11 +164,25 @@ class Index:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.conn = connect(self.path)
+        # One connection per thread: an Engine is shared by a threaded web server,
+        # and sqlite3 connections must stay in the thread that opened them.
+        self._local = threading.local()
+        self.conn  # create the file and schema now, in the constructing thread
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection to the index."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
 
     def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def indexed(self) -> dict[str, tuple[int, str]]:
         """dataset -> (version, manifest sha) that the index reflects."""
