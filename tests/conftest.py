@@ -8,6 +8,7 @@ tests run against those servers (.ci/run does both).
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import shutil
 import socket
@@ -24,6 +25,18 @@ from config import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PASSWORD = "correct horse battery staple"
+
+
+@functools.lru_cache(maxsize=None)
+def light_hash(password: str) -> str:
+    """An argon2id hash with light parameters, made once per password per session.
+
+    Verification reads the parameters from the hash, so logins in tests still go
+    through the real argon2 check, in milliseconds instead of a tenth of a second.
+    """
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
 
 
 def pytest_report_header(config):
@@ -129,13 +142,12 @@ def runner(app):
 def make_account(settings):
     """Create a platform account directly (the directory's stand-in); returns the Account."""
     from appeals.models import Account
-    from appeals.services.passwords import hash_password
 
     def make(user_id: str, screen_name: str, email: str | None = None, followers: int = 100,
              suspended: bool = False, password: str = PASSWORD) -> Account:
         account = Account(
             user_id=str(user_id), screen_name=screen_name, screen_name_lower=screen_name.lower(),
-            email=email, password_hash=hash_password(password), followers=followers, suspended=suspended,
+            email=email, password_hash=light_hash(password), followers=followers, suspended=suspended,
         )
         db.session.add(account)
         db.session.commit()
@@ -150,10 +162,9 @@ def make_staff(settings):
     import pyotp
 
     from appeals.models import Staff
-    from appeals.services.passwords import hash_password
 
     def make(email: str, role: str = "reviewer", password: str = PASSWORD, active: bool = True) -> Staff:
-        staff = Staff(email=email, role=role, password_hash=hash_password(password),
+        staff = Staff(email=email, role=role, password_hash=light_hash(password),
                       totp_secret=pyotp.random_base32(), active=active)
         db.session.add(staff)
         db.session.commit()

@@ -1,16 +1,254 @@
-"""Public pages: datasets, release history, gated downloads, researcher access."""
+"""Public pages: datasets, release history, gated downloads, signed manifests, researcher access."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Response, redirect, render_template, request, send_file, session, url_for
+from flask_login import login_user
+
+from appeals import runtime
+from appeals.extensions import limiter
+from appeals.services import downloads, researchers, signing
+from appeals.services.errors import Invalid, ServiceError, Unauthorized
+from appeals.web import current_principal, login_identity_key
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
 
-# Placeholders so the shared layout renders; the public pages' engineer replaces them.
+@bp.context_processor
+def _helpers() -> dict:
+    return {"human_bytes": human_bytes, "timedelta": timedelta}
+
+
+def human_bytes(n: int) -> str:
+    """A file size for people: 1.4 MB rather than 1433562."""
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} bytes"
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError):
+    """Service refusals as pages; a withdrawn release points at the current one."""
+    if isinstance(error, downloads.ReleaseWithdrawn):
+        return render_template("public/gone.html", error=error), 410
+    if isinstance(error, Unauthorized):
+        return redirect(url_for("public.researcher_login", next=request.path))
+    return render_template("error.html", code=error.status, description=error.message), error.status
+
+
+def _checked(value) -> bool:
+    return value in ("on", "yes", "true", "1")
+
+
+def _login_limit() -> str:
+    return runtime.settings().login_rate_limit
+
+
+def _failed_login(response) -> bool:
+    # Only failed attempts count against the limits: a successful login redirects.
+    return response.status_code != 302
+
+
+def _download_email_key() -> str:
+    return "download-email:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+# --- pages about the service and its datasets ---------------------------------------------
+
+
 @bp.get("/")
 def index():
-    return "Dataset appeals"
+    """What this service is, for account owners and for people who use the datasets."""
+    return render_template("public/index.html", datasets=downloads.catalogue())
 
 
 @bp.get("/datasets")
 def datasets():
-    return "Datasets"
+    """Every published dataset with its current release."""
+    return render_template("public/datasets.html", datasets=downloads.catalogue(), downloads=downloads)
+
+
+@bp.get("/datasets/<name>")
+def dataset(name: str):
+    """One dataset: its current release, files and history."""
+    info, history = downloads.history(name)
+    current = downloads.current_release(info)
+    return render_template(
+        "public/dataset.html", info=info, current=current, history=history,
+        disclosed_at=downloads.disclosed_at(info),
+    )
+
+
+@bp.get("/datasets/<name>/releases/<int:version>")
+def release(name: str, version: int):
+    """One release: counts, what changed, files with digests, signed manifest (410 once withdrawn)."""
+    info, found = downloads.release(name, version)
+    return render_template(
+        "public/release.html", info=info, release=found, changes=downloads.changes(info, found),
+    )
+
+
+@bp.route("/datasets/<name>/download", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
+@limiter.limit("10 per hour", methods=["POST"], key_func=_download_email_key)
+def download(name: str):
+    """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
+    version = request.values.get("version", type=int)
+    info, found = downloads.release(name, version)
+    principal = current_principal()
+    form = {"email": getattr(principal, "email", "") if principal and principal.kind == "researcher" else ""}
+    errors: dict = {}
+    if request.method == "POST":
+        form = {"email": request.form.get("email", ""), "variant": request.form.get("variant", "hashed")}
+        try:
+            grant = downloads.request_links(
+                principal, form["email"], info.name, found.version, form["variant"],
+                _checked(request.form.get("accept_terms")), ip=request.remote_addr,
+            )
+        except Invalid as exc:
+            errors = exc.fields
+        else:
+            show = runtime.settings().mode in ("demo", "test")
+            return render_template("public/links.html", grant=grant, show_links=show, info=info)
+    can_unhashed = principal is not None and principal.kind == "researcher" and researchers.access_status(
+        principal) == "approved"
+    status = 422 if errors else 200
+    return render_template(
+        "public/download.html", info=info, release=found, form=form, errors=errors, can_unhashed=can_unhashed,
+    ), status
+
+
+@bp.get("/files/<name>/<int:version>/<variant>/<filename>")
+def file(name: str, version: int, variant: str, filename: str):
+    """Stream one release file for a valid link, with Range support; each download is logged."""
+    # A resumed download (a Range not starting at byte 0) or a HEAD is not a new download.
+    ranges = request.range.ranges if request.range else None
+    record = request.method == "GET" and (not ranges or ranges[0][0] == 0)
+    found = downloads.open_file(
+        current_principal(), name, version, variant, filename, request.args.get("token"),
+        ip=request.remote_addr, record=record,
+    )
+    response = send_file(
+        found.local_path, as_attachment=True, download_name=found.filename, conditional=True, max_age=None,
+        mimetype=_mimetype(found.filename),
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _mimetype(filename: str) -> str:
+    if filename.endswith(".csv"):
+        return "text/csv"
+    if filename.endswith(".zip"):
+        return "application/zip"
+    return "application/octet-stream"
+
+
+# --- signed manifests ---------------------------------------------------------------------
+
+
+@bp.get("/datasets/<name>/releases/<int:version>/<any('manifest.json', 'SHA256SUMS'):document>")
+def signed_document(name: str, version: int, document: str):
+    """manifest.json or SHA256SUMS of a live release: the exact bytes the signature covers."""
+    data, _signature = downloads.signed(document, name, version)
+    mimetype = "application/json" if document == "manifest.json" else "text/plain"
+    return Response(data, mimetype=mimetype, headers=_attachment(f"{name}-v{version}-{document}"))
+
+
+@bp.get("/datasets/<name>/releases/<int:version>/<any('manifest.json', 'SHA256SUMS'):document>.sig")
+def signature(name: str, version: int, document: str):
+    """The base64 Ed25519 signature of manifest.json or SHA256SUMS."""
+    _data, sig = downloads.signed(document, name, version)
+    return Response(sig + "\n", mimetype="text/plain", headers=_attachment(f"{name}-v{version}-{document}.sig"))
+
+
+def _attachment(filename: str) -> dict:
+    return {"Content-Disposition": f'inline; filename="{filename}"', "X-Content-Type-Options": "nosniff"}
+
+
+@bp.get("/signing-key.pem")
+def signing_key():
+    """The public key that signs every manifest and SHA256SUMS."""
+    return Response(signing.public_key_pem(), mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": 'inline; filename="signing-key.pem"'})
+
+
+@bp.get("/verify")
+def verify():
+    """How to check a download against the signed SHA256SUMS, with the public key."""
+    return render_template(
+        "public/verify.html", public_key=signing.public_key_pem().decode("ascii"), fingerprint=signing.fingerprint(),
+    )
+
+
+# --- researchers --------------------------------------------------------------------------
+
+
+@bp.route("/researchers/apply", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def researcher_apply():
+    """Apply for licensed access to the unhashed variant."""
+    form: dict = {}
+    errors: dict = {}
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in ("name", "institution", "email", "purpose")}
+        try:
+            researchers.apply(
+                form["name"], form["institution"], form["email"], form["purpose"], request.form.get("password", ""),
+                _checked(request.form.get("accept_licence")), ip=request.remote_addr,
+                user_agent=request.user_agent.string,
+            )
+        except Invalid as exc:
+            errors = exc.fields
+        else:
+            return render_template("public/researcher_applied.html", email=form["email"])
+    return render_template("public/researcher_apply.html", form=form, errors=errors), 422 if errors else 200
+
+
+@bp.route("/researchers/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed_login)
+@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key,
+               deduct_when=_failed_login)
+def researcher_login():
+    """Researchers log in with the email and password of their application."""
+    error = None
+    email = ""
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        try:
+            researcher = researchers.authenticate(email, request.form.get("password", ""))
+        except Unauthorized as exc:
+            error = exc.message
+        else:
+            session.clear()  # a fresh session at each login: nothing carried over from before
+            login_user(researcher)
+            return redirect(_safe_next(request.args.get("next")) or url_for("public.researcher_home"))
+    return render_template("public/researcher_login.html", email=email, error=error), 401 if error else 200
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only site-relative paths: never an open redirect to another host.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.get("/researchers/me")
+def researcher_home():
+    """A researcher's grant: its status, its expiry, and the datasets they may download."""
+    principal = current_principal()
+    if principal is None or principal.kind != "researcher":
+        return redirect(url_for("public.researcher_login", next=request.path))
+    return render_template(
+        "public/researcher_home.html", researcher=principal, status=researchers.access_status(principal),
+        datasets=downloads.catalogue(),
+    )
+
+
+from appeals.public import admin  # noqa: E402,F401  (registers the admin routes on bp)

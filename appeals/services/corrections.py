@@ -1,0 +1,308 @@
+"""Corrections of published data: queued at confirmation, taken by coalesced runs, finished or failed.
+
+The database is the record of what must happen; Redis only carries the work. Every
+function that changes rows owns its transaction except `queue_correction`, which
+joins the confirmation's transaction so an approval and its correction commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy import func, select
+
+from appeals import db
+from appeals.db import utcnow
+from appeals.models import REMEDIES, Account, Appeal, Correction, CorrectionRun, Staff
+from appeals.services import appeals as appeal_states
+from appeals.services import audit, notify, policy
+from appeals.services.audit import Actor
+from appeals.services.errors import Conflict, Invalid, NotFound
+
+log = logging.getLogger("appeals.corrections")
+
+# The worker acts as this system actor on every timeline and audit entry it writes.
+WORKER = Actor.system("correction worker")
+
+
+def queue_correction(appeal: Appeal, actor: Actor) -> Correction:
+    """Add the correction a confirmed approval asks for to the caller's transaction (no commit).
+
+    The caller (the confirmation) has authorized the action and moves the appeal to
+    `correction_queued`; call `dispatch()` after its commit.
+    """
+    if appeal.decision_remedy not in REMEDIES:
+        raise Invalid("An approval must choose a remedy (remove or rehash) before it is confirmed.",
+                      fields={"remedy": "Choose remove or rehash."})
+    existing = db.session.scalar(select(Correction).where(Correction.appeal_id == appeal.id))
+    if existing is not None:
+        raise Conflict("This appeal already has a correction.", code="correction_exists")
+    correction = Correction(appeal_id=appeal.id, user_id=appeal.account.user_id,
+                            remedy=appeal.decision_remedy, status="queued", attempts=0)
+    db.session.add(correction)
+    db.session.flush()
+    audit.record(actor, "correction.queue", "correction", correction.id, None,
+                 {"appeal_id": appeal.id, "remedy": correction.remedy, "status": "queued"})
+    return correction
+
+
+def dispatch() -> None:
+    """After commit: make sure every queued correction has a job in Redis; never raises.
+
+    When Redis is unreachable the corrections stay queued in the database and the
+    worker's periodic sweep enqueues them later, so nothing is lost.
+    """
+    try:
+        from workers import queues
+
+        ids = db.session.scalars(select(Correction.id).where(Correction.status == "queued")).all()
+        queues.ensure_jobs(ids)
+    except Exception:  # noqa: BLE001 - confirming must succeed whatever happens to Redis
+        log.warning("could not enqueue correction jobs; the sweep will retry", exc_info=True)
+
+
+def retry(correction_id: int, actor: Actor) -> Correction:
+    """Admin: send a failed correction back to the queue (appeal correction_failed -> correction_queued)."""
+    _authorize_retry(actor)
+    correction = db.session.get(Correction, correction_id)
+    if correction is None:
+        raise NotFound("No such correction.")
+    if correction.status != "failed":
+        raise Conflict(f"Only a failed correction can be retried; this one is {correction.status}.",
+                       code="not_failed")
+    before = {"status": correction.status, "error": correction.error, "run_id": correction.run_id}
+    correction.status = "queued"
+    correction.run_id = None
+    correction.error = None
+    correction.finished_at = None
+    appeal = correction.appeal
+    if appeal.status == "correction_failed":
+        appeal_states.transition(appeal, "correction_queued", actor, "correction.retry",
+                                 public_note="The correction is being tried again.")
+    audit.record(actor, "correction.retry", "correction", correction.id, before,
+                 {"status": "queued", "appeal_id": correction.appeal_id})
+    db.session.commit()
+    notify.deliver_pending()
+    dispatch()
+    return correction
+
+
+def _authorize_retry(actor: Actor) -> None:
+    # The operator is someone with a shell on the server (the CLI); staff go through the policy.
+    if actor.kind == "operator":
+        return
+    staff = db.session.get(Staff, actor.id) if actor.kind == "staff" and actor.id is not None else None
+    policy.authorize(staff, "correction.retry")
+
+
+# --- the worker's side: used by workers.jobs, one transaction each -----------------------------
+
+
+def batch_id_for(correction_ids) -> str:
+    """The engine batch id of a run: the same set of corrections always gives the same id."""
+    digest = hashlib.sha256(",".join(str(i) for i in sorted(set(correction_ids))).encode()).hexdigest()
+    return f"run-{digest[:16]}"
+
+
+def batch_items(corrections) -> list[list[str]]:
+    """The engine items of a set of corrections: one per account; `remove` wins over `rehash`."""
+    remedies: dict[str, str] = {}
+    for c in corrections:
+        if remedies.get(c.user_id) != "remove":
+            remedies[c.user_id] = c.remedy
+    return [[user_id, remedy] for user_id, remedy in sorted(remedies.items())]
+
+
+def interrupted_runs() -> list[str]:
+    """Ids of runs left `running` by a worker that died (call only while holding the dataset lock)."""
+    ids = db.session.scalars(
+        select(CorrectionRun.id).where(CorrectionRun.status == "running").order_by(CorrectionRun.created_at)
+    ).all()
+    db.session.rollback()
+    return list(ids)
+
+
+def take_queued(job_id: str | None, fence: int) -> CorrectionRun | None:
+    """Take every queued correction into one new run (appeals -> correcting); None when none is queued.
+
+    Call only while holding the dataset lock: that is what makes "every queued one" safe.
+    """
+    session = db.session
+    corrections = session.scalars(
+        select(Correction).where(Correction.status == "queued").order_by(Correction.id)
+    ).all()
+    if not corrections:
+        session.rollback()
+        return None
+    run_id = batch_id_for(c.id for c in corrections)
+    run = session.get(CorrectionRun, run_id)
+    if run is None:
+        run = CorrectionRun(id=run_id)
+        session.add(run)
+    run.status = "running"
+    run.job_id = job_id
+    run.fence = fence
+    run.items = batch_items(corrections)
+    run.error = None
+    run.progress = 0.0
+    run.started_at = utcnow()
+    run.finished_at = None
+    session.flush()
+    for c in corrections:
+        c.status = "running"
+        c.run_id = run_id
+        c.attempts += 1
+        if c.appeal.status == "correction_queued":
+            appeal_states.transition(c.appeal, "correcting", WORKER, "correction.start",
+                                     data={"run_id": run_id})
+    session.commit()
+    notify.deliver_pending()
+    return run
+
+
+def resume(run_id: str, job_id: str | None, fence: int) -> CorrectionRun:
+    """Adopt a run whose worker died, under this worker's job and fence (its batch id is kept)."""
+    run = db.session.get(CorrectionRun, run_id)
+    run.job_id = job_id
+    run.fence = fence
+    run.started_at = utcnow()
+    for c in _corrections_of(run_id):
+        c.attempts += 1
+    db.session.commit()
+    log.warning("resuming interrupted correction run %s", run_id)
+    return run
+
+
+def start_operator_run(batch_id: str, items: list[list[str]], fence: int, actor: Actor, reason: str) -> CorrectionRun:
+    """Record an operator's batch (from the command line) as a run, audited with its reason."""
+    run = db.session.get(CorrectionRun, batch_id)
+    if run is None:
+        run = CorrectionRun(id=batch_id)
+        db.session.add(run)
+    run.status = "running"
+    run.items = [list(i) for i in items]
+    run.fence = fence
+    run.job_id = None
+    run.error = None
+    run.started_at = utcnow()
+    run.finished_at = None
+    audit.record(actor, "correction_run.operator", "correction_run", batch_id, None,
+                 {"items": run.items, "reason": reason})
+    db.session.commit()
+    return run
+
+
+def directory_names(user_ids) -> dict[str, str]:
+    """user id -> screen name, from the account directory, for the accounts of a batch.
+
+    The engine uses them to find @handles of accounts the data only refers to.
+    """
+    rows = db.session.execute(
+        select(Account.user_id, Account.screen_name).where(Account.user_id.in_(list(user_ids)))
+    ).all()
+    return {user_id: screen_name for user_id, screen_name in rows}
+
+
+def fence_floor() -> int:
+    """The highest fencing token any run has used: new tokens must exceed it even if Redis lost its data."""
+    value = db.session.scalar(select(func.max(CorrectionRun.fence)))
+    db.session.rollback()
+    return int(value or 0)
+
+
+def set_progress(run_id: str, progress: float) -> None:
+    """Record how far a run has got (0..1), for the reviewers' dashboard."""
+    run = db.session.get(CorrectionRun, run_id)
+    if run is not None and run.status == "running":
+        run.progress = max(0.0, min(1.0, float(progress)))
+        db.session.commit()
+
+
+def finish(run_id: str, result) -> dict[str, int] | None:
+    """One transaction: the run and its corrections done with their releases, appeals corrected, audited.
+
+    `result` is the engine's CorrectionResult. Returns the releases, or None when another
+    worker had already recorded this run; mail goes out after commit.
+    """
+    session = db.session
+    run = session.get(CorrectionRun, run_id)
+    releases = {name: int(version) for name, version in (result.releases or {}).items()}
+    if run.status != "running":
+        # Two workers raced on one batch (e.g. Redis lost the lock): the first recorded it.
+        session.rollback()
+        return None
+    run.status = "done"
+    run.releases = releases
+    run.progress = 1.0
+    run.error = None
+    run.bytes_written = int(result.bytes_written or 0)
+    run.files_rewritten = int(result.files_rewritten or 0)
+    if not result.already_applied:
+        # A re-run that found its batch already published keeps the first run's timing.
+        run.duration_s = float(result.duration_s or 0.0)
+    run.finished_at = utcnow()
+    note = _release_note(releases)
+    for c in _corrections_of(run_id):
+        c.status = "done"
+        c.releases = releases
+        c.error = None
+        c.finished_at = run.finished_at
+        appeal = c.appeal
+        if appeal.status in ("correction_queued", "correcting"):
+            appeal_states.transition(appeal, "corrected", WORKER, "correction.done", public_note=note,
+                                     data={"releases": releases, "remedy": c.remedy, "run_id": run_id})
+    audit.record(WORKER, "correction_run.done", "correction_run", run_id, None,
+                 {"releases": releases, "items": len(run.items or []), "already_applied": bool(result.already_applied),
+                  "bytes_written": run.bytes_written, "files_rewritten": run.files_rewritten})
+    session.commit()
+    notify.deliver_pending()
+    return releases
+
+
+def fail(run_id: str, error: str) -> None:
+    """One transaction: the run and its corrections failed with `error`; appeals correction_failed."""
+    session = db.session
+    session.rollback()
+    run = session.get(CorrectionRun, run_id)
+    if run is None or run.status != "running":
+        return
+    error = (error or "unknown error")[:4000]
+    run.status = "failed"
+    run.error = error
+    run.finished_at = utcnow()
+    for c in _corrections_of(run_id):
+        c.status = "failed"
+        c.error = error
+        c.finished_at = run.finished_at
+        if c.appeal.status in ("correction_queued", "correcting"):
+            # The owner reads a plain note; the technical error stays with the staff.
+            appeal_states.transition(c.appeal, "correction_failed", WORKER, "correction.failed",
+                                     data={"run_id": run_id})
+    audit.record(WORKER, "correction_run.failed", "correction_run", run_id, None, {"error": error})
+    session.commit()
+    notify.deliver_pending()
+    log.error("correction run %s failed: %s", run_id, error)
+
+
+def pending() -> list[tuple[int, str, str | None]]:
+    """(correction id, status, run id) of every correction not yet done or failed, for the sweep."""
+    rows = db.session.execute(
+        select(Correction.id, Correction.status, Correction.run_id)
+        .where(Correction.status.in_(("queued", "running"))).order_by(Correction.id)
+    ).all()
+    db.session.rollback()
+    return [tuple(row) for row in rows]
+
+
+def _corrections_of(run_id: str) -> list[Correction]:
+    return db.session.scalars(
+        select(Correction).where(Correction.run_id == run_id, Correction.status == "running").order_by(Correction.id)
+    ).all()
+
+
+def _release_note(releases: dict[str, int]) -> str:
+    if not releases:
+        return "The published datasets already no longer showed this account; no new release was needed."
+    listed = ", ".join(f"{name} version {version}" for name, version in sorted(releases.items()))
+    return f"Corrected releases published: {listed}."

@@ -1,0 +1,49 @@
+"""The owner's whole path in Chromium on a phone-sized screen: log in, see the footprint, file, follow, withdraw."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def test_owner_path_in_a_browser(live_server, browser_page, owner_a):
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(f"{live_server}/me")
+    assert "/login" in page.url  # anonymous visitors are sent to log in first
+
+    page.get_by_label("Screen name or email").fill(owner_a.screen_name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server}/me")
+    assert page.get_by_role("heading", name="Where does your account appear?").is_visible()
+    assert page.locator("table tbody tr").count() >= 1
+    # Nothing overflows sideways on a phone except inside the scrollable table wrapper.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    page.get_by_role("link", name="File an appeal").click()
+    page.get_by_label("My account was compromised").check()
+    page.get_by_label("Date you lost control").fill("2019-01-02")
+    page.get_by_label("Date you regained control").fill("2019-02-03")
+    page.get_by_label("Your statement").fill("Someone took over my account in January 2019.")
+    page.get_by_label("Email for updates about this appeal").fill("me@example.org")
+    page.get_by_role("button", name="File my appeal").click()
+
+    page.wait_for_url("**/appeals/*")
+    assert page.get_by_role("status").first.inner_text().startswith("Your appeal #")
+    assert "waiting for a reviewer" in page.locator("#current-status").inner_text()
+    assert "Someone took over my account" in page.content()
+
+    page.get_by_text("I no longer want this appeal").click()
+    page.get_by_label("Yes, withdraw appeal").check()
+    page.get_by_role("button", name="Withdraw my appeal").click()
+    page.wait_for_load_state()
+    assert "Withdrawn" in page.locator("#current-status").inner_text()
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_load_state()
+    page.goto(f"{live_server}/me")
+    assert "/login" in page.url

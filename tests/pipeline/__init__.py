@@ -1,0 +1,1 @@
+"""Tests of the correction pipeline: jobs, locks, sweep, worker, commands and demo."""

@@ -1,0 +1,166 @@
+"""Helpers for the reviewer tests: staff logins with real TOTP codes, appeals, API tokens."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pyotp
+import pytest
+
+from appeals import db
+from appeals.db import utcnow
+from appeals.models import Appeal, AppealDataset, Staff
+from appeals.services import reference
+from appeals.services.audit import Actor
+from tests.conftest import PASSWORD
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(client, path: str) -> str:
+    """The CSRF token embedded in the page at `path`."""
+    response = client.get(path)
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no csrf_token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def otp_for(staff: Staff) -> str:
+    """A TOTP code the server has not accepted yet, as an authenticator app would show it."""
+    fresh = db.session.get(Staff, staff.id, populate_existing=True)
+    totp = pyotp.TOTP(fresh.totp_secret)
+    while True:
+        now_step = int(time.time()) // totp.interval
+        step = now_step if fresh.totp_last_step is None else max(now_step, fresh.totp_last_step + 1)
+        if step <= now_step + 1:
+            return totp.at(step * totp.interval)
+        time.sleep(1)  # both codes of this half-minute were used; the next one comes soon
+
+
+def login(client, staff: Staff, password: str = PASSWORD) -> None:
+    """Log `staff` in through the two login forms (password, then TOTP code)."""
+    response = client.post("/review/login", data={"csrf_token": csrf_from(client, "/review/login"),
+                                                  "email": staff.email, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    response = client.post("/review/login/code", data={"csrf_token": csrf_from(client, "/review/login/code"),
+                                                       "code": otp_for(staff)})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def token_for(client, staff: Staff, password: str = PASSWORD) -> str:
+    """A bearer token for `staff` from POST /api/v1/tokens."""
+    response = client.post("/api/v1/tokens", json={"username": staff.email, "password": password,
+                                                   "otp": otp_for(staff)})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["token"]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def actor(staff: Staff) -> Actor:
+    return Actor("staff", staff.id, staff.email, "127.0.0.1")
+
+
+def make_appeal(account, *, status: str = "filed", age_days: float = 1, reason: str = "included_in_error",
+                datasets=("alpha_2020",), footprint_size: int = 3, sla_days: int = 14, statement: str | None = None,
+                commit: bool = True) -> Appeal:
+    """An appeal row as filing leaves it (tests that need the real footprint use the filing service)."""
+    created = utcnow() - timedelta(days=age_days)
+    appeal = Appeal(
+        account_id=account.id, status=status, reason=reason,
+        statement=statement or f"I am @{account.screen_name}; I never took part in any campaign.",
+        contact_email=f"{account.screen_name}@example.org", created_at=created, updated_at=created,
+        due_at=created + timedelta(days=sla_days), footprint_size=footprint_size,
+        datasets=[AppealDataset(dataset=name, version=1, authored_tweets=footprint_size, referring_rows=0)
+                  for name in datasets],
+    )
+    db.session.add(appeal)
+    if commit:
+        db.session.commit()
+    return appeal
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """An argon2id hash of PASSWORD with light parameters, computed once.
+
+    Verification reads the parameters from the hash, so logins still go through the real
+    argon2 check; the production cost per login would otherwise dominate these tests' run time.
+    """
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+
+
+@pytest.fixture
+def new_staff(settings, password_hash):
+    """Create a staff member whose password is PASSWORD (the real argon2 hash, computed once)."""
+
+    def make(email: str, role: str = "reviewer", active: bool = True) -> Staff:
+        member = Staff(email=email, role=role, password_hash=password_hash, totp_secret=pyotp.random_base32(),
+                       active=active)
+        db.session.add(member)
+        db.session.commit()
+        return member
+
+    return make
+
+
+@pytest.fixture
+def new_account(settings, password_hash):
+    """Create a platform account whose password is PASSWORD."""
+    from appeals.models import Account
+
+    def make(user_id: str, screen_name: str, email: str | None = None) -> Account:
+        account = Account(user_id=user_id, screen_name=screen_name, screen_name_lower=screen_name.lower(),
+                          email=email, password_hash=password_hash)
+        db.session.add(account)
+        db.session.commit()
+        return account
+
+    return make
+
+
+@pytest.fixture
+def seeded(settings):
+    """The default reason codes and templates."""
+    return reference.seed_defaults()
+
+
+@pytest.fixture
+def reviewer(new_staff):
+    return new_staff("rita@review.example", "reviewer")
+
+
+@pytest.fixture
+def reviewer2(new_staff):
+    return new_staff("ravi@review.example", "reviewer")
+
+
+@pytest.fixture
+def senior(new_staff):
+    return new_staff("sam@review.example", "senior")
+
+
+@pytest.fixture
+def senior2(new_staff):
+    return new_staff("sol@review.example", "senior")
+
+
+@pytest.fixture
+def admin(new_staff):
+    return new_staff("ada@review.example", "admin")
+
+
+@pytest.fixture
+def owner(new_account):
+    return new_account("1000001", "bakery_jo", email="jo@example.org")
+
+
+@pytest.fixture
+def appeal(owner, seeded):
+    return make_appeal(owner)
