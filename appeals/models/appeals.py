@@ -36,6 +36,7 @@ class Appeal(Base):
     __table_args__ = (
         Index("ix_appeals_status_created", "status", "created_at"),
         Index("ix_appeals_status_due", "status", "due_at"),
+        Index("ix_appeals_status_footprint", "status", "footprint_size"),
         Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
         Index("ix_appeals_account_created", "account_id", "created_at"),
     )
@@ -93,9 +94,11 @@ class AppealDataset(Base):
     """A dataset the appealing account appeared in when the appeal was filed."""
 
     __tablename__ = "appeal_datasets"
+    # The queue's dataset filter reads (dataset -> appeal ids) from this index alone.
+    __table_args__ = (Index("ix_appeal_datasets_dataset_appeal", "dataset", "appeal_id"),)
 
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), primary_key=True)
-    dataset: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     authored_tweets: Mapped[int] = mapped_column(Integer, default=0)
     referring_rows: Mapped[int] = mapped_column(Integer, default=0)
