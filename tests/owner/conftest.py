@@ -68,6 +68,13 @@ def move(appeal_id: int, *statuses: str, note: str | None = None, data: dict | N
     return appeal
 
 
+@pytest.fixture(autouse=True)
+def _end_session():
+    """Tests that call services directly end their transaction, so the next test's cleanup never waits on it."""
+    yield
+    db.session.remove()
+
+
 @pytest.fixture
 def owner_a(corpus_account):
     """The most prolific author of the first synthetic dataset, as a platform account."""
