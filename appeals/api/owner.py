@@ -7,7 +7,7 @@ from flask import jsonify, request, url_for
 from appeals.api import bp, json_body, require_principal
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
 from appeals.services import accounts, filing, footprint
-from appeals.services.errors import Forbidden, Invalid
+from appeals.services.errors import Invalid
 from appeals.web import actor_for
 
 
@@ -57,10 +57,8 @@ def appeal_detail(appeal_id: int):
     """One appeal: the owner's view for its owner; staff get the reviewer's view (api/review.py)."""
     principal = require_principal()
     if isinstance(principal, Staff):
-        try:
-            from appeals.api.review import staff_appeal_json
-        except ImportError:
-            raise Forbidden("The staff view of appeals is not available.") from None
+        from appeals.api.review import staff_appeal_json
+
         return staff_appeal_json(principal, appeal_id)
     return jsonify(filing.appeal_to_owner_dict(filing.get_own_appeal(principal, appeal_id)))
 

@@ -78,8 +78,12 @@ def review_claim_next():
 
 @bp.get("/review/appeals/<int:appeal_id>")
 def review_appeal(appeal_id: int):
-    """Everything a reviewer sees on an appeal: statement, evidence, footprint, samples, timeline, notes."""
-    principal = require_principal()
+    """Everything a reviewer sees on an appeal (also served at GET /appeals/<id> for staff)."""
+    return staff_appeal_json(require_principal(), appeal_id)
+
+
+def staff_appeal_json(principal, appeal_id: int):
+    """The staff view of an appeal: statement, evidence, footprint, samples, timeline, notes."""
     data = review.appeal_page(principal, appeal_id)
     appeal = data["appeal"]
     return jsonify({
