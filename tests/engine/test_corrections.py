@@ -167,7 +167,9 @@ def test_footprint_and_reindex(world):
     assert a.authored_tweets == 2 and a.in_users_file and a.hashed_publicly
     assert "alpha_tweets_csv_unhashed_1.csv" in a.files and "alpha_tweets_csv_hashed_1.csv" in a.files
     assert "alpha_tweets_csv_unhashed_2.csv" not in a.files
-    assert not fp["gamma"].in_users_file and fp["gamma"].referring_rows >= 1
+    assert not fp["gamma"].in_users_file and fp["gamma"].referring_rows == 1  # id and @handle, one row
+    # Rows 3 (@handle and id), 4 (RT @HANDLE and retweet id), 5 (reply id), 6 (quoted id); decoys excluded.
+    assert a.referring_rows == 4
     assert [e.dataset for e in world.footprint("777")] == ["alpha", "beta"]
     assert not {e.dataset: e for e in world.footprint("777")}["alpha"].hashed_publicly
     assert world.footprint("10000")[0].authored_tweets == 2  # decoy counted apart from the target

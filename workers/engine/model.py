@@ -46,8 +46,8 @@ class DatasetInfo:
 class FootprintEntry:
     """Where one account appears in the current release of one dataset.
 
-    referring_rows counts rows referring to it by id (once per row) plus @handle
-    mentions; a row doing both is counted twice.
+    referring_rows counts the rows that refer to it: by id (reply, retweet, mention)
+    or by @handle in the text; a row doing several of these counts once.
     """
 
     dataset: str
