@@ -84,45 +84,16 @@ def make_appeal(account, *, status: str = "filed", age_days: float = 1, reason: 
     return appeal
 
 
-@pytest.fixture(scope="session")
-def password_hash() -> str:
-    """An argon2id hash of PASSWORD with light parameters, computed once.
-
-    Verification reads the parameters from the hash, so logins still go through the real
-    argon2 check; the production cost per login would otherwise dominate these tests' run time.
-    """
-    from argon2 import PasswordHasher
-
-    return PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+@pytest.fixture
+def new_staff(make_staff):
+    """Create a staff member whose password is PASSWORD (the shared factory)."""
+    return make_staff
 
 
 @pytest.fixture
-def new_staff(settings, password_hash):
-    """Create a staff member whose password is PASSWORD (the real argon2 hash, computed once)."""
-
-    def make(email: str, role: str = "reviewer", active: bool = True) -> Staff:
-        member = Staff(email=email, role=role, password_hash=password_hash, totp_secret=pyotp.random_base32(),
-                       active=active)
-        db.session.add(member)
-        db.session.commit()
-        return member
-
-    return make
-
-
-@pytest.fixture
-def new_account(settings, password_hash):
-    """Create a platform account whose password is PASSWORD."""
-    from appeals.models import Account
-
-    def make(user_id: str, screen_name: str, email: str | None = None) -> Account:
-        account = Account(user_id=user_id, screen_name=screen_name, screen_name_lower=screen_name.lower(),
-                          email=email, password_hash=password_hash)
-        db.session.add(account)
-        db.session.commit()
-        return account
-
-    return make
+def new_account(make_account):
+    """Create a platform account whose password is PASSWORD (the shared factory)."""
+    return make_account
 
 
 @pytest.fixture
