@@ -62,10 +62,8 @@ def seed() -> DemoLogins:
 
 
 def _seed_reference() -> None:
-    try:
-        from appeals.services.reference import seed_defaults
-    except ImportError:
-        return
+    from appeals.services.reference import seed_defaults
+
     seed_defaults()
 
 

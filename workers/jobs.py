@@ -13,7 +13,7 @@ import logging
 from rq import get_current_job
 
 from appeals import db, runtime
-from appeals.services import corrections, notify
+from appeals.services import corrections, downloads, notify, review
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -137,13 +137,9 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
 
 
 def notify_downloaders(releases: dict[str, int]) -> None:
-    """Tell earlier downloaders to replace their copies, where public downloads exist."""
+    """Tell earlier downloaders to replace their copies."""
     try:
-        from appeals.services.downloads import notify_downloaders as notify_them
-    except ImportError:
-        return
-    try:
-        notify_them(releases)
+        downloads.notify_downloaders(releases)
     except Exception:  # noqa: BLE001 - the release is published and recorded; a retry would not re-notify
         log.exception("notifying downloaders of %s failed", releases)
     finally:
@@ -182,12 +178,7 @@ def sweep() -> dict:
     ensure_bootstrapped()
     summary: dict = {"enqueued": 0, "expired": None, "mail": 0}
     try:
-        try:
-            from appeals.services.review import expire_stale
-        except ImportError:
-            expire_stale = None
-        if expire_stale is not None:
-            summary["expired"] = expire_stale()
+        summary["expired"] = review.expire_stale()
         connection = queues.connect()
         # Database first, then the lock: a correction seen `running` whose lock is free
         # afterwards belongs to a run that has ended, or died.

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._common import clean_errors, engine, progress
+from .synth import synth
 
 
 @click.group("datasets")
@@ -92,9 +93,4 @@ def verify_cmd(name: str, version: int | None):
         sys.exit(1)
 
 
-try:  # written by another engineer; the group works without it
-    from workers.cli.synth import synth
-
-    datasets.add_command(synth)
-except ImportError:
-    pass
+datasets.add_command(synth)
