@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -14,8 +13,9 @@ from appeals.services import appeals, audit, notify, policy
 from appeals.services.accounts import describe, email_problem
 from appeals.services.appeals import STATUS_TEXT
 from appeals.services.audit import Actor
-from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError
+from appeals.services.errors import Conflict, Invalid, NotFound
 from appeals.services.footprint import entries_for_user_id
+from appeals.services.transactions import atomic
 
 TEXT_MAX = 5000
 
@@ -286,17 +286,7 @@ def _validate_filing(data: dict) -> dict:
 # --- changing ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _rollback_on_refusal():
-    # A refusal ends the transaction at once: nothing half-done stays pending, and the row lock
-    # taken for the checks is released before the caller renders an error.
-    try:
-        yield
-    except ServiceError:
-        db.session.rollback()
-        raise
-
-
+@atomic
 def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     """File one appeal covering every dataset the owner's account appears in.
 
@@ -305,23 +295,22 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     a second open appeal, a re-appeal within the cool-down without new information.
     """
     policy.authorize(principal, "appeal.file")
-    with _rollback_on_refusal():
-        # Lock the account row so two simultaneous filings cannot both pass the open-appeal check.
-        account = db.session.scalar(
-            select(Account).where(Account.id == principal.id).with_for_update()
-            .execution_options(populate_existing=True)
+    # Lock the account row so two simultaneous filings cannot both pass the open-appeal check.
+    account = db.session.scalar(
+        select(Account).where(Account.id == principal.id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    status = _eligibility(account)
+    if status["blocked"] is not None:
+        raise status["blocked"]
+    values = _validate_filing(data)
+    if status["needs_new_information"] and not values["new_information"]:
+        until = status["cooldown_until"].strftime("%d %B %Y")
+        message = (
+            f"Your previous appeal was denied less than {status['cooldown_days']} days ago. Until {until}, "
+            "a new appeal must bring new information: tell us what is new since that decision."
         )
-        status = _eligibility(account)
-        if status["blocked"] is not None:
-            raise status["blocked"]
-        values = _validate_filing(data)
-        if status["needs_new_information"] and not values["new_information"]:
-            until = status["cooldown_until"].strftime("%d %B %Y")
-            message = (
-                f"Your previous appeal was denied less than {status['cooldown_days']} days ago. Until {until}, "
-                "a new appeal must bring new information: tell us what is new since that decision."
-            )
-            raise Conflict(message, code="reappeal_too_soon", fields={"new_information": message})
+        raise Conflict(message, code="reappeal_too_soon", fields={"new_information": message})
 
     now = utcnow()
     footprint = status["footprint"]
@@ -359,20 +348,20 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     return appeal
 
 
+@atomic
 def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Appeal:
     """The owner answers a request for information; the appeal goes back to its reviewer."""
-    with _rollback_on_refusal():
-        appeal = _own_appeal(principal, "appeal.reply", appeal_id, lock=True)
-        appeals.check_version(appeal, expected_version)
-        if appeal.status != "info_requested":
-            raise Conflict(
-                "You can reply only while the reviewer is waiting for information from you.",
-                code="not_awaiting_reply",
-            )
-        problems: dict[str, str] = {}
-        text = _text({"body": body}, "body", "Your reply", problems, required=True)
-        if problems:
-            raise Invalid(problems["body"], fields=problems)
+    appeal = _own_appeal(principal, "appeal.reply", appeal_id, lock=True)
+    appeals.check_version(appeal, expected_version)
+    if appeal.status != "info_requested":
+        raise Conflict(
+            "You can reply only while the reviewer is waiting for information from you.",
+            code="not_awaiting_reply",
+        )
+    problems: dict[str, str] = {}
+    text = _text({"body": body}, "body", "Your reply", problems, required=True)
+    if problems:
+        raise Invalid(problems["body"], fields=problems)
     before = appeals.snapshot(appeal)
     db.session.add(Message(appeal_id=appeal.id, author_kind="account", body=text))
     appeal.info_due_at = None
@@ -382,19 +371,19 @@ def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Ap
     return appeal
 
 
+@atomic
 def withdraw(principal, actor: Actor, appeal_id, expected_version=None) -> Appeal:
     """The owner withdraws their appeal; any reviewer's claim on it is released."""
-    with _rollback_on_refusal():
-        appeal = _own_appeal(principal, "appeal.withdraw", appeal_id, lock=True)
-        appeals.check_version(appeal, expected_version)
-        if not appeals.can_move(appeal.status, "withdrawn"):
-            if appeal.is_open:
-                message = ("The correction of the published data is already under way, "
-                           "so this appeal can no longer be withdrawn.")
-            else:
-                message = (f"This appeal is already closed ({STATUS_TEXT[appeal.status][0].lower()}); "
-                           "there is nothing to withdraw.")
-            raise Conflict(message, code="cannot_withdraw")
+    appeal = _own_appeal(principal, "appeal.withdraw", appeal_id, lock=True)
+    appeals.check_version(appeal, expected_version)
+    if not appeals.can_move(appeal.status, "withdrawn"):
+        if appeal.is_open:
+            message = ("The correction of the published data is already under way, "
+                       "so this appeal can no longer be withdrawn.")
+        else:
+            message = (f"This appeal is already closed ({STATUS_TEXT[appeal.status][0].lower()}); "
+                       "there is nothing to withdraw.")
+        raise Conflict(message, code="cannot_withdraw")
     before = appeals.snapshot(appeal)
     appeal.assigned_to_id = None
     appeal.claimed_at = None

@@ -8,7 +8,6 @@ reviewers racing for an appeal get exactly one winner on SQLite and PostgreSQL a
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from appeals.services import notify, policy, reference
 from appeals.services.appeals import check_version, record_action, snapshot, timeline, transition
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
+from appeals.services.transactions import atomic
 
 log = logging.getLogger("appeals.review")
 
@@ -30,20 +30,6 @@ CLAIMABLE = ("filed", "in_review", "info_requested", "escalated")
 DECISIONS = ("approve", "deny", "request_info", "escalate")
 MAX_TEXT = 20000
 EXPIRY_BATCH = 200
-
-
-def _atomic(fn):
-    """Roll the session back when an action is refused, so a refusal leaves nothing half-done or locked."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            db.session.rollback()
-            raise
-
-    return wrapper
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -104,7 +90,7 @@ def _evidence(appeal: Appeal) -> dict:
 # --- claims ----------------------------------------------------------------------------------
 
 
-@_atomic
+@atomic
 def claim(principal, appeal_id: int, actor: Actor, expected_version: int | None = None) -> Appeal:
     """Take the appeal; 409 when another reviewer holds a live claim. A filed appeal goes in_review."""
     appeal = _authorized(principal, "appeal.claim", appeal_id)
@@ -115,7 +101,7 @@ def claim(principal, appeal_id: int, actor: Actor, expected_version: int | None 
     return appeal
 
 
-@_atomic
+@atomic
 def claim_next(principal, actor: Actor) -> Appeal | None:
     """Claim the oldest unclaimed appeal waiting for a reviewer (seniors also take escalations)."""
     policy.authorize(principal, "appeal.claim")
@@ -139,7 +125,7 @@ def claim_next(principal, actor: Actor) -> Appeal | None:
     return None
 
 
-@_atomic
+@atomic
 def release(principal, appeal_id: int, actor: Actor, expected_version: int | None = None) -> Appeal:
     """Give the appeal back to the queue (its holder, or any senior); undecided reviews return to filed."""
     appeal = _authorized(principal, "appeal.release", appeal_id)
@@ -209,7 +195,7 @@ def _cutoff(now: datetime | None = None) -> datetime:
 # --- decisions -------------------------------------------------------------------------------
 
 
-@_atomic
+@atomic
 def decide(
     principal,
     appeal_id: int,
@@ -274,7 +260,7 @@ def decide(
     return appeal
 
 
-@_atomic
+@atomic
 def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | None = None) -> Appeal:
     """Four eyes: a senior other than the approver confirms; the correction is queued in the same commit."""
     from appeals.services import corrections
@@ -296,7 +282,7 @@ def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     return appeal
 
 
-@_atomic
+@atomic
 def send_back(principal, appeal_id: int, actor: Actor, reason: str, expected_version: int | None = None) -> Appeal:
     """A senior returns an approval to review instead of confirming it; the reason stays internal."""
     appeal = _authorized(principal, "appeal.send_back", appeal_id)
@@ -319,7 +305,7 @@ def send_back(principal, appeal_id: int, actor: Actor, reason: str, expected_ver
 # --- notes and messages ----------------------------------------------------------------------
 
 
-@_atomic
+@atomic
 def add_note(principal, appeal_id: int, actor: Actor, body: str) -> InternalNote:
     """An internal note among staff; never shown to the owner."""
     appeal = _authorized(principal, "appeal.note", appeal_id)
@@ -333,7 +319,7 @@ def add_note(principal, appeal_id: int, actor: Actor, body: str) -> InternalNote
     return note
 
 
-@_atomic
+@atomic
 def send_message(principal, appeal_id: int, actor: Actor, body: str, expected_version: int | None = None
                  ) -> Message:
     """A message to the owner, on their appeal page and by email; placeholders must be filled."""
