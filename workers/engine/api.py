@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
@@ -340,8 +341,10 @@ class Engine:
         fix = Corrector([t for t, _, _, _ in targets])
         fb = self._forbidden(targets)
         touched = self._touched(head, targets)
-        with self.store.staging() as staging:
+        # writers: CSV files whose fsync runs in the background while the next file is rewritten.
+        with self.store.staging() as staging, contextlib.ExitStack() as writers:
             faults.checkpoint("before_rewrite")
+            syncing = []
             new_entries: dict[str, list] = {}
             changes = []  # (dataset, parent entry, new path, FileChange, new entry, RewriteCheck | None)
             deltas: dict[str, list] = {}
@@ -378,9 +381,11 @@ class Engine:
                                 _dl.append((_f, contributions(_k, old, cols), -1))
                                 if new is not None:
                                     _dl.append((_f, contributions(_k, new, cols), 1))
-                        with self.store.blobs.open(e["sha256"]) as f, HashingWriter(out_path) as w:
+                        w = writers.enter_context(HashingWriter(out_path))
+                        with self.store.blobs.open(e["sha256"]) as f:
                             ch = rewrite_csv(f, w, fix, on_change, check)
-                            wsha, nbytes = w.close(), w.bytes
+                        wsha, nbytes = w.finish(), w.bytes
+                        syncing.append(w)
                     if bar:
                         bar.update(e["bytes"])
                     new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)
@@ -392,6 +397,8 @@ class Engine:
                 new_entries[ds] = entries
             if bar:
                 bar.close()
+            for w in syncing:
+                w.close()  # every rewritten file is on disk before it is verified and published
 
             self._verify_changes(fb, changes)
             faults.checkpoint("after_verify")

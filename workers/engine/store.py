@@ -98,7 +98,9 @@ class HashingWriter:
 
     Hashing and writing release the GIL, so they run while the caller searches its next
     block: a rewrite costs about the larger of the two, not their sum. At most two blocks
-    are in flight (bounded memory). Leaving the `with` block without close() aborts.
+    are in flight (bounded memory). finish() returns the sha256 while the thread fsyncs, so
+    the caller can go on with other work; close() waits for the fsync. Leaving the `with`
+    block without close() aborts.
     """
 
     def __init__(self, path: Path):
@@ -108,9 +110,12 @@ class HashingWriter:
         self._h = hashlib.sha256()
         self._q: queue.Queue = queue.Queue(maxsize=2)
         self._error: list[BaseException] = []
+        self._written = threading.Event()
+        self._finishing = False
         self._closed = False
         # The thread gets only what it needs (not self), so nothing else keeps the writer alive.
-        self._t = threading.Thread(target=_write_loop, args=(self._q, self._f, self._h, self._error), daemon=True)
+        self._t = threading.Thread(target=_write_loop, args=(self._q, self._f, self._h, self._error, self._written),
+                                   daemon=True)
         self._t.start()
 
     def write(self, data) -> None:
@@ -120,28 +125,39 @@ class HashingWriter:
         self.bytes += len(data)
         self._q.put(data)
 
+    def finish(self) -> str:
+        """End the writes; return the sha256 once all is hashed and written (the fsync may still run)."""
+        if not self._finishing:
+            self._finishing = True
+            self._q.put(None)
+        self._written.wait()
+        if self._error:
+            raise self._error[0]
+        return self._h.hexdigest()
+
     def close(self) -> str:
-        """Wait for the writes, flush to disk (the one fsync of this file); return the sha256 of what was written."""
+        """Wait for the writes and the fsync (the one of this file); return the sha256 of what was written."""
+        sha = self.finish()
         self._closed = True
-        self._q.put(None)
         self._t.join()
         try:
             if self._error:
                 raise self._error[0]
-            os.fsync(self._f.fileno())
             size = os.fstat(self._f.fileno()).st_size
         finally:
             self._f.close()
         if size != self.bytes:
             raise OSError(f"{self.path}: {size} bytes on disk, {self.bytes} written")
-        return self._h.hexdigest()
+        return sha
 
     def abort(self) -> None:
         """Stop the thread and close the file without fsync (the caller discards it)."""
         if not self._closed:
             self._closed = True
-            self._error.append(OSError("aborted"))  # the thread skips what is still queued
-            self._q.put(None)
+            self._error.append(OSError("aborted"))  # the thread skips what is still queued, and the fsync
+            if not self._finishing:
+                self._finishing = True
+                self._q.put(None)
             self._t.join()
             self._f.close()
 
@@ -152,8 +168,8 @@ class HashingWriter:
         self.abort()
 
 
-def _write_loop(q: queue.Queue, f, h, error: list) -> None:
-    """Body of a HashingWriter's thread: hash and write each block until the None sentinel."""
+def _write_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> None:
+    """Body of a HashingWriter's thread: hash and write each block until the None sentinel, then fsync."""
     while (data := q.get()) is not None:
         if error:
             continue  # failed or aborted: drain the queue so the producer never blocks
@@ -163,6 +179,12 @@ def _write_loop(q: queue.Queue, f, h, error: list) -> None:
             while view:
                 view = view[f.write(view):]  # a raw write may be short
         except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+    written.set()
+    if not error:
+        try:
+            os.fsync(f.fileno())
+        except BaseException as exc:  # re-raised by close()
             error.append(exc)
 
 
