@@ -639,7 +639,6 @@ class _DatasetWriter:
         written = 0
         pending = 0
         for u in self.users:
-            vocab_own = _LANG_VOCAB[u.lang]
             start = max(u.created_s, _MIN_TWEET_S)
             prof = u.row
             for _ in range(u.n_tweets):
