@@ -1,0 +1,1 @@
+"""The `appeals datasets` and `appeals releases` command groups: plain click over the engine, no Flask."""
