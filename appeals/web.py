@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import g, request
 from flask_login import current_user
 
@@ -34,3 +36,11 @@ def login_identity_key() -> str:
     data = data if isinstance(data, dict) or hasattr(data, "get") else {}
     name = (data.get("username") or data.get("email") or data.get("identifier") or "").strip().lower()
     return "login-account:" + name[:254]
+
+
+def safe_next(target: str | None, prefix: str = "/") -> str | None:
+    """`target` if it is a path on this site under `prefix`, else None: never an open redirect."""
+    if not target or not target.startswith(prefix) or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None

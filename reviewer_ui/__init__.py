@@ -12,7 +12,7 @@ from appeals.db import utcnow
 from appeals.extensions import limiter
 from appeals.services import audit_query, queue as queue_service, reference, review, staff as staff_service
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
-from appeals.web import actor_for, current_principal, login_identity_key
+from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 
 bp = Blueprint("reviewer", __name__, template_folder="templates")
 
@@ -61,13 +61,6 @@ def _version() -> int | None:
     return int(raw)
 
 
-def _safe_next(target: str | None) -> str:
-    # Only our own pages: an open redirect after login would help phishing.
-    if target and target.startswith("/review") and not target.startswith("//"):
-        return target
-    return url_for("reviewer.queue")
-
-
 def _login_limit() -> str:
     return runtime.settings().login_rate_limit
 
@@ -94,7 +87,8 @@ def login():
         flash("That email and password do not match an active staff account.", "error")
         return render_template("reviewer/login.html", email=email, next=next_url), 401
     session.clear()  # a fresh session for the new identity
-    session["staff_login"] = {"id": member.id, "at": time.time(), "next": _safe_next(next_url)}
+    next_page = safe_next(next_url, "/review") or url_for("reviewer.queue")
+    session["staff_login"] = {"id": member.id, "at": time.time(), "next": next_page}
     return redirect(url_for("reviewer.login_code"), 303)
 
 

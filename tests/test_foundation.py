@@ -87,3 +87,20 @@ def test_openapi_document_is_served(client):
     doc = response.get_json()
     assert doc["openapi"].startswith("3.")
     assert "/tokens" in doc["paths"]
+
+
+@pytest.mark.parametrize("target, prefix, expected", [
+    ("/me", "/", "/me"),
+    ("/review/appeals/3", "/review", "/review/appeals/3"),
+    ("/me", "/review", None),
+    ("//evil.example/x", "/", None),
+    ("https://evil.example/", "/", None),
+    ("/\\evil.example", "/", None),
+    ("", "/", None),
+    (None, "/", None),
+])
+def test_safe_next_allows_only_site_paths(target, prefix, expected):
+    """Every login's `next` goes through one check: no redirect ever leaves the site."""
+    from appeals.web import safe_next
+
+    assert safe_next(target, prefix) == expected

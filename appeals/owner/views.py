@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
-from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
@@ -14,7 +13,7 @@ from appeals.extensions import limiter, login_manager
 from appeals.owner import bp
 from appeals.services import accounts, filing
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
-from appeals.web import actor_for, current_principal, login_identity_key
+from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 
 TOO_MANY_LOGINS = "Too many login attempts. Wait a minute and try again."
 
@@ -60,14 +59,6 @@ def _too_many(error):
                            next=""), 429
 
 
-def _safe_next(target: str | None) -> str | None:
-    # Only a path on this site: never an absolute or scheme-relative URL (open redirect).
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else None
-
-
 def _version(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
@@ -86,9 +77,9 @@ def login():
         if principal is not None and principal.kind == "account":
             return redirect(url_for("owner.home"))
         return render_template("owner/login.html", error=None, errors={}, username="",
-                               next=_safe_next(request.args.get("next")) or "")
+                               next=safe_next(request.args.get("next")) or "")
     username = request.form.get("username", "")
-    target = _safe_next(request.form.get("next"))
+    target = safe_next(request.form.get("next"))
     try:
         account = accounts.login(username, request.form.get("password", ""), actor_for(None))
     except (Invalid, Unauthorized) as error:

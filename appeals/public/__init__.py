@@ -11,7 +11,7 @@ from appeals import runtime
 from appeals.extensions import limiter
 from appeals.services import downloads, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
-from appeals.web import current_principal, login_identity_key
+from appeals.web import current_principal, login_identity_key, safe_next
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
@@ -228,15 +228,8 @@ def researcher_login():
         else:
             session.clear()  # a fresh session at each login: nothing carried over from before
             login_user(researcher)
-            return redirect(_safe_next(request.args.get("next")) or url_for("public.researcher_home"))
+            return redirect(safe_next(request.args.get("next")) or url_for("public.researcher_home"))
     return render_template("public/researcher_login.html", email=email, error=error), 401 if error else 200
-
-
-def _safe_next(target: str | None) -> str | None:
-    # Only site-relative paths: never an open redirect to another host.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 @bp.get("/researchers/me")
