@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import os
-import shutil
+import re
 import socket
 import threading
 from pathlib import Path
@@ -25,6 +25,15 @@ from config import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PASSWORD = "correct horse battery staple"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(client, path: str) -> str:
+    """The CSRF token embedded in the page at `path`, as a browser would read it."""
+    response = client.get(path)
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no csrf_token on {path} ({response.status_code})"
+    return match.group(1)
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
@@ -10,23 +9,13 @@ from appeals import db, runtime
 from appeals.models import Appeal, Message
 from appeals.services import appeals, filing
 from appeals.services.audit import Actor
-from tests.conftest import PASSWORD, users_of
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.conftest import PASSWORD, csrf_from, users_of
 
 GOOD_APPEAL = {
     "reason": "included_in_error",
     "statement": "I run a bakery account; I never took part in any campaign.",
     "contact_email": "owner@example.org",
 }
-
-
-def csrf_from(client, path: str) -> str:
-    """The CSRF token embedded in the page at `path` (every form of the site carries one)."""
-    response = client.get(path)
-    match = CSRF_RE.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {path} ({response.status_code})"
-    return match.group(1)
 
 
 def web_login(client, username: str, password: str = PASSWORD):

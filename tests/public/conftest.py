@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -13,17 +12,7 @@ from appeals.db import utcnow
 from appeals.models import Researcher
 from appeals.services.passwords import hash_password
 from tests.conftest import PASSWORD, users_of
-
-_TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client, url: str) -> str:
-    """The CSRF token of the form on the page at `url` (as a browser would read it)."""
-    page = client.get(url)
-    match = _TOKEN_RE.search(page.get_data(as_text=True))
-    assert match, f"no CSRF token on {url} ({page.status_code})"
-    return match.group(1)
-
+from tests.conftest import csrf_from as csrf_token
 
 def post_form(client, url: str, data: dict, form_url: str | None = None, **kwargs):
     """POST `data` to `url` with the CSRF token of the form page (default: the same URL)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import timedelta
 
@@ -14,18 +13,7 @@ from appeals.db import utcnow
 from appeals.models import Appeal, AppealDataset, Staff
 from appeals.services import reference
 from appeals.services.audit import Actor
-from tests.conftest import PASSWORD
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_from(client, path: str) -> str:
-    """The CSRF token embedded in the page at `path`."""
-    response = client.get(path)
-    match = CSRF_RE.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {path} ({response.status_code})"
-    return match.group(1)
-
+from tests.conftest import PASSWORD, csrf_from
 
 def otp_for(staff: Staff) -> str:
     """A TOTP code the server has not accepted yet, as an authenticator app would show it."""
