@@ -35,7 +35,7 @@ from .model import (
     VerifyReport,
     VersionInfo,
 )
-from .store import HashingWriter, Store, sha_file
+from .store import HashingWriter, Store
 from .verify import Forbidden, RewriteCheck, full_scan, verify_zip_rewrite
 
 __all__ = [
@@ -187,8 +187,6 @@ class Engine:
 
     def samples(self, user_id: str, dataset: str, limit: int = 5) -> dict:
         """Up to `limit` authored and referring rows (and the profile row) per variant, as published."""
-        from .correct import find_hits, hit_records
-
         head = self.store.read_head()
         v, sha = self._manifest_sha(head, dataset, None)
         self._sync_index(head)
@@ -210,20 +208,18 @@ class Engine:
                     unh = next((f for f in files if hashed_file_name(f) == e["path"]), None)
                 if unh not in files:
                     continue
-                with self.store.blobs.open(e["sha256"]) as f:
-                    _, names, blocks = csvio.open_records(f)
-                    cols = {n: i for i, n in enumerate(names)}
-                    for block, line in blocks:
-                        for s, e2 in hit_records(block, find_hits(block, fix.cs_needles, fix.ci_needles)):
-                            fields = csvio.parse_record(block[s:e2], line)
-                            row = dict(zip(names, fields))
-                            if fields[cols["userid"]] in ids:
-                                if e["kind"] == "users":
-                                    res["profile"] = row
-                                elif len(res["authored"]) < limit:
-                                    res["authored"].append(row)
-                            elif e["kind"] == "tweets" and len(res["referring"]) < limit and fix.row(fields, cols) is not None:
-                                res["referring"].append(row)
+                concerned = []  # every record the batch would change: the account's own and referring ones
+                rewrite_csv(self.store.blobs.map(e["sha256"]), None, fix,
+                            lambda fields, cols, _new: concerned.append((fields, cols)))
+                for fields, cols in concerned:
+                    row = {n: fields[i] for n, i in cols.items()}
+                    if fields[cols["userid"]] in ids:
+                        if e["kind"] == "users":
+                            res["profile"] = row
+                        elif len(res["authored"]) < limit:
+                            res["authored"].append(row)
+                    elif e["kind"] == "tweets" and len(res["referring"]) < limit:
+                        res["referring"].append(row)
             out[variant] = res
         return out
 
@@ -311,8 +307,7 @@ class Engine:
                     if e["variant"] == "unhashed":
                         d["media_members"] += ch.rows_removed + ch.rows_rewritten
                 else:
-                    with self.store.blobs.open(e["sha256"]) as f:
-                        ch = rewrite_csv(f, None, fix)
+                    ch = rewrite_csv(self.store.blobs.map(e["sha256"]), None, fix)
                     d[e["variant"]]["rows_removed"] += ch.rows_removed
                     d[e["variant"]]["rows_rewritten"] += ch.rows_rewritten
                 if ch.edits:
@@ -364,10 +359,9 @@ class Engine:
                         continue
                     out_path = staging / f"{ds}.{e['variant']}.{e['path']}"
                     check = None
+                    w = writers.enter_context(HashingWriter(out_path))
                     if e["kind"] == "media":
-                        with zipfile.ZipFile(self.store.blobs.local_path(e["sha256"])) as z:
-                            ch = write_zip(z, out_path, fix.member)
-                        wsha, nbytes = sha_file(out_path)
+                        ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member)
                         if e["variant"] == "unhashed":
                             for old, new in ch.edits:
                                 dl.append((e["path"], contributions("media", old), -1))
@@ -381,11 +375,9 @@ class Engine:
                                 _dl.append((_f, contributions(_k, old, cols), -1))
                                 if new is not None:
                                     _dl.append((_f, contributions(_k, new, cols), 1))
-                        w = writers.enter_context(HashingWriter(out_path))
-                        with self.store.blobs.open(e["sha256"]) as f:
-                            ch = rewrite_csv(f, w, fix, on_change, check)
-                        wsha, nbytes = w.finish(), w.bytes
-                        syncing.append(w)
+                        ch = rewrite_csv(self.store.blobs.map(e["sha256"]), w, fix, on_change, check)
+                    wsha, nbytes = w.finish(), w.bytes
+                    syncing.append(w)
                     if bar:
                         bar.update(e["bytes"])
                     new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)

@@ -10,29 +10,31 @@ Section 5 of the format reference, per account of a batch:
   case-insensitive) become the new pseudonym; earlier pseudonyms found in text
   are replaced too. Every other record keeps its raw bytes.
 
-Files are rewritten at near-copy speed in one pass: large blocks are searched
-for the needles (ids, pseudonyms, screen names case-insensitively) with
-bytes.find, spans without a hit are copied verbatim, and only records holding a
-hit are parsed; a hit that is not a real reference (decoy) leaves the record
-untouched. Verification rides along on the same blocks (verify.RewriteCheck).
+Files are rewritten at near-copy speed in one pass over the mapped parent file:
+windows of whole records are searched for all the needles at once (ids,
+pseudonyms, screen names case-insensitively; search.Needles), windows without a
+hit are written from the mapping as they are, and only records holding a hit are
+parsed; a hit that is not a real reference (decoy) leaves the record untouched.
+Verification rides along on the same windows (verify.RewriteCheck).
 """
 
 from __future__ import annotations
 
-import os
 import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from . import csvio
 from .handles import handle_pattern
+from .search import Needles
+from .store import map_file
 from .hashing import split_member, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
 
 DROP = object()  # row_fix result: the record leaves the file
-# Block size of rewrite_csv: each block is passed over several times (quotes, lower, finds, hash),
-# so a block that stays in the CPU cache beats a large one, and a hit re-checks less (measured: 1 MiB best).
+# Window size of rewrite_csv: each window is passed over several times (quotes, search, write, hash),
+# so a window that stays in the CPU cache beats a large one, and a hit re-checks less.
 REWRITE_CHUNK = 1024 * 1024
 
 
@@ -110,19 +112,6 @@ class Corrector:
         return p + rest if p else name
 
 
-def find_hits(block: bytes, cs: list[bytes], ci: list[bytes]) -> list[int]:
-    """Sorted offsets in block where any needle starts (screen names matched case-insensitively)."""
-    hits = []
-    for hay, needles in ((block, cs), (block.lower() if ci else b"", ci)):
-        for n in needles:
-            i = hay.find(n)
-            while i >= 0:
-                hits.append(i)
-                i = hay.find(n, i + 1)
-    hits.sort()
-    return hits
-
-
 def hit_records(block: bytes, hits: list[int]):
     """Yield (s, e) of each distinct record of block holding a hit, in order."""
     cur = 0
@@ -144,33 +133,47 @@ class FileChange:
     header_len: int = 0
 
 
-def rewrite_csv(src: BinaryIO, out, fix: Corrector, on_change: Callable | None = None, check=None) -> FileChange:
-    """Copy src to out (None: dry run) with the batch applied, in one pass; untouched bytes are copied verbatim.
+def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, check=None) -> FileChange:
+    """Copy the CSV in src (bytes or an mmap of the parent file) to out (None: dry run) with the batch applied.
 
-    Per block of whole records: one search for the needles (the corrector's and the
-    check's), a parse of only the records holding a hit, and the block written as is
-    when no record changed. `check` (a verify.RewriteCheck) sees each parent block,
-    the block written in its place, the edits and the hits, while they are in memory.
+    One pass over windows of whole records: one search for the needles (the
+    corrector's and the check's); a window without a hit is written straight from
+    src (no copy, no parse); in a window with hits only the records holding one
+    are parsed. `check` (a verify.RewriteCheck) sees each parent window, the bytes
+    written in its place, the edits and the hits, while they are in memory.
     """
-    header, names, blocks = csvio.open_records(src, chunk=REWRITE_CHUNK, lines=False)
+    header_end = csvio.first_record_end(src)
+    if header_end <= 0:
+        raise csvio.CsvProblem(1, "empty file: no header")
+    names = csvio.parse_record(src[:header_end], 1)
     cols = {n: i for i, n in enumerate(names)}
-    cs, ci = fix.cs_needles, fix.ci_needles
+    cs, ci = set(fix.cs_needles), set(fix.ci_needles)
     if check is not None:
-        cs = sorted(set(cs) | set(check.cs_needles))
-        ci = sorted(set(ci) | set(check.ci_needles))
-    ch = FileChange(header_len=len(header))
+        cs |= set(check.cs_needles)
+        ci |= set(check.ci_needles)
+    needles = Needles(cs, ci)
+    ch = FileChange(header_len=header_end)
+    view = memoryview(src)
     if out is not None:
-        out.write(header)
-    offset = len(header)
-    for block, _ in blocks:
-        hits = find_hits(block, cs, ci)
+        out.write(view[:header_end])
+    for a, b in csvio.record_windows(src, header_end, REWRITE_CHUNK):
+        window = view[a:b]
+        hits = needles.find(window)
+        if not hits:
+            # Nothing of the batch here: the parent's bytes are written as they are.
+            if check is not None:
+                check.block(window, window, [], hits, a)
+            if out is not None:
+                out.write(window)
+            continue
+        block = bytes(window)
         edits = []  # (start, end, new record | None) within block
         for s, e in hit_records(block, hits):
             raw = block[s:e]
             try:
                 fields = csvio.parse_record(raw)
             except csvio.CsvProblem as exc:
-                raise csvio.CsvProblem(0, f"record at byte offset {offset + s}: {exc.problem}") from None
+                raise csvio.CsvProblem(0, f"record at byte offset {a + s}: {exc.problem}") from None
             res = fix.row(fields, cols)
             if res is None:
                 continue  # a decoy: the needle is not a reference of the account
@@ -179,81 +182,122 @@ def rewrite_csv(src: BinaryIO, out, fix: Corrector, on_change: Callable | None =
             if on_change is not None:
                 on_change(fields, cols, None if res is DROP else res)
         if edits:
-            mv = memoryview(block)
             pieces = []
             pos = 0
             for s, e, new_raw in edits:
-                pieces.append(mv[pos:s])
+                pieces.append(block[pos:s])
                 if new_raw is not None:
                     pieces.append(new_raw)
                 pos = e
-            pieces.append(mv[pos:])
+            pieces.append(block[pos:])
             new_block = b"".join(pieces)
         else:
-            new_block = block  # nothing changed: the parent's bytes themselves
+            new_block = block  # only decoys: the parent's bytes themselves
         if check is not None:
-            check.block(block, new_block, edits, hits, offset)
+            check.block(block, new_block, edits, hits, a)
         if out is not None:
             out.write(new_block)
         for s, e, new_raw in edits:
-            ch.edits.append((offset + s, offset + e, new_raw))
+            ch.edits.append((a + s, a + e, new_raw))
             if new_raw is None:
                 ch.rows_removed += 1
             else:
                 ch.rows_rewritten += 1
-        offset += len(block)
     return ch
 
 
-def write_zip(zin: zipfile.ZipFile, out_path: Path, rename: Callable[[str], str | None]) -> FileChange:
-    """Write a copy of zin to out_path with members renamed or dropped by rename(); contents unchanged."""
+class _Tail:
+    """Where zipfile writes the central directory: collected in memory, then given to out in one write."""
+
+    def __init__(self, pos: int):
+        self.pos = pos
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+
+def member_spans(infos: list[zipfile.ZipInfo], cd_start: int) -> list[tuple[int, int]]:
+    """[start, end) of each member's local record (header, data, descriptor) in the archive."""
+    starts = sorted(i.header_offset for i in infos)
+    end_of = dict(zip(starts, starts[1:] + [cd_start]))
+    return [(i.header_offset, end_of[i.header_offset]) for i in infos]
+
+
+def write_zip(src: Path, out, rename: Callable[[str], str | None]) -> FileChange:
+    """Write the zip at src to out (a HashingWriter) with members renamed or dropped by rename().
+
+    Member bytes are copied as stored, never decompressed: runs of unchanged members
+    go out as one slice of the mapped parent, a renamed member gets a new local
+    header, and zipfile writes the central directory (verify.verify_zip_rewrite
+    re-reads the result).
+    """
+    with zipfile.ZipFile(src) as zin:
+        infos, cd_start, comment = zin.infolist(), zin.start_dir, zin.comment
+    buf = memoryview(map_file(src))
     ch = FileChange()
-    with open(out_path, "wb") as fh:
-        with zipfile.ZipFile(fh, "w") as zout:
-            for info in zin.infolist():
-                new = rename(info.filename)
-                if new != info.filename:
-                    ch.edits.append((info.filename, new))
-                if new is None:
-                    ch.rows_removed += 1
-                    continue
-                if new != info.filename:
-                    ch.rows_rewritten += 1
-                zi = zipfile.ZipInfo(new, date_time=info.date_time)
-                zi.compress_type = info.compress_type
-                zi.external_attr = info.external_attr
-                zi.comment = info.comment
-                zi.create_system = info.create_system
-                zi.CRC, zi.compress_size, zi.file_size = info.CRC, info.compress_size, info.file_size
-                # Only names change: the member's stored bytes are copied as they are, without
-                # decompressing and recompressing (verify.verify_zip_rewrite re-reads them by CRC).
-                zi.header_offset = fh.tell()
-                fh.write(zi.FileHeader())
-                _copy_member_data(zin, info, fh)
-                zout.filelist.append(zi)
-                zout.NameToInfo[zi.filename] = zi
-            zout.start_dir = fh.tell()  # where close() writes the central directory
-        fh.flush()
-        os.fsync(fh.fileno())
+    kept = []
+    pos = 0  # bytes written so far
+    run = None  # [start, end) of parent bytes not written yet, to go out in one piece
+
+    def flush() -> None:
+        nonlocal run, pos
+        if run is not None:
+            out.write(buf[run[0]:run[1]])
+            pos += run[1] - run[0]
+            run = None
+
+    for info, (start, end) in zip(infos, member_spans(infos, cd_start)):
+        new = rename(info.filename)
+        if new != info.filename:
+            ch.edits.append((info.filename, new))
+            if new is None:
+                ch.rows_removed += 1
+                continue
+            ch.rows_rewritten += 1
+        zi = info  # parsed for this call only: updated in place for the new central directory
+        if new == info.filename:
+            if run is not None and run[1] == start:
+                zi.header_offset = pos + run[1] - run[0]
+                run[1] = end
+            else:
+                flush()
+                zi.header_offset = pos
+                run = [start, end]
+        else:
+            flush()
+            head = bytes(buf[start:start + 30])
+            if len(head) != 30 or head[:4] != b"PK\x03\x04" or info.flag_bits & 0x1:
+                raise zipfile.BadZipFile(f"member {info.filename!r}: bad local header or encrypted")
+            (flags,) = struct.unpack("<H", head[6:8])
+            name_len, extra_len = struct.unpack("<HH", head[26:30])
+            raw_name = new.encode("utf-8")
+            if not new.isascii():
+                flags |= 0x800  # the name is UTF-8
+                zi.flag_bits |= 0x800
+            zi.filename = zi.orig_filename = new
+            zi.header_offset = pos
+            out.write(head[:6] + struct.pack("<H", flags) + head[8:26]
+                      + struct.pack("<HH", len(raw_name), extra_len) + raw_name)
+            data_at = start + 30 + name_len
+            out.write(buf[data_at:end])  # extra field, data and descriptor as stored
+            pos += 30 + len(raw_name) + end - data_at
+        kept.append(zi)
+    flush()
+    tail = _Tail(pos)  # no seek(): zipfile writes straight on
+    zout = zipfile.ZipFile(tail, "w")
+    zout.filelist, zout.start_dir, zout.comment = kept, pos, comment
+    zout.close()  # the central directory and the end records
+    out.write(b"".join(tail.parts))
     return ch
-
-
-def _copy_member_data(zin: zipfile.ZipFile, info: zipfile.ZipInfo, out: BinaryIO) -> None:
-    """Copy the stored (possibly compressed) bytes of one member of zin to out."""
-    src = zin.fp
-    src.seek(info.header_offset)
-    head = src.read(30)
-    if len(head) != 30 or head[:4] != b"PK\x03\x04" or info.flag_bits & 0x1:
-        raise zipfile.BadZipFile(f"member {info.filename!r}: bad local header or encrypted")
-    name_len, extra_len = struct.unpack("<HH", head[26:30])
-    src.seek(info.header_offset + 30 + name_len + extra_len)
-    left = info.compress_size
-    while left:
-        chunk = src.read(min(left, csvio.CHUNK))
-        if not chunk:
-            raise zipfile.BadZipFile(f"member {info.filename!r}: truncated data")
-        out.write(chunk)
-        left -= len(chunk)
 
 
 def scan_zip(zin: zipfile.ZipFile, rename: Callable[[str], str | None]) -> FileChange:

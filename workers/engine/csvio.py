@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 from typing import BinaryIO, Iterator
+
+import numpy as np
 
 # Records can hold long profile texts; the default 128 KiB limit is too tight.
 csv.field_size_limit(64 * 1024 * 1024)
@@ -18,6 +21,7 @@ csv.field_size_limit(64 * 1024 * 1024)
 CHUNK = 8 * 1024 * 1024
 # No archive record comes near this; a longer "record" means a quote was never closed.
 MAX_RECORD = 64 * 1024 * 1024
+_scratch = threading.local()  # count_quotes' reusable array
 
 
 class CsvProblem(Exception):
@@ -29,19 +33,56 @@ class CsvProblem(Exception):
         self.problem = problem
 
 
-def last_boundary(buf: bytes, start: int = 0) -> int:
-    """Index of the last LF in buf that ends a record (buf[start] begins a record), or -1."""
-    total = buf.count(b'"', start)
-    end = len(buf)
+def count_quotes(buf, start: int = 0, end: int | None = None) -> int:
+    """Number of '"' in buf[start:end] (bytes or mmap); numpy counts about 4x faster than bytes.count,
+    without copying a mapped file and without holding the GIL."""
+    end = len(buf) if end is None else end
+    n = end - start
+    if n <= 0:
+        return 0
+    # The comparison goes into a reused per-thread array: a fresh 1 MiB temporary per call costs
+    # more in page faults than the count itself.
+    eq = getattr(_scratch, "eq", None)
+    if eq is None or len(eq) < n:
+        eq = _scratch.eq = np.empty(max(n, CHUNK), np.bool_)
+    np.equal(np.frombuffer(buf, np.uint8, count=n, offset=start), 0x22, out=eq[:n])
+    return int(np.count_nonzero(eq[:n]))
+
+
+def last_boundary(buf, start: int = 0, end: int | None = None) -> int:
+    """Index of the last LF in buf[start:end] that ends a record (buf[start] begins a record), or -1."""
+    end = len(buf) if end is None else end
+    total = count_quotes(buf, start, end)
     after = 0
     while True:
         pos = buf.rfind(b"\n", start, end)
         if pos < 0:
             return -1
-        after += buf.count(b'"', pos, end)
+        after += count_quotes(buf, pos, end)
         if not (total - after) & 1:
             return pos
         end = pos
+
+
+def record_windows(buf, start: int, size: int) -> Iterator[tuple[int, int]]:
+    """Spans [a, b) of about `size` bytes of whole records covering buf[start:] (bytes or mmap; buf[start]
+    begins a record). A record no window of MAX_RECORD holds is an unterminated quote."""
+    n = len(buf)
+    a = start
+    while a < n:
+        want = size
+        while True:
+            end = min(a + want, n)
+            cut = n - 1 if end == n else last_boundary(buf, a, end)
+            if cut >= 0:
+                break
+            if want > MAX_RECORD:
+                raise CsvProblem(0, f"unterminated quoted field after byte offset {a}")
+            want *= 2
+        if cut == n - 1 and count_quotes(buf, a, n) & 1:
+            raise CsvProblem(0, f"unterminated quoted field after byte offset {a}")
+        yield a, cut + 1
+        a = cut + 1
 
 
 def iter_blocks(f: BinaryIO, chunk: int = CHUNK, lines: bool = True) -> Iterator[tuple[bytes, int]]:
@@ -130,9 +171,18 @@ def record_span(block: bytes, cur: int, hit: int) -> tuple[int, int]:
             return s, pos
 
 
-def first_record_end(block: bytes) -> int:
-    """Offset just past the first record of block."""
-    return record_span(block, 0, 0)[1]
+def first_record_end(buf) -> int:
+    """Offset just past the first record of buf (bytes or mmap); len(buf) when it never ends."""
+    q = 0
+    pos = 0
+    while True:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            return len(buf)
+        q += count_quotes(buf, pos, nl)
+        pos = nl + 1
+        if not q & 1:
+            return pos
 
 
 def line_of(records: list[bytes], first_line: int, i: int) -> int:

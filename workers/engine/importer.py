@@ -18,7 +18,7 @@ from . import csvio
 from .errors import ImportFailed, PublishConflict
 from .hashing import split_member, hash_row, hashed_file_name, is_hashed, pseudonym
 from .index import Buffer, connect, contributions
-from .store import HashingWriter, Store, sha_file
+from .store import HashingWriter, Store
 
 USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
 TWEETS_COLUMNS = (
@@ -237,14 +237,15 @@ class _Job:
                 if m.group(1) not in self.users:
                     raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r}: user {m.group(1)} is not in the users file")
                 self.buf.add(un_name, contributions("media", info.filename))
-            from .correct import write_zip  # the one zip rewriter
+        from .correct import write_zip  # the one zip rewriter
 
-            write_zip(zin, self.staging / h_name, lambda name: _rename_member(name, self.pseudo_of))
+        with HashingWriter(self.staging / h_name) as hw:
+            write_zip(path, hw, lambda name: _rename_member(name, self.pseudo_of))
+            hsha, hbytes = hw.close(), hw.bytes
         with open(path, "rb") as f, HashingWriter(self.staging / un_name) as uw:
             while chunk := f.read(csvio.CHUNK):
                 uw.write(chunk)
             usha = uw.close()
-        hsha, hbytes = sha_file(self.staging / h_name)
         rows = len(infos)
         self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows, "sha256": usha})
         self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hbytes, "rows": rows, "sha256": hsha})

@@ -15,6 +15,7 @@ import copy
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import queue
 import shutil
@@ -36,11 +37,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 class BlobStore(Protocol):
-    """Where file contents live; an S3-compatible store could implement the same five calls."""
+    """Where file contents live; an S3-compatible store could implement the same six calls (map and
+    local_path through a local cache of the objects being rewritten)."""
 
     def put(self, src: Path, sha256: str) -> None: ...
     def get(self, sha256: str) -> bytes: ...
     def open(self, sha256: str) -> BinaryIO: ...
+    def map(self, sha256: str): ...
     def exists(self, sha256: str) -> bool: ...
     def local_path(self, sha256: str) -> Path: ...
 
@@ -92,15 +95,24 @@ class LocalBlobStore:
         """The blob opened for binary reading."""
         return open(self.local_path(sha256), "rb")
 
+    def map(self, sha256: str):
+        """The blob's bytes as a read-only memory map (b"" when empty): searched and written without copies.
+
+        Not closed explicitly: views of it may outlive the caller's frame (a writer thread's queue,
+        a traceback), and closing a map with live views fails; it is unmapped when the last goes.
+        """
+        return map_file(self.local_path(sha256))
+
 
 class HashingWriter:
-    """A file written and sha256-hashed by a background thread, fsynced on close; use as a context manager.
+    """A file written by the caller and sha256-hashed by a background thread, fsynced on close; a context manager.
 
-    Hashing and writing release the GIL, so they run while the caller searches its next
-    block: a rewrite costs about the larger of the two, not their sum. At most two blocks
-    are in flight (bounded memory). finish() returns the sha256 while the thread fsyncs, so
-    the caller can go on with other work; close() waits for the fsync. Leaving the `with`
-    block without close() aborts.
+    Hashing releases the GIL, so it runs while the caller writes and searches its
+    next block: sha256 is the costliest step per byte, about as much as the
+    caller's search and write together, so each side gets one of them. At most two
+    blocks wait for the hash (bounded memory). finish() returns the sha256 while the
+    thread fsyncs, so the caller can go on with other work; close() waits for the
+    fsync. Leaving the `with` block without close() aborts.
     """
 
     def __init__(self, path: Path):
@@ -114,15 +126,18 @@ class HashingWriter:
         self._finishing = False
         self._closed = False
         # The thread gets only what it needs (not self), so nothing else keeps the writer alive.
-        self._t = threading.Thread(target=_write_loop, args=(self._q, self._f, self._h, self._error, self._written),
+        self._t = threading.Thread(target=_hash_loop, args=(self._q, self._f, self._h, self._error, self._written),
                                    daemon=True)
         self._t.start()
 
     def write(self, data) -> None:
-        """Append bytes (immutable: the thread reads them later)."""
+        """Append bytes (immutable, as bytes or a read-only mapping: the thread hashes them later)."""
         if self._error:
             raise self._error[0]
-        self.bytes += len(data)
+        view = memoryview(data)
+        self.bytes += len(view)
+        while view:
+            view = view[self._f.write(view):]  # a raw write may be short
         self._q.put(data)
 
     def finish(self) -> str:
@@ -168,16 +183,13 @@ class HashingWriter:
         self.abort()
 
 
-def _write_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> None:
-    """Body of a HashingWriter's thread: hash and write each block until the None sentinel, then fsync."""
+def _hash_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> None:
+    """Body of a HashingWriter's thread: hash each written block until the None sentinel, then fsync."""
     while (data := q.get()) is not None:
         if error:
             continue  # failed or aborted: drain the queue so the producer never blocks
         try:
             h.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[f.write(view):]  # a raw write may be short
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)
     written.set()
@@ -188,15 +200,12 @@ def _write_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> 
             error.append(exc)
 
 
-def sha_file(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, read in large chunks."""
-    h = hashlib.sha256()
-    n = 0
+def map_file(path: Path):
+    """The file's bytes as a read-only memory map (b"" when empty); see LocalBlobStore.map."""
     with open(path, "rb") as f:
-        while chunk := f.read(8 * 1024 * 1024):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
+        if os.fstat(f.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def canonical_json(obj) -> bytes:

@@ -14,12 +14,17 @@ hold no row of, and no reference to, the batch's accounts.
 from __future__ import annotations
 
 import hashlib
+import struct
 import zipfile
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import csvio
-from .correct import find_hits, hit_records
+from .correct import hit_records, member_spans
 from .handles import handle_pattern
+from .search import Needles
+from .store import map_file
 from .hashing import split_member, hashed_file_name, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
 
 # Fields a correction may change in a record it keeps; every other field must stay equal.
@@ -96,6 +101,7 @@ class RewriteCheck:
         self.handle_re = handle_pattern(fb.screen_names)
         self.cs_needles = fb.cs_needles
         self.ci_needles = fb.ci_needles
+        self._needles = Needles(self.cs_needles, self.ci_needles)
         self.problems: list[str] = []
 
     def block(self, old: bytes, new: bytes, edits: list, hits: list[int], offset: int) -> None:
@@ -105,7 +111,7 @@ class RewriteCheck:
                 self.problems.append(f"{self.label}: untouched block at offset {offset} differs from the parent")
         else:
             self._edits(old, new, edits, offset)
-            hits = find_hits(new, self.cs_needles, self.ci_needles)
+            hits = self._needles.find(new)
         for s, e in hit_records(new, hits):
             self._traces(new[s:e], offset + s)
 
@@ -170,29 +176,55 @@ class RewriteCheck:
 
 
 def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: str) -> list[str]:
-    """The new zip holds the parent's members in order, renamed/dropped only as declared, same
-    contents (CRC, size, verified by reading), and no member name with a trace."""
+    """The new zip holds the parent's members in order, renamed/dropped only as declared, each with its
+    parent's stored bytes (so its CRC still holds), local and central names agreeing, and no member name
+    with a trace."""
     problems = []
     ren = dict(edits)
     with zipfile.ZipFile(old_path) as zo, zipfile.ZipFile(new_path) as zn:
-        expect = []
-        for info in zo.infolist():
-            name = ren.get(info.filename, info.filename)
-            if name is not None:
-                expect.append((name, info.CRC, info.file_size))
-        got = [(i.filename, i.CRC, i.file_size) for i in zn.infolist()]
-        if got != expect:
-            problems.append(f"{label}: members differ from the parent's with the declared renames")
-        bad = zn.testzip()
-        if bad:
-            problems.append(f"{label}: member {bad} fails its CRC check")
-        for name, _, _ in got:
-            account = split_member(name)[0]
-            if account in fb.ids or any(p in fb.ids for p in name.split("/")) or any(p in name for p in fb.pseudonyms):
-                problems.append(f"{label}: member name {name} holds a corrected account's id")
-            if account in fb.removed_ids:
-                problems.append(f"{label}: member {name} of a removed account is still present")
+        old_infos, new_infos = zo.infolist(), zn.infolist()
+        old_spans = member_spans(old_infos, zo.start_dir)
+    expect = []
+    for info, span in zip(old_infos, old_spans):
+        name = ren.get(info.filename, info.filename)
+        if name is not None:
+            expect.append((name, info.CRC, info.file_size, info.compress_size, info.compress_type, span))
+    got = [(i.filename, i.CRC, i.file_size, i.compress_size, i.compress_type) for i in new_infos]
+    if got != [x[:5] for x in expect]:
+        return [f"{label}: members differ from the parent's with the declared renames"]
+    old, new = map_file(old_path), map_file(new_path)
+    for info, x in zip(new_infos, expect):
+        name = info.filename
+        at = _member_data(new, info.header_offset)
+        was = _member_data(old, x[5][0])
+        if at is None or was is None or at[0] != name.encode("utf-8"):
+            problems.append(f"{label}: member {name}: local header missing or naming another member")
+        elif not _same_bytes(new, at[1], old, was[1], info.compress_size):
+            problems.append(f"{label}: member {name}: stored bytes differ from the parent's")
+        account = split_member(name)[0]
+        if account in fb.ids or any(p in fb.ids for p in name.split("/")) or any(p in name for p in fb.pseudonyms):
+            problems.append(f"{label}: member name {name} holds a corrected account's id")
+        if account in fb.removed_ids:
+            problems.append(f"{label}: member {name} of a removed account is still present")
     return problems
+
+
+def _member_data(buf, offset: int) -> tuple[bytes, int] | None:
+    """(name in the local header, offset of the stored data) of the member whose local header is at offset."""
+    head = bytes(buf[offset:offset + 30])
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    return bytes(buf[offset + 30:offset + 30 + name_len]), offset + 30 + name_len + extra_len
+
+
+def _same_bytes(a, i: int, b, j: int, n: int) -> bool:
+    """a[i:i+n] == b[j:j+n] without copying large spans (numpy compares mapped memory in place)."""
+    if i + n > len(a) or j + n > len(b):
+        return False
+    if n < 65536:
+        return a[i:i + n] == b[j:j + n]
+    return bool(np.array_equal(np.frombuffer(a, np.uint8, n, i), np.frombuffer(b, np.uint8, n, j)))
 
 
 def full_scan(manifest: dict, blobs, progress: bool = False) -> tuple[list[str], int, int]:

@@ -1,0 +1,192 @@
+"""The engine's fast paths against plain oracles: the needle search, record windows, mapped rewrites, zip surgery."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.engine import correct, csvio
+from workers.engine.search import Needles
+from workers.engine.store import HashingWriter, map_file
+from workers.engine.verify import Forbidden, verify_zip_rewrite
+
+
+def oracle(hay: bytes, exact, caseless) -> list[int]:
+    """Every start of every needle, overlapping ones included, by plain bytes.find."""
+    out = set()
+    for h, needles in ((hay, exact), (hay.lower(), [n.lower() for n in caseless])):
+        for n in needles:
+            i = h.find(n)
+            while i >= 0:
+                out.add(i)
+                i = h.find(n, i + 1)
+    return sorted(out)
+
+
+ALPHABET = b'aAbB_1@"\n,'
+
+
+@settings(max_examples=300, deadline=None)
+@given(hay=st.binary(max_size=300).map(lambda b: bytes(ALPHABET[x % len(ALPHABET)] for x in b)),
+       exact=st.lists(st.binary(min_size=1, max_size=4).map(lambda b: bytes(ALPHABET[x % 6] for x in b)), max_size=3),
+       caseless=st.lists(st.text("abAB_1", min_size=1, max_size=4).map(str.encode), max_size=3))
+def test_needles_find_what_bytes_find_finds(hay, exact, caseless):
+    assert Needles(exact, caseless).find(hay) == oracle(hay, exact, caseless)
+
+
+def test_needles_offsets_are_relative_to_the_view_and_case_only_folds_ascii(tmp_path):
+    hay = b"xx 12345 @Some_One \xc3\x89 1234 123456 @SOME_ONE"
+    n = Needles([b"12345"], [b"some_one"])
+    want = oracle(hay, [b"12345"], [b"some_one"])
+    assert n.find(hay) == want and len(want) == 4  # 12345, @Some_One, 123456, @SOME_ONE
+    assert n.find(memoryview(hay)[5:]) == [x - 5 for x in want[1:]]
+    (tmp_path / "f").write_bytes(hay)
+    assert n.find(map_file(tmp_path / "f")) == want
+    assert Needles([], []).find(hay) == [] and n.find(b"") == []
+    assert Needles([], [b"\xc3\xa9"]).find(hay) == []  # É is not é: the handle rule is ASCII
+
+
+RECORDS = [csvio.encode_record([str(i), "x" * (i % 50), 'say "hi"\n"there"\n' * (i % 4), ""]) for i in range(200)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 4096, 10**6])
+def test_record_windows_cut_only_between_records(size, tmp_path):
+    data = b"".join(RECORDS)
+    (tmp_path / "f").write_bytes(data)
+    for buf in (data, map_file(tmp_path / "f")):
+        spans = list(csvio.record_windows(buf, 0, size))
+        assert spans[0][0] == 0 and spans[-1][1] == len(data)
+        assert all(b == a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
+        assert [r for a, b in spans for r in csvio.split_records(data[a:b])] == RECORDS
+
+
+def test_record_windows_refuse_an_unterminated_quote():
+    with pytest.raises(csvio.CsvProblem, match="unterminated"):
+        list(csvio.record_windows(RECORDS[0] + b'"1","open\n', 0, 8))
+
+
+def _target():
+    return correct.Target("1000", "remove", frozenset({"1000"}), frozenset({"target_x"}), (), "P")
+
+
+def test_rewrite_from_a_map_equals_rewrite_from_bytes(tmp_path):
+    head = csvio.encode_record(["userid", "user_screen_name", "tweet_text", "tweetid"])
+    body = [csvio.encode_record([str(10000 + i), f"n{i}", "hi @Target_X" if i % 7 == 0 else "plain", f"t{i}"]) for i in range(5000)]  # decoys: 10000, 11000 …
+    body.insert(2500, csvio.encode_record(["1000", "target_x", "mine", "x"]))
+    data = head + b"".join(body)
+    (tmp_path / "f").write_bytes(data)
+    outs = []
+    for k, src in enumerate((data, map_file(tmp_path / "f"))):
+        with HashingWriter(tmp_path / f"out{k}") as w:
+            ch = correct.rewrite_csv(src, w, correct.Corrector([_target()]))
+            sha = w.close()
+        out = (tmp_path / f"out{k}").read_bytes()
+        assert sha == hashlib.sha256(out).hexdigest()
+        outs.append((out, ch.rows_removed, ch.rows_rewritten))
+    assert outs[0] == outs[1]
+    out, removed, rewritten = outs[0]
+    assert removed == 1 and rewritten == len(range(0, 5000, 7))
+    assert b'"1000"' not in out and b"@Target_X" not in out and out.startswith(head)
+    assert out.count(b'"1000') == 10  # the decoys 10000 … 10009 stay
+
+
+def make_zip(path, members, compression=zipfile.ZIP_STORED, stream=False):
+    """A zip of members {name: bytes}; stream=True writes data descriptors (as to a pipe)."""
+    if stream:
+        raw = io.BytesIO()
+
+        class Pipe(io.RawIOBase):
+            def writable(self):
+                return True
+
+            def write(self, b):
+                return raw.write(b)
+
+        with zipfile.ZipFile(Pipe(), "w", compression) as z:
+            for name, data in members.items():
+                with z.open(name, "w") as f:
+                    f.write(data)
+        path.write_bytes(raw.getvalue())
+    else:
+        with zipfile.ZipFile(path, "w", compression) as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+    return path
+
+
+MEMBERS = {f"{u}/images/{t}-1.jpg": bytes([t % 256]) * (50 + t * 37) for t, u in
+           enumerate(["11", "1000", "12", "1000", "13", "14", "1000", "15"])}
+MEMBERS["16/images/99-1.png"] = bytes(range(256)) * 400  # a large member: compared without copies
+
+
+def rename(name):
+    account, rest = name.split("/", 1)
+    if account == "1000":
+        return None
+    return f"PSEUDO{account}/{rest}" if account in ("13", "16") else name
+
+
+@pytest.mark.parametrize("compression,stream", [(zipfile.ZIP_STORED, False), (zipfile.ZIP_DEFLATED, False),
+                                                (zipfile.ZIP_DEFLATED, True)])
+def test_zip_surgery_keeps_members_byte_for_byte(tmp_path, compression, stream):
+    src = make_zip(tmp_path / "in.zip", MEMBERS, compression, stream)
+    with HashingWriter(tmp_path / "out.zip") as w:
+        ch = correct.write_zip(src, w, rename)
+        w.close()
+    want = {rename(n): d for n, d in MEMBERS.items() if rename(n)}
+    with zipfile.ZipFile(tmp_path / "out.zip") as z:
+        assert z.testzip() is None
+        assert [i.filename for i in z.infolist()] == list(want)
+        assert {n: z.read(n) for n in z.namelist()} == want
+    assert ch.rows_removed == 3 and ch.rows_rewritten == 2
+    fb = Forbidden(frozenset({"1000"}), frozenset(), frozenset(), frozenset({"1000"}))
+    assert verify_zip_rewrite(src, tmp_path / "out.zip", ch.edits, fb, "z") == []
+
+
+def _rewritten(tmp_path, members=MEMBERS):
+    src = make_zip(tmp_path / "in.zip", members)
+    with HashingWriter(tmp_path / "out.zip") as w:
+        ch = correct.write_zip(src, w, rename)
+        w.close()
+    return src, tmp_path / "out.zip", ch
+
+
+FB = Forbidden(frozenset({"1000", "13"}), frozenset(), frozenset(), frozenset({"1000"}))
+
+
+def test_zip_check_finds_changed_bytes(tmp_path):
+    src, out, ch = _rewritten(tmp_path)
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as z:
+        info = z.getinfo("15/images/7-1.jpg")
+    at = info.header_offset + 30 + len(info.filename) + 3
+    data[at] ^= 0xFF
+    out.write_bytes(bytes(data))
+    assert any("stored bytes differ" in p for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
+
+
+def test_zip_check_finds_an_old_name_left_in_a_local_header(tmp_path):
+    src, out, ch = _rewritten(tmp_path)
+    data = out.read_bytes()
+    with zipfile.ZipFile(out) as z:
+        info = z.getinfo("PSEUDO13/images/4-1.jpg")
+    start = info.header_offset + 30
+    data = data[:start] + b"XXXXXX13" + data[start + 8:]
+    out.write_bytes(data)
+    assert any("local header" in p for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
+
+
+def test_zip_check_finds_an_undeclared_removal_and_a_trace(tmp_path):
+    src, out, ch = _rewritten(tmp_path)
+    assert verify_zip_rewrite(src, out, ch.edits[1:], FB, "z") == [
+        "z: members differ from the parent's with the declared renames"]
+    with HashingWriter(tmp_path / "bad.zip") as w:
+        ch2 = correct.write_zip(src, w, lambda n: None if n.startswith("1000/") else n)
+        w.close()
+    problems = verify_zip_rewrite(src, tmp_path / "bad.zip", ch2.edits, FB, "z")
+    assert any("13/images/4-1.jpg holds a corrected account's id" in p for p in problems)
