@@ -190,3 +190,4 @@ def test_zip_check_finds_an_undeclared_removal_and_a_trace(tmp_path):
         w.close()
     problems = verify_zip_rewrite(src, tmp_path / "bad.zip", ch2.edits, FB, "z")
     assert any("13/images/4-1.jpg holds a corrected account's id" in p for p in problems)
+

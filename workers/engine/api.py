@@ -336,11 +336,10 @@ class Engine:
         fix = Corrector([t for t, _, _, _ in targets])
         fb = self._forbidden(targets)
         touched = self._touched(head, targets)
-        # writers: CSV files whose fsync runs in the background while the next file is rewritten.
+        # writers: files whose fsync runs in the background while the next file is rewritten.
         with self.store.staging() as staging, contextlib.ExitStack() as writers:
             faults.checkpoint("before_rewrite")
             syncing = []
-            new_entries: dict[str, list] = {}
             changes = []  # (dataset, parent entry, new path, FileChange, new entry, RewriteCheck | None)
             deltas: dict[str, list] = {}
             first = True
@@ -350,43 +349,43 @@ class Engine:
 
                 total = sum(e["bytes"] for _, _, m, n in touched.values() for e in m["files"] if e["path"] in n)
                 bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"correct {batch_id}", leave=False)
+            # Every output file is created before the first is written: creating a file while an
+            # earlier one is fsynced waits for the filesystem journal.
+            work = []  # (dataset, parent entry, output path, its writer)
             for ds, (v, msha, m, names) in sorted(touched.items()):
-                entries = []
-                dl = deltas.setdefault(ds, [])
                 for e in m["files"]:
-                    if e["path"] not in names:
-                        entries.append(dict(e))
-                        continue
-                    out_path = staging / f"{ds}.{e['variant']}.{e['path']}"
-                    check = None
-                    w = writers.enter_context(HashingWriter(out_path))
-                    if e["kind"] == "media":
-                        ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member)
-                        if e["variant"] == "unhashed":
-                            for old, new in ch.edits:
-                                dl.append((e["path"], contributions("media", old), -1))
-                                if new is not None:
-                                    dl.append((e["path"], contributions("media", new), 1))
-                    else:
-                        check = RewriteCheck(fb, self._columns(e), f"{ds} {e['variant']}/{e['path']}")
-                        on_change = None
-                        if e["variant"] == "unhashed":
-                            def on_change(old, cols, new, _f=e["path"], _k=e["kind"], _dl=dl):
-                                _dl.append((_f, contributions(_k, old, cols), -1))
-                                if new is not None:
-                                    _dl.append((_f, contributions(_k, new, cols), 1))
-                        ch = rewrite_csv(self.store.blobs.map(e["sha256"]), w, fix, on_change, check)
-                    wsha, nbytes = w.finish(), w.bytes
-                    syncing.append(w)
-                    if bar:
-                        bar.update(e["bytes"])
-                    new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)
-                    entries.append(new_e)
-                    changes.append((ds, e, out_path, ch, new_e, check))
-                    if first:
-                        first = False
-                        faults.checkpoint("mid_rewrite")
-                new_entries[ds] = entries
+                    if e["path"] in names:
+                        out_path = staging / f"{ds}.{e['variant']}.{e['path']}"
+                        work.append((ds, e, out_path, writers.enter_context(HashingWriter(out_path))))
+            for ds, e, out_path, w in work:
+                dl = deltas.setdefault(ds, [])
+                check = None
+                if e["kind"] == "media":
+                    ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member)
+                    if e["variant"] == "unhashed":
+                        for old, new in ch.edits:
+                            dl.append((e["path"], contributions("media", old), -1))
+                            if new is not None:
+                                dl.append((e["path"], contributions("media", new), 1))
+                else:
+                    src = self.store.blobs.map(e["sha256"])
+                    check = RewriteCheck(fb, csvio.header(src)[1], f"{ds} {e['variant']}/{e['path']}")
+                    on_change = None
+                    if e["variant"] == "unhashed":
+                        def on_change(old, cols, new, _f=e["path"], _k=e["kind"], _dl=dl):
+                            _dl.append((_f, contributions(_k, old, cols), -1))
+                            if new is not None:
+                                _dl.append((_f, contributions(_k, new, cols), 1))
+                    ch = rewrite_csv(src, w, fix, on_change, check)
+                wsha, nbytes = w.finish(), w.bytes
+                syncing.append(w)
+                if bar:
+                    bar.update(e["bytes"])
+                new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)
+                changes.append((ds, e, out_path, ch, new_e, check))
+                if first:
+                    first = False
+                    faults.checkpoint("mid_rewrite")
             if bar:
                 bar.close()
             for w in syncing:
@@ -410,11 +409,9 @@ class Engine:
                     "rows_rewritten": sum(c[3].rows_rewritten for c in csv_un),
                     "files_changed": len(mine),
                 }
-                entries = [e for e in new_entries[ds]]
-                for c in changes:
-                    if c[0] == ds and not c[3].edits:
-                        # Unchanged after all: keep sharing the parent's blob.
-                        entries[[x["path"] + x["variant"] for x in entries].index(c[1]["path"] + c[1]["variant"])] = dict(c[1])
+                # A file rewritten without edits (index false positive) keeps sharing the parent's blob.
+                rewritten = {(c[1]["variant"], c[1]["path"]): c[4] for c in mine}
+                entries = [dict(rewritten.get((e["variant"], e["path"]), e)) for e in m["files"]]
                 manifests[ds] = {
                     "dataset": ds, "version": v + 1, "parent_version": v, "created_at": utcnow(),
                     "key_id": self.key_id, "batch_id": batch_id,
@@ -472,11 +469,6 @@ class Engine:
             self.index.apply_deltas(ds, (v, sha), (releases[ds], msha_new[ds]),
                                     lambda buf, _dl=deltas[ds]: [buf.add(f, c, s) for f, c, s in _dl])
         return result
-
-    def _columns(self, e: dict) -> list[str]:
-        """Column names of a stored CSV file, from its first record."""
-        with self.store.blobs.open(e["sha256"]) as f:
-            return csvio.open_records(f, chunk=64 * 1024, lines=False)[1]
 
     @staticmethod
     def _forbidden(targets) -> Forbidden:

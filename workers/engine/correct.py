@@ -142,16 +142,12 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
     are parsed. `check` (a verify.RewriteCheck) sees each parent window, the bytes
     written in its place, the edits and the hits, while they are in memory.
     """
-    header_end = csvio.first_record_end(src)
-    if header_end <= 0:
-        raise csvio.CsvProblem(1, "empty file: no header")
-    names = csvio.parse_record(src[:header_end], 1)
+    header_end, names = csvio.header(src)
     cols = {n: i for i, n in enumerate(names)}
-    cs, ci = set(fix.cs_needles), set(fix.ci_needles)
+    cs, ci = fix.cs_needles, fix.ci_needles
     if check is not None:
-        cs |= set(check.cs_needles)
-        ci |= set(check.ci_needles)
-    needles = Needles(cs, ci)
+        cs, ci = cs + check.cs_needles, ci + check.ci_needles
+    needles = Needles.of(cs, ci)
     ch = FileChange(header_len=header_end)
     view = memoryview(src)
     if out is not None:

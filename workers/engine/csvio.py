@@ -171,6 +171,14 @@ def record_span(block: bytes, cur: int, hit: int) -> tuple[int, int]:
             return s, pos
 
 
+def header(buf) -> tuple[int, list[str]]:
+    """(length of the header record, column names) of the CSV in buf (bytes or mmap)."""
+    end = first_record_end(buf)
+    if end <= 0:
+        raise CsvProblem(1, "empty file: no header")
+    return end, parse_record(buf[:end], 1)
+
+
 def first_record_end(buf) -> int:
     """Offset just past the first record of buf (bytes or mmap); len(buf) when it never ends."""
     q = 0

@@ -101,7 +101,7 @@ class RewriteCheck:
         self.handle_re = handle_pattern(fb.screen_names)
         self.cs_needles = fb.cs_needles
         self.ci_needles = fb.ci_needles
-        self._needles = Needles(self.cs_needles, self.ci_needles)
+        self._needles = Needles.of(self.cs_needles, self.ci_needles)
         self.problems: list[str] = []
 
     def block(self, old: bytes, new: bytes, edits: list, hits: list[int], offset: int) -> None:
