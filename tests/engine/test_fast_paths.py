@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.engine import correct, csvio
+from workers.engine import correct, csvio, zips
 from workers.engine.search import Needles
 from workers.engine.store import HashingWriter, map_file
 from workers.engine.verify import Forbidden, verify_zip_rewrite
@@ -167,7 +167,7 @@ def test_zip_check_finds_changed_bytes(tmp_path):
     at = info.header_offset + 30 + len(info.filename) + 3
     data[at] ^= 0xFF
     out.write_bytes(bytes(data))
-    assert any("stored bytes differ" in p for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
+    assert any("differ from the parent" in p for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
 
 
 def test_zip_check_finds_an_old_name_left_in_a_local_header(tmp_path):
@@ -191,3 +191,64 @@ def test_zip_check_finds_an_undeclared_removal_and_a_trace(tmp_path):
     problems = verify_zip_rewrite(src, tmp_path / "bad.zip", ch2.edits, FB, "z")
     assert any("13/images/4-1.jpg holds a corrected account's id" in p for p in problems)
 
+
+
+def test_zip64_archives_are_read_and_rewritten(tmp_path):
+    # More members than a plain end record can count: zipfile writes the ZIP64 end records.
+    members = {f"{u}/images/{t}-1.jpg": bytes([t % 251]) for t, u in enumerate([11, 1000, 12, 14] * 22_000)}
+    src = make_zip(tmp_path / "big.zip", members)
+    with HashingWriter(tmp_path / "out.zip") as w:
+        ch = correct.write_zip(src, w, rename)
+        w.close()
+    assert ch.rows_removed == 22_000
+    with zipfile.ZipFile(tmp_path / "out.zip") as z:
+        assert len(z.infolist()) == 66_000 and z.testzip() is None
+        assert z.read("12/images/87998-1.jpg") == bytes([87998 % 251])
+    data = (tmp_path / "out.zip").read_bytes()
+    assert b"PK\x06\x06" in data[-200:]  # 66,000 members need the ZIP64 end records
+    assert verify_zip_rewrite(src, tmp_path / "out.zip", ch.edits, FB, "z") == []
+
+
+def test_offsets_past_4_gib_go_into_a_zip64_extra_field(tmp_path):
+    src = make_zip(tmp_path / "in.zip", {"11/images/1-1.jpg": b"abc"})
+    m = zips.read_members(map_file(src))[0][0]
+    entry = zips.central_entry(m, "PSEUDO11/images/1-1.jpg", 5_000_000_000)
+    fake = entry + zips.end_records(1, 0, len(entry), b"note")
+    back, cd_offset, comment = zips.read_members(fake)
+    assert (back[0].name, back[0].offset, back[0].crc, back[0].file_size) == ("PSEUDO11/images/1-1.jpg", 5_000_000_000,
+                                                                              m.crc, 3)
+    assert cd_offset == 0 and comment == b"note"
+    with zipfile.ZipFile(io.BytesIO(fake)) as z:  # zipfile agrees
+        assert z.infolist()[0].header_offset == 5_000_000_000
+    big = zips.end_records(70_000, 6_000_000_000, 10, b"")
+    assert big.startswith(b"PK\x06\x06") and big[-22:-18] == b"PK\x05\x06"
+
+
+def test_archive_comment_and_utf8_names_survive(tmp_path):
+    src = tmp_path / "c.zip"
+    with zipfile.ZipFile(src, "w") as z:
+        z.comment = b"published by the platform"
+        z.writestr("13/images/1-1.jpg", b"x" * 10)
+        z.writestr("14/images/\u00e9t\u00e9-1.jpg", b"y" * 10)
+    with HashingWriter(tmp_path / "o.zip") as w:
+        correct.write_zip(src, w, lambda n: n.replace("14/", "\u00e914/"))
+        w.close()
+    with zipfile.ZipFile(tmp_path / "o.zip") as z:
+        assert z.comment == b"published by the platform" and z.testzip() is None
+        assert z.namelist() == ["13/images/1-1.jpg", "\u00e914/images/\u00e9t\u00e9-1.jpg"]
+
+
+def test_not_a_zip_is_refused():
+    with pytest.raises(zips.BadZip):
+        zips.read_members(b"PK\x03\x04 this is not an archive")
+
+
+def test_zip_check_finds_changed_bytes_in_a_renamed_member(tmp_path):
+    src, out, ch = _rewritten(tmp_path)
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as z:
+        info = z.getinfo("PSEUDO16/images/99-1.png")
+    data[info.header_offset + 30 + len(info.filename) + 500] ^= 0x01
+    out.write_bytes(bytes(data))
+    assert any("PSEUDO16/images/99-1.png: stored bytes differ" in p
+               for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))

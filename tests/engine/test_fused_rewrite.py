@@ -11,6 +11,7 @@ from workers.engine import correct
 from workers.engine.api import BadCorrection, VerificationFailed
 from workers.engine.csvio import encode_record, iter_blocks, split_records
 from workers.engine.hashing import pseudonym
+from workers.engine.search import Needles
 from workers.engine.store import HashingWriter
 from workers.engine.verify import Forbidden, RewriteCheck
 
@@ -123,47 +124,67 @@ def _check():
     return RewriteCheck(fb, COLS, "t")
 
 
+def _hits(buf):
+    """What the rewriter's search finds: the forbidden needles of _check()."""
+    return Needles.of(_check().cs_needles, _check().ci_needles).find(buf)
+
+
 def test_rewrite_check_proves_identity_and_edits():
     a, b, c = ["1", "x", "a\n\"b\"", "t1"], ["1000", "target_x", "mine", "t2"], ["2", "y", "hi @target_x", "t3"]
     old = _block(a, b, c)
     s = len(encode_record(a))
     e = s + len(encode_record(b))
     c_new = ["2", "y", "hi @P", "t3"]
-    new = _block(a, c_new)
     edits = [(s, e, None), (e, len(old), encode_record(c_new))]
     ok = _check()
-    ok.block(old, new, edits, [], 0)
+    ok.window(old, 0, len(old), edits, _hits(old), correct.splice(0, len(old), edits))
     assert ok.problems == []
 
-    bad = _check()  # an untouched block that changed
-    bad.block(old, old.replace(b"t1", b"t9"), [], [], 0)
-    assert "differs from the parent" in bad.problems[0]
+    bad = _check()  # a parent range written twice / the window not tiled
+    bad.window(old, 0, len(old), [], [], [(0, s), (0, len(old))])
+    assert "not written as its parent with exactly the declared edits" in bad.problems[0]
+
+    bad = _check()  # an untouched window cut short
+    bad.window(old, 0, len(old), [], [], [(0, len(old) - 1)])
+    assert "declared edits" in bad.problems[0]
 
     bad = _check()  # an edit that starts inside a record
-    bad.block(old, new, [(s + 3, e, None), (e, len(old), encode_record(c_new))], [], 0)
+    wrong = [(s + 3, e, None), (e, len(old), encode_record(c_new))]
+    bad.window(old, 0, len(old), wrong, _hits(old), correct.splice(0, len(old), wrong))
     assert any("whole record" in p for p in bad.problems)
 
-    bad = _check()  # bytes written that are not the declared edits
-    bad.block(old, new + b"x", edits, [], 0)
+    bad = _check()  # new bytes written that are not the declared edits
+    bad.window(old, 0, len(old), edits, _hits(old), correct.splice(0, len(old), edits) + [b"x"])
     assert any("declared edits" in p for p in bad.problems)
 
-    bad = _check()  # the trace is still there, although the block was edited
-    bad.block(old, _block(a, c), [(s, e, None)], [], 0)
+    bad = _check()  # the trace is still there: its record was not edited
+    only_b = [(s, e, None)]
+    bad.window(old, 0, len(old), only_b, _hits(old), correct.splice(0, len(old), only_b))
+    assert any("@handle" in p for p in bad.problems)
+
+    bad = _check()  # a rewritten record that still holds the trace
+    c_bad = ["2", "y", "hi @TARGET_X", "t3"]
+    still = [(s, e, None), (e, len(old), encode_record(c_bad))]
+    bad.window(old, 0, len(old), still, _hits(old), correct.splice(0, len(old), still))
     assert any("@handle" in p for p in bad.problems)
 
     bad = _check()  # a removed account's row rewritten instead of dropped
     b2 = ["1000", "P", "mine", "t2"]
-    bad.block(old, _block(a, b2, c), [(s, e, encode_record(b2))], [], 0)
+    kept = [(s, e, encode_record(b2)), (e, len(old), encode_record(c_new))]
+    bad.window(old, 0, len(old), kept, _hits(old), correct.splice(0, len(old), kept))
     assert any("removed account" in p for p in bad.problems)
 
 
-def test_unedited_block_uses_the_rewriters_hits():
-    # The written block is the searched block: its hits are checked without a second search.
+def test_unedited_window_uses_the_rewriters_hits():
+    # The written bytes are the searched bytes: their hits are checked without a second search.
     c = ["2", "y", "hi @TARGET_X", "t3"]
     old = _block(["1", "x", "a", "t1"], c)
     chk = _check()
-    chk.block(old, old, [], [old.lower().find(b"target_x")], 0)
+    chk.window(old, 0, len(old), [], _hits(old), [(0, len(old))])
     assert any("@handle" in p for p in chk.problems)
+    chk = _check()
+    chk.window(old, 0, len(old), [], [], [(0, len(old))])
+    assert chk.problems == []  # nothing searched again: the rewriter's search is the proof
 
 
 class _Unseekable(io.RawIOBase):

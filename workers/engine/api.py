@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import re
 import time
-import zipfile
 from pathlib import Path
 
 from . import csvio, faults
@@ -302,8 +301,7 @@ class Engine:
                 if e["path"] not in names:
                     continue
                 if e["kind"] == "media":
-                    with zipfile.ZipFile(self.store.blobs.local_path(e["sha256"])) as z:
-                        ch = scan_zip(z, fix.member)
+                    ch = scan_zip(self.store.blobs.local_path(e["sha256"]), fix.member)
                     if e["variant"] == "unhashed":
                         d["media_members"] += ch.rows_removed + ch.rows_rewritten
                 else:

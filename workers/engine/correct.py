@@ -20,13 +20,11 @@ Verification rides along on the same windows (verify.RewriteCheck).
 
 from __future__ import annotations
 
-import struct
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import csvio
+from . import csvio, zips
 from .handles import handle_pattern
 from .search import Needles
 from .store import map_file
@@ -112,15 +110,31 @@ class Corrector:
         return p + rest if p else name
 
 
-def hit_records(block: bytes, hits: list[int]):
-    """Yield (s, e) of each distinct record of block holding a hit, in order."""
-    cur = 0
+def hit_records(buf, hits: list[int], start: int = 0):
+    """Yield (s, e) of each distinct record of buf holding a hit, in order; buf[start] begins a record."""
+    cur = start
     for h in hits:
         if h < cur:
             continue
-        s, e = csvio.record_span(block, cur, h)
+        s, e = csvio.record_span(buf, cur, h)
         yield s, e
         cur = e
+
+
+def splice(a: int, b: int, edits: list) -> list:
+    """What is written for src[a:b]: parent ranges (start, end) between the edits and the edits' new
+    records (bytes), in order; `edits` are (start, end, new record | None) in src."""
+    pieces = []
+    pos = a
+    for s, e, new_raw in edits:
+        if s > pos:
+            pieces.append((pos, s))
+        if new_raw is not None:
+            pieces.append(new_raw)
+        pos = e
+    if pos < b:
+        pieces.append((pos, b))
+    return pieces
 
 
 @dataclass
@@ -130,17 +144,15 @@ class FileChange:
     rows_removed: int = 0
     rows_rewritten: int = 0
     edits: list = field(default_factory=list)  # (old_start, old_end, new bytes | None) for CSV; (old, new|None) names for zips
-    header_len: int = 0
 
 
 def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, check=None) -> FileChange:
     """Copy the CSV in src (bytes or an mmap of the parent file) to out (None: dry run) with the batch applied.
 
     One pass over windows of whole records: one search for the needles (the
-    corrector's and the check's); a window without a hit is written straight from
-    src (no copy, no parse); in a window with hits only the records holding one
-    are parsed. `check` (a verify.RewriteCheck) sees each parent window, the bytes
-    written in its place, the edits and the hits, while they are in memory.
+    corrector's and the check's), then only the records holding a hit are parsed;
+    everything else is written as slices of src. `check` (a verify.RewriteCheck)
+    sees each window's edits, hits and the pieces written in its place.
     """
     header_end, names = csvio.header(src)
     cols = {n: i for i, n in enumerate(names)}
@@ -148,28 +160,19 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
     if check is not None:
         cs, ci = cs + check.cs_needles, ci + check.ci_needles
     needles = Needles.of(cs, ci)
-    ch = FileChange(header_len=header_end)
+    ch = FileChange()
     view = memoryview(src)
     if out is not None:
         out.write(view[:header_end])
     for a, b in csvio.record_windows(src, header_end, REWRITE_CHUNK):
-        window = view[a:b]
-        hits = needles.find(window)
-        if not hits:
-            # Nothing of the batch here: the parent's bytes are written as they are.
-            if check is not None:
-                check.block(window, window, [], hits, a)
-            if out is not None:
-                out.write(window)
-            continue
-        block = bytes(window)
-        edits = []  # (start, end, new record | None) within block
-        for s, e in hit_records(block, hits):
-            raw = block[s:e]
+        hits = [a + h for h in needles.find(view[a:b])]
+        edits = []  # (start, end, new record | None), offsets in src
+        for s, e in hit_records(src, hits, a):
+            raw = bytes(view[s:e])
             try:
                 fields = csvio.parse_record(raw)
             except csvio.CsvProblem as exc:
-                raise csvio.CsvProblem(0, f"record at byte offset {a + s}: {exc.problem}") from None
+                raise csvio.CsvProblem(0, f"record at byte offset {s}: {exc.problem}") from None
             res = fix.row(fields, cols)
             if res is None:
                 continue  # a decoy: the needle is not a reference of the account
@@ -177,134 +180,33 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
             edits.append((s, e, new_raw))
             if on_change is not None:
                 on_change(fields, cols, None if res is DROP else res)
-        if edits:
-            pieces = []
-            pos = 0
-            for s, e, new_raw in edits:
-                pieces.append(block[pos:s])
-                if new_raw is not None:
-                    pieces.append(new_raw)
-                pos = e
-            pieces.append(block[pos:])
-            new_block = b"".join(pieces)
-        else:
-            new_block = block  # only decoys: the parent's bytes themselves
+        # Parent bytes are written as slices of the map: nothing is copied, whatever the window holds.
+        pieces = splice(a, b, edits)
         if check is not None:
-            check.block(block, new_block, edits, hits, a)
+            check.window(src, a, b, edits, hits, pieces)
         if out is not None:
-            out.write(new_block)
-        for s, e, new_raw in edits:
-            ch.edits.append((a + s, a + e, new_raw))
+            for piece in pieces:
+                out.write(view[piece[0]:piece[1]] if isinstance(piece, tuple) else piece)
+        for _, _, new_raw in edits:
             if new_raw is None:
                 ch.rows_removed += 1
             else:
                 ch.rows_rewritten += 1
+        ch.edits.extend(edits)
     return ch
-
-
-class _Tail:
-    """Where zipfile writes the central directory: collected in memory, then given to out in one write."""
-
-    def __init__(self, pos: int):
-        self.pos = pos
-        self.parts: list[bytes] = []
-
-    def write(self, data) -> int:
-        self.parts.append(bytes(data))
-        self.pos += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.pos
-
-    def flush(self) -> None:
-        pass
-
-
-def member_spans(infos: list[zipfile.ZipInfo], cd_start: int) -> list[tuple[int, int]]:
-    """[start, end) of each member's local record (header, data, descriptor) in the archive."""
-    starts = sorted(i.header_offset for i in infos)
-    end_of = dict(zip(starts, starts[1:] + [cd_start]))
-    return [(i.header_offset, end_of[i.header_offset]) for i in infos]
 
 
 def write_zip(src: Path, out, rename: Callable[[str], str | None]) -> FileChange:
-    """Write the zip at src to out (a HashingWriter) with members renamed or dropped by rename().
-
-    Member bytes are copied as stored, never decompressed: runs of unchanged members
-    go out as one slice of the mapped parent, a renamed member gets a new local
-    header, and zipfile writes the central directory (verify.verify_zip_rewrite
-    re-reads the result).
-    """
-    with zipfile.ZipFile(src) as zin:
-        infos, cd_start, comment = zin.infolist(), zin.start_dir, zin.comment
-    buf = memoryview(map_file(src))
-    ch = FileChange()
-    kept = []
-    pos = 0  # bytes written so far
-    run = None  # [start, end) of parent bytes not written yet, to go out in one piece
-
-    def flush() -> None:
-        nonlocal run, pos
-        if run is not None:
-            out.write(buf[run[0]:run[1]])
-            pos += run[1] - run[0]
-            run = None
-
-    for info, (start, end) in zip(infos, member_spans(infos, cd_start)):
-        new = rename(info.filename)
-        if new != info.filename:
-            ch.edits.append((info.filename, new))
-            if new is None:
-                ch.rows_removed += 1
-                continue
-            ch.rows_rewritten += 1
-        zi = info  # parsed for this call only: updated in place for the new central directory
-        if new == info.filename:
-            if run is not None and run[1] == start:
-                zi.header_offset = pos + run[1] - run[0]
-                run[1] = end
-            else:
-                flush()
-                zi.header_offset = pos
-                run = [start, end]
-        else:
-            flush()
-            head = bytes(buf[start:start + 30])
-            if len(head) != 30 or head[:4] != b"PK\x03\x04" or info.flag_bits & 0x1:
-                raise zipfile.BadZipFile(f"member {info.filename!r}: bad local header or encrypted")
-            (flags,) = struct.unpack("<H", head[6:8])
-            name_len, extra_len = struct.unpack("<HH", head[26:30])
-            raw_name = new.encode("utf-8")
-            if not new.isascii():
-                flags |= 0x800  # the name is UTF-8
-                zi.flag_bits |= 0x800
-            zi.filename = zi.orig_filename = new
-            zi.header_offset = pos
-            out.write(head[:6] + struct.pack("<H", flags) + head[8:26]
-                      + struct.pack("<HH", len(raw_name), extra_len) + raw_name)
-            data_at = start + 30 + name_len
-            out.write(buf[data_at:end])  # extra field, data and descriptor as stored
-            pos += 30 + len(raw_name) + end - data_at
-        kept.append(zi)
-    flush()
-    tail = _Tail(pos)  # no seek(): zipfile writes straight on
-    zout = zipfile.ZipFile(tail, "w")
-    zout.filelist, zout.start_dir, zout.comment = kept, pos, comment
-    zout.close()  # the central directory and the end records
-    out.write(b"".join(tail.parts))
-    return ch
+    """Write the zip at src to out (a HashingWriter) with members renamed or dropped by rename()."""
+    return _zip_change(zips.rewrite(src, out, rename))
 
 
-def scan_zip(zin: zipfile.ZipFile, rename: Callable[[str], str | None]) -> FileChange:
+def scan_zip(src: Path, rename: Callable[[str], str | None]) -> FileChange:
     """Dry run of write_zip: which members would be renamed or dropped."""
-    ch = FileChange()
-    for info in zin.infolist():
-        new = rename(info.filename)
-        if new != info.filename:
-            ch.edits.append((info.filename, new))
-            if new is None:
-                ch.rows_removed += 1
-            else:
-                ch.rows_rewritten += 1
-    return ch
+    members = zips.read_members(map_file(src))[0]
+    return _zip_change([(m.name, new) for m in members if (new := rename(m.name)) != m.name])
+
+
+def _zip_change(edits: list[tuple[str, str | None]]) -> FileChange:
+    removed = sum(1 for _, new in edits if new is None)
+    return FileChange(rows_removed=removed, rows_rewritten=len(edits) - removed, edits=list(edits))

@@ -143,17 +143,18 @@ def split_records(block: bytes) -> list[bytes]:
     return out
 
 
-def record_span(block: bytes, cur: int, hit: int) -> tuple[int, int]:
-    """Bounds [s, e) of the record holding offset `hit`; `cur` <= hit is a known record start."""
+def record_span(block, cur: int, hit: int) -> tuple[int, int]:
+    """Bounds [s, e) of the record holding offset `hit` in block (bytes or mmap); `cur` <= hit is a known
+    record start."""
     # Walk back over LFs to the nearest one with an even number of quotes since cur.
     s = cur
     end = hit
-    q = block.count(b'"', cur, hit)
+    q = count_quotes(block, cur, hit)
     while True:
         p = block.rfind(b"\n", cur, end)
         if p < 0:
             break
-        q_before = q - block.count(b'"', p, end)
+        q_before = q - count_quotes(block, p, end)
         if not q_before & 1:
             s = p + 1
             break
@@ -165,7 +166,7 @@ def record_span(block: bytes, cur: int, hit: int) -> tuple[int, int]:
         nl = block.find(b"\n", pos)
         if nl < 0:
             return s, len(block)
-        q += block.count(b'"', pos, nl)
+        q += count_quotes(block, pos, nl)
         pos = nl + 1
         if not q & 1:
             return s, pos

@@ -15,10 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import csvio
+from .correct import write_zip
 from .errors import ImportFailed, PublishConflict
 from .hashing import split_member, hash_row, hashed_file_name, is_hashed, pseudonym
 from .index import Buffer, connect, contributions
 from .store import HashingWriter, Store
+from .zips import BadZip
 
 USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
 TWEETS_COLUMNS = (
@@ -237,10 +239,11 @@ class _Job:
                 if m.group(1) not in self.users:
                     raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r}: user {m.group(1)} is not in the users file")
                 self.buf.add(un_name, contributions("media", info.filename))
-        from .correct import write_zip  # the one zip rewriter
-
         with HashingWriter(self.staging / h_name) as hw:
-            write_zip(path, hw, lambda name: _rename_member(name, self.pseudo_of))
+            try:
+                write_zip(path, hw, lambda name: _rename_member(name, self.pseudo_of))
+            except BadZip as e:
+                raise ImportFailed(f"{un_name}: {e}") from None
             hsha, hbytes = hw.close(), hw.bytes
         with open(path, "rb") as f, HashingWriter(self.staging / un_name) as uw:
             while chunk := f.read(csvio.CHUNK):

@@ -14,14 +14,13 @@ hold no row of, and no reference to, the batch's accounts.
 from __future__ import annotations
 
 import hashlib
-import struct
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import csvio
-from .correct import hit_records, member_spans
+from . import csvio, zips
+from .correct import hit_records
 from .handles import handle_pattern
 from .search import Needles
 from .store import map_file
@@ -78,19 +77,19 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
 
 
 class RewriteCheck:
-    """Verification of one rewritten CSV file, block by block while it is written (no extra pass).
+    """Verification of one rewritten CSV file, window by window while it is written (no extra pass).
 
-    For each block the rewriter hands over the parent's bytes, the bytes it writes,
-    the edits it made and the offsets where it found needles. The check proves:
-    - byte identity: a block without edits is written as the very same bytes; in a
-      block with edits, every edit covers whole records (quote parity, LF ends, one
-      record with the header's field count) and the written block equals the parent
-      block with exactly those records replaced or dropped;
-    - each rewritten record differs from its parent only in fields the rule may touch;
-    - no trace: every record of the written bytes holding a forbidden needle is parsed
-      and checked. In a block without edits the written bytes are the searched bytes,
-      so the rewriter's search (over needles that include `cs_needles`/`ci_needles`)
-      is reused; a block with edits is searched again here.
+    For each window src[a:b] of the parent the rewriter hands over the edits it
+    made, the offsets where its search found needles and the pieces it writes in
+    the window's place (parent ranges and new records). The check proves:
+    - byte identity: the parent ranges written and the edited spans tile the window
+      exactly, in order, and the new records written are the edits' own;
+    - every edit covers one whole record (quote parity from the window start, LF
+      ends, the header's field count), and each rewritten record differs from its
+      parent only in fields the rule may touch;
+    - no trace: every new record is searched for the forbidden needles, and every
+      parent record written holding one (the rewriter searched for a superset of
+      `cs_needles`/`ci_needles`) is parsed and checked.
     """
 
     def __init__(self, fb: Forbidden, names: list[str], label: str):
@@ -104,60 +103,58 @@ class RewriteCheck:
         self._needles = Needles.of(self.cs_needles, self.ci_needles)
         self.problems: list[str] = []
 
-    def block(self, old: bytes, new: bytes, edits: list, hits: list[int], offset: int) -> None:
-        """Check one written block; `edits` are (start, end, new record | None) in old, `offset` is old's file offset."""
-        if not edits:
-            if new is not old and new != old:
-                self.problems.append(f"{self.label}: untouched block at offset {offset} differs from the parent")
-        else:
-            self._edits(old, new, edits, offset)
-            hits = self._needles.find(new)
-        for s, e in hit_records(new, hits):
-            self._traces(new[s:e], offset + s)
-
-    def _edits(self, old: bytes, new: bytes, edits: list, offset: int) -> None:
-        pieces = []
-        pos = 0
-        quotes = 0  # quotes in old[:pos]; a block starts a record
+    def window(self, src, a: int, b: int, edits: list, hits: list[int], pieces: list) -> None:
+        """Check what is written for src[a:b] (src[a] begins a record); edits are (start, end, new | None)."""
+        spans = sorted([p for p in pieces if isinstance(p, tuple)] + [(s, e) for s, e, _ in edits])
+        starts = [a] + [e for _, e in spans]
+        tiled = all(s == prev and e > s for (s, e), prev in zip(spans, starts)) and starts[-1] == b
+        if not tiled or [p for p in pieces if not isinstance(p, tuple)] != [n for _, _, n in edits if n is not None]:
+            self.problems.append(f"{self.label}: window at offset {a} is not written as its parent "
+                                 "with exactly the declared edits")
+            return
+        quotes = 0  # in src[a:pos]
+        pos = a
         for s, e, new_raw in edits:
-            where = f"{self.label}: record at offset {offset + s}"
-            if s < pos or e <= s or e > len(old):
-                self.problems.append(f"{where}: edit out of order or out of the block")
-                return
-            quotes += old.count(b'"', pos, s)
-            old_raw = old[s:e]
-            if quotes & 1 or (s and old[s - 1] != 0x0A) or old_raw.count(b'"') & 1 or (e < len(old) and old[e - 1] != 0x0A):
+            quotes += csvio.count_quotes(src, pos, s)
+            old_raw = bytes(src[s:e])
+            where = f"{self.label}: record at offset {s}"
+            if quotes & 1 or (s > a and src[s - 1] != 0x0A) or old_raw.count(b'"') & 1 or (
+                    e < b and src[e - 1] != 0x0A):
                 self.problems.append(f"{where}: edit is not a whole record")
             quotes += old_raw.count(b'"')
-            pieces.append(old[pos:s])
             pos = e
-            try:
-                a = csvio.parse_record(old_raw)
-            except csvio.CsvProblem as exc:
-                self.problems.append(f"{where}: {exc.problem}")
-                continue
-            if len(a) != self.ncols:
-                self.problems.append(f"{where}: edit does not cover exactly one record")
-            if new_raw is None:
-                continue
-            pieces.append(new_raw)
-            try:
-                b = csvio.parse_record(new_raw)
-            except csvio.CsvProblem as exc:
-                self.problems.append(f"{where}: rewritten record: {exc.problem}")
-                continue
-            if len(a) != len(b):
-                self.problems.append(f"{where}: record changed its number of fields")
-                continue
-            uid_i = self.cols.get("userid")
-            if uid_i is not None and b[uid_i] in self.fb.removed_ids:
-                self.problems.append(f"{where}: a removed account's row was rewritten, not removed")
-            for name, i in self.cols.items():
-                if name not in MUTABLE_FIELDS and a[i] != b[i]:
-                    self.problems.append(f"{where}: column {name} changed")
-        pieces.append(old[pos:])
-        if b"".join(pieces) != new:
-            self.problems.append(f"{self.label}: block at offset {offset} is not its parent with exactly the declared edits")
+            self._edit(old_raw, new_raw, where)
+            if new_raw is not None and self._needles.find(new_raw):
+                self._traces(new_raw, s)
+        written = [h for h in hits if not any(s <= h < e for s, e, _ in edits)]
+        for s, e in hit_records(src, written, a):
+            self._traces(bytes(src[s:e]), s)
+
+    def _edit(self, old_raw: bytes, new_raw: bytes | None, where: str) -> None:
+        """One edit: the parent record parses to one record; a rewritten one changed only mutable fields."""
+        try:
+            a = csvio.parse_record(old_raw)
+        except csvio.CsvProblem as exc:
+            self.problems.append(f"{where}: {exc.problem}")
+            return
+        if len(a) != self.ncols:
+            self.problems.append(f"{where}: edit does not cover exactly one record")
+        if new_raw is None:
+            return
+        try:
+            b = csvio.parse_record(new_raw)
+        except csvio.CsvProblem as exc:
+            self.problems.append(f"{where}: rewritten record: {exc.problem}")
+            return
+        if len(a) != len(b):
+            self.problems.append(f"{where}: record changed its number of fields")
+            return
+        uid_i = self.cols.get("userid")
+        if uid_i is not None and b[uid_i] in self.fb.removed_ids:
+            self.problems.append(f"{where}: a removed account's row was rewritten, not removed")
+        for name, i in self.cols.items():
+            if name not in MUTABLE_FIELDS and a[i] != b[i]:
+                self.problems.append(f"{where}: column {name} changed")
 
     def _traces(self, raw: bytes, at: int) -> None:
         try:
@@ -176,46 +173,53 @@ class RewriteCheck:
 
 
 def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: str) -> list[str]:
-    """The new zip holds the parent's members in order, renamed/dropped only as declared, each with its
-    parent's stored bytes (so its CRC still holds), local and central names agreeing, and no member name
-    with a trace."""
+    """The new zip holds the parent's members in order, renamed/dropped only as declared: every kept
+    member's local record is the parent's byte for byte (a renamed one but for its name, which must match
+    the central directory's), so CRCs still hold; and no member name holds a trace."""
     problems = []
     ren = dict(edits)
-    with zipfile.ZipFile(old_path) as zo, zipfile.ZipFile(new_path) as zn:
-        old_infos, new_infos = zo.infolist(), zn.infolist()
-        old_spans = member_spans(old_infos, zo.start_dir)
-    expect = []
-    for info, span in zip(old_infos, old_spans):
-        name = ren.get(info.filename, info.filename)
-        if name is not None:
-            expect.append((name, info.CRC, info.file_size, info.compress_size, info.compress_type, span))
-    got = [(i.filename, i.CRC, i.file_size, i.compress_size, i.compress_type) for i in new_infos]
-    if got != [x[:5] for x in expect]:
-        return [f"{label}: members differ from the parent's with the declared renames"]
     old, new = map_file(old_path), map_file(new_path)
-    for info, x in zip(new_infos, expect):
-        name = info.filename
-        at = _member_data(new, info.header_offset)
-        was = _member_data(old, x[5][0])
-        if at is None or was is None or at[0] != name.encode("utf-8"):
-            problems.append(f"{label}: member {name}: local header missing or naming another member")
-        elif not _same_bytes(new, at[1], old, was[1], info.compress_size):
-            problems.append(f"{label}: member {name}: stored bytes differ from the parent's")
-        account = split_member(name)[0]
-        if account in fb.ids or any(p in fb.ids for p in name.split("/")) or any(p in name for p in fb.pseudonyms):
-            problems.append(f"{label}: member name {name} holds a corrected account's id")
+    try:
+        old_members, old_cd, _ = zips.read_members(old)
+        new_members, new_cd, _ = zips.read_members(new)
+    except zips.BadZip as exc:
+        return [f"{label}: unreadable zip: {exc}"]
+    expect = []  # (what the new central directory must say, parent member, its local record span)
+    for m, span in zip(old_members, zips.member_spans(old_members, old_cd)):
+        name = ren.get(m.name, m.name)
+        if name is not None:
+            expect.append(((name, m.crc, m.file_size, m.compress_size, m.method), m, span))
+    if [(m.name, m.crc, m.file_size, m.compress_size, m.method) for m in new_members] != [x[0] for x in expect]:
+        return [f"{label}: members differ from the parent's with the declared renames"]
+    run = None  # [new start, parent start, length]: records that must be equal, compared in one go
+
+    def compare() -> None:
+        if run is not None and not _same_bytes(new, run[0], old, run[1], run[2]):
+            problems.append(f"{label}: stored bytes from offset {run[0]} differ from the parent's")
+
+    for m, (_, pm, (os_, oe)), (ns, ne) in zip(new_members, expect, zips.member_spans(new_members, new_cd)):
+        if m.name == pm.name:
+            if ne - ns != oe - os_:
+                problems.append(f"{label}: member {m.name}: its record changed size")
+            elif run is not None and run[0] + run[2] == ns and run[1] + run[2] == os_:
+                run[2] += ne - ns
+            else:
+                compare()
+                run = [ns, os_, ne - ns]
+        else:
+            at, was = zips.local_name_and_data(new, ns), zips.local_name_and_data(old, os_)
+            if at is None or was is None or at[0] != m.name.encode("utf-8"):
+                problems.append(f"{label}: member {m.name}: local header missing or naming another member")
+            elif not (_same_bytes(new, ns + 8, old, os_ + 8, 18) and _same_bytes(new, ns + 28, old, os_ + 28, 2)
+                      and _same_bytes(new, at[1], old, was[1], ne - at[1]) and ne - at[1] == oe - was[1]):
+                problems.append(f"{label}: member {m.name}: stored bytes differ from the parent's")
+        account = split_member(m.name)[0]
+        if account in fb.ids or any(p in fb.ids for p in m.name.split("/")) or any(p in m.name for p in fb.pseudonyms):
+            problems.append(f"{label}: member name {m.name} holds a corrected account's id")
         if account in fb.removed_ids:
-            problems.append(f"{label}: member {name} of a removed account is still present")
+            problems.append(f"{label}: member {m.name} of a removed account is still present")
+    compare()
     return problems
-
-
-def _member_data(buf, offset: int) -> tuple[bytes, int] | None:
-    """(name in the local header, offset of the stored data) of the member whose local header is at offset."""
-    head = bytes(buf[offset:offset + 30])
-    if len(head) != 30 or head[:4] != b"PK\x03\x04":
-        return None
-    name_len, extra_len = struct.unpack("<HH", head[26:30])
-    return bytes(buf[offset + 30:offset + 30 + name_len]), offset + 30 + name_len + extra_len
 
 
 def _same_bytes(a, i: int, b, j: int, n: int) -> bool:
