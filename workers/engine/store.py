@@ -205,8 +205,7 @@ def map_file(path: Path):
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             return b""
-        # MAP_POPULATE maps every cached page in one call instead of one fault per few pages.
-        return mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def canonical_json(obj) -> bytes:

@@ -132,19 +132,15 @@ class RewriteCheck:
 
     def _edit(self, old_raw: bytes, new_raw: bytes | None, where: str) -> None:
         """One edit: the parent record parses to one record; a rewritten one changed only mutable fields."""
-        try:
-            a = csvio.parse_record(old_raw)
-        except csvio.CsvProblem as exc:
-            self.problems.append(f"{where}: {exc.problem}")
+        a = self._parse(old_raw, where)
+        if a is None:
             return
         if len(a) != self.ncols:
             self.problems.append(f"{where}: edit does not cover exactly one record")
         if new_raw is None:
             return
-        try:
-            b = csvio.parse_record(new_raw)
-        except csvio.CsvProblem as exc:
-            self.problems.append(f"{where}: rewritten record: {exc.problem}")
+        b = self._parse(new_raw, f"{where}: rewritten record")
+        if b is None:
             return
         if len(a) != len(b):
             self.problems.append(f"{where}: record changed its number of fields")
@@ -156,11 +152,17 @@ class RewriteCheck:
             if name not in MUTABLE_FIELDS and a[i] != b[i]:
                 self.problems.append(f"{where}: column {name} changed")
 
-    def _traces(self, raw: bytes, at: int) -> None:
+    def _parse(self, raw: bytes, where: str) -> list[str] | None:
+        """The record's fields, or None with the problem noted."""
         try:
-            fields = csvio.parse_record(raw)
+            return csvio.parse_record(raw)
         except csvio.CsvProblem as exc:
-            self.problems.append(f"{self.label}: written record near offset {at}: {exc.problem}")
+            self.problems.append(f"{where}: {exc.problem}")
+            return None
+
+    def _traces(self, raw: bytes, at: int) -> None:
+        fields = self._parse(raw, f"{self.label}: written record near offset {at}")
+        if fields is None:
             return
         if len(fields) != self.ncols:
             self.problems.append(f"{self.label}: written record near offset {at} has {len(fields)} fields")
