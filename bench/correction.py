@@ -344,8 +344,7 @@ def time_cp(files: list[str], dest: Path, fsync: bool) -> tuple[float, int]:
         subprocess.run(["sync", *[str(dest / Path(s).name) for s in srcs]], check=True)
     wall = time.perf_counter() - t0
     written = dir_bytes(dest.iterdir())
-    shutil.rmtree(dest)
-    shutil.rmtree(links)
+    shutil.rmtree(links)  # dest stays until the caller's timed runs are over (see run())
     return wall, written
 
 
@@ -523,12 +522,18 @@ def run(args) -> dict:
                     f"{rec['cpu_s']:.2f}s CPU ({rec['sys_s']:.2f}s system, {rec['minor_faults']} page faults, "
                     f"gc {rec['gc_collections']}), {mb(rec['bytes_written']):.1f} MB written, "
                     f"releases {rec['releases']}, load {rec['loadavg']:.1f}")
-                if not (k == 0 and label == "base"):
-                    shutil.rmtree(rd)
         rewritten = runs_b[0]["rewritten"]
         cp_src = [r["parent_file"] for r in rewritten if r["parent_file"]]
-        cps = [time_cp(cp_src, work / "cp_out", fsync=False) for _ in range(repeats)]
-        cps_sync = [time_cp(cp_src, work / "cp_out", fsync=True) for _ in range(repeats)]
+        cps = [time_cp(cp_src, work / f"cp_out_{k}", fsync=False) for k in range(repeats)]
+        cps_sync = [time_cp(cp_src, work / f"cp_sync_out_{k}", fsync=True) for k in range(repeats)]
+        # Outputs are removed only now: freeing hundreds of MB between timed runs made the next
+        # run's fsync pay for it in kernel time (up to 0.3 s of system time in a run).
+        for k in range(repeats):
+            shutil.rmtree(work / f"cp_out_{k}")
+            shutil.rmtree(work / f"cp_sync_out_{k}")
+            for label in ("base", "doubled"):
+                if not (k == 0 and label == "base"):
+                    shutil.rmtree(work / f"run_{kind}_{label}_{k}")
         log(f"cp of {len(cp_src)} files, {mb(cps[0][1]):.1f} MB: {statistics.median(c[0] for c in cps):.2f}s "
             f"(+fsync {statistics.median(c[0] for c in cps_sync):.2f}s)")
         # The parent files were read through the first base run's copy (hard links to the same blobs).
