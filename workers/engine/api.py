@@ -349,13 +349,14 @@ class Engine:
                 bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"correct {batch_id}", leave=False)
             # Every output file is created before the first is written: creating a file while an
             # earlier one is fsynced waits for the filesystem journal.
-            work = []  # (dataset, parent entry, output path, its writer)
+            work = []  # (dataset, parent entry, output path)
             for ds, (v, msha, m, names) in sorted(touched.items()):
                 for e in m["files"]:
                     if e["path"] in names:
-                        out_path = staging / f"{ds}.{e['variant']}.{e['path']}"
-                        work.append((ds, e, out_path, writers.enter_context(HashingWriter(out_path))))
-            for ds, e, out_path, w in work:
+                        work.append((ds, e, staging / f"{ds}.{e['variant']}.{e['path']}"))
+                        work[-1][2].touch()
+            for ds, e, out_path in work:
+                w = writers.enter_context(HashingWriter(out_path))
                 dl = deltas.setdefault(ds, [])
                 check = None
                 if e["kind"] == "media":
