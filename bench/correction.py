@@ -346,7 +346,8 @@ def time_cp(files: list[str], dest: Path, fsync: bool) -> tuple[float, int]:
         subprocess.run(["sync", *[str(dest / Path(s).name) for s in srcs]], check=True)
     wall = time.perf_counter() - t0
     written = dir_bytes(dest.iterdir())
-    shutil.rmtree(links)  # dest stays until the caller's timed runs are over (see run())
+    shutil.rmtree(dest)
+    shutil.rmtree(links)
     return wall, written
 
 
@@ -523,10 +524,14 @@ def run(args) -> dict:
 
     # 5. Per account: (a) the same correction, alternately on fresh copies of the base
     #    and of the doubled store; (c) cp of the parent versions of exactly the files
-    #    the engine rewrote (floor), with and without fsync.
+    #    the engine rewrote (floor), with and without fsync. The cp runs are interleaved with
+    #    the engine runs: how fast this machine writes new files drifts with the filesystem's
+    #    state (both cp and the engine ran up to 9x slower, in kernel time, once a few GB of
+    #    outputs were kept around), so each repeat measures both under the same conditions.
     per_account = {}
     for kind, a in accounts.items():
-        runs_b, runs_d = [], []
+        runs_b, runs_d, cps, cps_sync = [], [], [], []
+        cp_src = []
         for k in range(repeats):
             for label, state, runs in (("base", state_base, runs_b), ("doubled", data, runs_d)):
                 rd = work / f"run_{kind}_{label}_{k}"
@@ -538,18 +543,13 @@ def run(args) -> dict:
                     f"{rec['major_faults']} page faults, {rec['blocks_read']} blocks read, "
                     f"gc {rec['gc_collections']}), {mb(rec['bytes_written']):.1f} MB written, "
                     f"releases {rec['releases']}, load {rec['loadavg']:.1f}")
+                if k == 0 and label == "base":
+                    cp_src = [r["parent_file"] for r in rec["rewritten"] if r["parent_file"]]
+                else:
+                    shutil.rmtree(rd)
+            cps.append(time_cp(cp_src, work / "cp_out", fsync=False))
+            cps_sync.append(time_cp(cp_src, work / "cp_out", fsync=True))
         rewritten = runs_b[0]["rewritten"]
-        cp_src = [r["parent_file"] for r in rewritten if r["parent_file"]]
-        cps = [time_cp(cp_src, work / f"cp_out_{k}", fsync=False) for k in range(repeats)]
-        cps_sync = [time_cp(cp_src, work / f"cp_sync_out_{k}", fsync=True) for k in range(repeats)]
-        # Outputs are removed only now: freeing hundreds of MB between timed runs made the next
-        # run's fsync pay for it in kernel time (up to 0.3 s of system time in a run).
-        for k in range(repeats):
-            shutil.rmtree(work / f"cp_out_{k}")
-            shutil.rmtree(work / f"cp_sync_out_{k}")
-            for label in ("base", "doubled"):
-                if not (k == 0 and label == "base"):
-                    shutil.rmtree(work / f"run_{kind}_{label}_{k}")
         log(f"cp of {len(cp_src)} files, {mb(cps[0][1]):.1f} MB: {statistics.median(c[0] for c in cps):.2f}s "
             f"(+fsync {statistics.median(c[0] for c in cps_sync):.2f}s)")
         # The parent files were read through the first base run's copy (hard links to the same blobs).
@@ -583,6 +583,9 @@ def run(args) -> dict:
             "cp_bytes_written": pa["cp"]["bytes_written"],
             "naive_over_engine": naive["wall_s"] / e_base,
             "engine_over_cp": e_base / cp_t,
+            # Each engine run over the cp run right after it (same conditions), median of the repeats.
+            "engine_over_cp_paired": statistics.median(
+                r["wall_s"] / c for r, c in zip(pa["engine_base_runs"], pa["cp"]["runs_s"])),
             "engine_over_cp_fsync": e_base / cp_sync_t,
             "doubled_over_base": e_doub / e_base,
             "engine_base_cpu_s": statistics.median(r["cpu_s"] for r in pa["engine_base_runs"]),
