@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import zipfile
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from workers.engine import correct, csvio, zips
 from workers.engine.search import Needles
-from workers.engine.store import HashingWriter, map_file
+from workers.engine.store import HashingWriter, Unmapper, map_file
 from workers.engine.verify import Forbidden, verify_zip_rewrite
 
 
@@ -252,3 +253,48 @@ def test_zip_check_finds_changed_bytes_in_a_renamed_member(tmp_path):
     out.write_bytes(bytes(data))
     assert any("PSEUDO16/images/99-1.png: stored bytes differ" in p
                for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
+
+
+def test_unmapper_drops_pages_well_behind_the_pass():
+    calls = []
+
+    class FakeMap:
+        def madvise(self, option, start, length):
+            calls.append((option, start, length))
+
+    u = Unmapper(FakeMap())
+    u.passed(Unmapper.LAG)  # nothing is far enough behind yet
+    u.passed(2 * Unmapper.LAG + 5)
+    u.passed(2 * Unmapper.LAG + 4096)  # less than LAG more: waits
+    u.passed(4 * Unmapper.LAG)
+    assert calls == [(mmap.MADV_DONTNEED, 0, Unmapper.LAG), (mmap.MADV_DONTNEED, Unmapper.LAG, 2 * Unmapper.LAG)]
+    assert all(start % mmap.PAGESIZE == 0 for _, start, _ in calls)
+    Unmapper(b"plain bytes").passed(10 * Unmapper.LAG)  # nothing to unmap: no error
+
+
+def test_a_rewrite_keeps_few_mapped_pages_resident(tmp_path):
+    head = csvio.encode_record(["userid", "user_screen_name", "tweet_text", "tweetid"])
+    row = csvio.encode_record(["5", "someone", "x" * 900, "t"])
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as f:
+        f.write(head)
+        for _ in range(4):
+            f.write(row * (16 * 1024))  # 4 x ~15 MB
+    src = map_file(path)
+    correct.rewrite_csv(src, None, correct.Corrector([_target()]))
+    # mincore is not in the standard library; residency of the map is read from /proc/self/smaps.
+    rss_kb = _mapped_rss_kb(str(path))
+    assert rss_kb is not None and rss_kb * 1024 <= 2 * Unmapper.LAG + 2 * correct.REWRITE_CHUNK
+
+
+def _mapped_rss_kb(path: str) -> int | None:
+    try:
+        lines = open("/proc/self/smaps").read().splitlines()
+    except OSError:
+        pytest.skip("no /proc/self/smaps")
+    for i, line in enumerate(lines):
+        if line.endswith(path):
+            for follow in lines[i + 1:i + 30]:
+                if follow.startswith("Rss:"):
+                    return int(follow.split()[1])
+    return None

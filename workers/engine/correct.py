@@ -27,7 +27,7 @@ from typing import Callable
 from . import csvio, zips
 from .handles import handle_pattern
 from .search import Needles
-from .store import map_file
+from .store import Unmapper, map_file
 from .hashing import split_member, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
 
 DROP = object()  # row_fix result: the record leaves the file
@@ -162,6 +162,7 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
     needles = Needles.of(cs, ci)
     ch = FileChange()
     view = memoryview(src)
+    unmap = Unmapper(src)  # resident size bounded, however large the file
     if out is not None:
         out.write(view[:header_end])
     for a, b in csvio.record_windows(src, header_end, REWRITE_CHUNK):
@@ -187,6 +188,7 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
         if out is not None:
             for piece in pieces:
                 out.write(view[piece[0]:piece[1]] if isinstance(piece, tuple) else piece)
+        unmap.passed(b)
         for _, _, new_raw in edits:
             if new_raw is None:
                 ch.rows_removed += 1

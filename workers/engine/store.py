@@ -200,6 +200,28 @@ def _hash_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> N
             error.append(exc)
 
 
+class Unmapper:
+    """Drops the pages of a read-only map once a pass is well past them (MADV_DONTNEED).
+
+    A mapped file counts as resident as far as it has been read: a pass over a 5 GB
+    file would end with 5 GB resident. The pages stay in the page cache; one read
+    again (say, still queued for hashing) is simply mapped again.
+    """
+
+    LAG = 16 * 1024 * 1024  # well behind what a writer may still have queued
+
+    def __init__(self, buf):
+        self.buf = buf if hasattr(buf, "madvise") else None
+        self.done = 0
+
+    def passed(self, pos: int) -> None:
+        """The pass has got to pos."""
+        upto = (pos - self.LAG) & ~(mmap.PAGESIZE - 1)
+        if self.buf is not None and upto - self.done >= self.LAG:
+            self.buf.madvise(mmap.MADV_DONTNEED, self.done, upto - self.done)
+            self.done = upto
+
+
 def map_file(path: Path):
     """The file's bytes as a read-only memory map (b"" when empty); see LocalBlobStore.map."""
     with open(path, "rb") as f:

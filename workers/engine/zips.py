@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from .store import map_file
+from .store import Unmapper, map_file
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disks, entries (disk, total), cd size, cd offset, comment length
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -24,6 +24,7 @@ _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # the 46 fixed bytes of a central di
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # the 30 fixed bytes of a local header
 _OFFSET = struct.Struct("<L")  # the local header offset, the last 4 of the 46 bytes
 _MAX16, _MAX32 = 0xFFFF, 0xFFFFFFFF
+_COPY_CHUNK = 8 * 1024 * 1024  # unchanged members are written in pieces of this size at most
 
 
 class BadZip(ValueError):
@@ -170,7 +171,9 @@ def rewrite(src: Path, out, rename: Callable[[str], str | None]) -> list[tuple[s
     Member bytes are copied as stored, never decompressed: runs of unchanged members
     go out as one slice of the mapped parent, a renamed member gets a new local header.
     """
-    buf = memoryview(map_file(src))
+    mapped = map_file(src)
+    buf = memoryview(mapped)
+    unmap = Unmapper(mapped)
     members, cd_offset, comment = read_members(buf)
     changed = []
     central = []
@@ -180,7 +183,9 @@ def rewrite(src: Path, out, rename: Callable[[str], str | None]) -> list[tuple[s
     def flush() -> None:
         nonlocal run, pos
         if run is not None:
-            out.write(buf[run[0]:run[1]])
+            for at in range(run[0], run[1], _COPY_CHUNK):
+                out.write(buf[at:min(at + _COPY_CHUNK, run[1])])
+                unmap.passed(at)
             pos += run[1] - run[0]
             run = None
 
