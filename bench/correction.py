@@ -417,6 +417,20 @@ def engine_run(Engine, state_dir: Path, run_dir: Path, batch: str, uid: str, fir
 
 # ---------------------------------------------------------------- main
 
+def import_timed(eng, datasets, keep_source: bool) -> list[dict]:
+    """Import each generated dataset, timed; its source files are removed unless keep_source."""
+    out = []
+    for x in datasets:
+        nbytes = dir_bytes(x.files)
+        with Measure() as m:
+            eng.import_dataset(x.dir, x.name)
+        out.append({"dataset": x.name, "bytes": nbytes, "wall_s": m.wall, "cpu_s": m.cpu})
+        log(f"import {x.name}: {mb(nbytes):.0f} MB in {m.wall:.1f}s wall / {m.cpu:.1f}s CPU")
+        if not keep_source:
+            shutil.rmtree(x.dir)
+    return out
+
+
 def run(args) -> dict:
     """The whole benchmark; returns the results document."""
     try:
@@ -474,15 +488,7 @@ def run(args) -> dict:
     # 2. Import the base corpus; import and verify throughput.
     data = work / "data"
     eng = Engine(data, HASH_KEY, KEY_ID)
-    imports = []
-    for x in base:
-        nbytes = dir_bytes(x.files)
-        with Measure() as m:
-            eng.import_dataset(x.dir, x.name)
-        imports.append({"dataset": x.name, "bytes": nbytes, "wall_s": m.wall, "cpu_s": m.cpu})
-        log(f"import {x.name}: {mb(nbytes):.0f} MB in {m.wall:.1f}s wall / {m.cpu:.1f}s CPU")
-        if not args.keep_source:
-            shutil.rmtree(x.dir)
+    imports = import_timed(eng, base, args.keep_source)
     verifies = []
     for x in base:
         with Measure() as m:
@@ -525,14 +531,7 @@ def run(args) -> dict:
 
     # 4. Double the untouched part (in `data`; state_base keeps the base state).
     eng = Engine(data, HASH_KEY, KEY_ID)
-    for x in extras:
-        nbytes = dir_bytes(x.files)
-        with Measure() as m:
-            eng.import_dataset(x.dir, x.name)
-        imports.append({"dataset": x.name, "bytes": nbytes, "wall_s": m.wall, "cpu_s": m.cpu})
-        log(f"import {x.name}: {mb(nbytes):.0f} MB in {m.wall:.1f}s wall / {m.cpu:.1f}s CPU")
-        if not args.keep_source:
-            shutil.rmtree(x.dir)
+    imports += import_timed(eng, extras, args.keep_source)
     for a in accounts.values():
         a["footprint_doubled"] = sorted({e.dataset for e in eng.footprint(a["userid"])})
     out["corpus_doubled_store_bytes_both_variants"] = dir_bytes(p for p, _ in all_files(eng, names + extra_names))
