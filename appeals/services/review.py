@@ -132,12 +132,7 @@ def release(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     check_version(appeal, expected_version)
     if appeal.assigned_to_id is None:
         raise Conflict("Nobody holds a claim on this appeal.", code="not_claimed")
-    before = snapshot(appeal)
-    _clear_claim(appeal)
-    if appeal.status == "in_review" and appeal.decided_at is None:
-        transition(appeal, "filed", actor, "appeal.release", before=before)
-    else:
-        record_action(appeal, actor, "appeal.release", before)
+    _give_back(appeal, actor, "appeal.release")
     db.session.commit()
     notify.deliver_pending()
     return appeal
@@ -180,6 +175,16 @@ def _clear_claim(appeal: Appeal) -> None:
     appeal.assigned_to_id = None
     appeal.claimed_at = None
     appeal.claim_touched_at = None
+
+
+def _give_back(appeal: Appeal, actor, action: str) -> None:
+    """End the claim (released or expired): an undecided review returns to filed; audited as `action`."""
+    before = snapshot(appeal)
+    _clear_claim(appeal)
+    if appeal.status == "in_review" and appeal.decided_at is None:
+        transition(appeal, "filed", actor, action, before=before)
+    else:
+        record_action(appeal, actor, action, before)
 
 
 def _touch(appeal: Appeal, staff: Staff) -> None:
@@ -371,12 +376,7 @@ def expire_stale(now: datetime | None = None) -> dict:
             appeal = db.session.get(Appeal, appeal_id)
             if appeal.assigned_to_id is None or appeal.claim_touched_at >= _cutoff(now):
                 continue
-            before = snapshot(appeal)
-            _clear_claim(appeal)
-            if appeal.status == "in_review" and appeal.decided_at is None:
-                transition(appeal, "filed", system, "appeal.claim_expired", before=before)
-            else:
-                record_action(appeal, system, "appeal.claim_expired", before)
+            _give_back(appeal, system, "appeal.claim_expired")
             counts["claims"] += 1
         db.session.commit()
     except StaleDataError:
