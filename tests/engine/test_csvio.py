@@ -39,6 +39,34 @@ def test_record_span_finds_the_enclosing_record(rows, data):
     assert csvio.split_records(block[:s]) + [block[s:e]] == raw[: len(csvio.split_records(block[:s])) + 1]
 
 
+# Fields built to fool a local rule: quotes, LFs, CRs and commas next to each other, empty first fields.
+tricky_text = st.text(alphabet='"\n\r,a1', max_size=12)
+tricky_records = st.lists(st.lists(tricky_text, min_size=1, max_size=4), min_size=1, max_size=12)
+
+
+@given(tricky_records, st.data())
+@settings(max_examples=300, deadline=None)
+def test_sure_boundary_only_names_record_boundaries(rows, data):
+    raw = [csvio.encode_record(r) for r in rows]
+    block = b"".join(raw)
+    starts = {sum(map(len, raw[:i])) for i in range(len(raw) + 1)}
+    a = data.draw(st.integers(0, len(block)))
+    b = data.draw(st.integers(a, len(block)))
+    cut = csvio.sure_boundary(block, a, b)
+    assert cut == -1 or (cut in starts and a < cut <= b)
+
+
+@given(tricky_records, st.integers(1, 64))
+@settings(max_examples=300, deadline=None)
+def test_record_windows_tile_whole_records_even_without_sure_boundaries(rows, size):
+    raw = [csvio.encode_record(r) for r in rows]
+    block = b"".join(raw)
+    spans = list(csvio.record_windows(block, 0, size))
+    assert spans[0][0] == 0 and spans[-1][1] == len(block)
+    assert all(b == a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
+    assert [r for a, b in spans for r in csvio.split_records(block[a:b])] == raw
+
+
 ids = st.from_regex(r"[0-9]{1,12}", fullmatch=True)
 
 

@@ -210,7 +210,8 @@ def test_blocks_are_whole_records_seekable_or_not(chunk):
         assert lines[0] == 1 and lines == sorted(lines)
 
 
-def test_hashing_writer_writes_hashes_and_aborts(tmp_path):
+def test_hashing_writer_writes_hashes_and_aborts(tmp_path, monkeypatch):
+    monkeypatch.setattr(HashingWriter, "WRITEBACK", 4096)  # writeback is started several times
     parts = [b"abc" * 1000, memoryview(b"xyz" * 5000), b"", b"tail"]
     with HashingWriter(tmp_path / "f") as w:
         for p in parts:
@@ -218,11 +219,13 @@ def test_hashing_writer_writes_hashes_and_aborts(tmp_path):
         sha = w.close()
     want = b"".join(bytes(p) for p in parts)
     assert (tmp_path / "f").read_bytes() == want and sha == hashlib.sha256(want).hexdigest() and w.bytes == len(want)
+    assert w.close() == sha  # closing twice is harmless
     with pytest.raises(RuntimeError):
         with HashingWriter(tmp_path / "g") as w2:
             w2.write(b"x" * 100)
             raise RuntimeError("caller failed")
-    assert not w2._t.is_alive()
+    with pytest.raises(ValueError):
+        w2.write(b"more")  # aborted: the file is closed
 
 
 def test_duplicate_tweet_ids_found_across_spilled_runs(engine, tmp_path, monkeypatch):

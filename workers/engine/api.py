@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import csvio, faults
@@ -301,7 +302,7 @@ class Engine:
                 if e["path"] not in names:
                     continue
                 if e["kind"] == "media":
-                    ch = scan_zip(self.store.blobs.local_path(e["sha256"]), fix.member)
+                    ch = scan_zip(self.store.blobs.local_path(e["sha256"]), fix.member, fix.cs_needles)
                     if e["variant"] == "unhashed":
                         d["media_members"] += ch.rows_removed + ch.rows_rewritten
                 else:
@@ -334,19 +335,8 @@ class Engine:
         fix = Corrector([t for t, _, _, _ in targets])
         fb = self._forbidden(targets)
         touched = self._touched(head, targets)
-        # writers: files whose fsync runs in the background while the next file is rewritten.
-        with self.store.staging() as staging, contextlib.ExitStack() as writers:
+        with self.store.staging() as staging:
             faults.checkpoint("before_rewrite")
-            syncing = []
-            changes = []  # (dataset, parent entry, new path, FileChange, new entry, RewriteCheck | None)
-            deltas: dict[str, list] = {}
-            first = True
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                total = sum(e["bytes"] for _, _, m, n in touched.values() for e in m["files"] if e["path"] in n)
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"correct {batch_id}", leave=False)
             # Every output file is created before the first is written: creating a file while an
             # earlier one is fsynced waits for the filesystem journal.
             work = []  # (dataset, parent entry, output path)
@@ -355,40 +345,38 @@ class Engine:
                     if e["path"] in names:
                         work.append((ds, e, staging / f"{ds}.{e['variant']}.{e['path']}"))
                         work[-1][2].touch()
-            for ds, e, out_path in work:
-                w = writers.enter_context(HashingWriter(out_path))
-                dl = deltas.setdefault(ds, [])
-                check = None
-                if e["kind"] == "media":
-                    ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member)
-                    if e["variant"] == "unhashed":
-                        for old, new in ch.edits:
-                            dl.append((e["path"], contributions("media", old), -1))
-                            if new is not None:
-                                dl.append((e["path"], contributions("media", new), 1))
-                else:
-                    src = self.store.blobs.map(e["sha256"])
-                    check = RewriteCheck(fb, csvio.header(src)[1], f"{ds} {e['variant']}/{e['path']}")
-                    on_change = None
-                    if e["variant"] == "unhashed":
-                        def on_change(old, cols, new, _f=e["path"], _k=e["kind"], _dl=dl):
-                            _dl.append((_f, contributions(_k, old, cols), -1))
-                            if new is not None:
-                                _dl.append((_f, contributions(_k, new, cols), 1))
-                    ch = rewrite_csv(src, w, fix, on_change, check)
-                wsha, nbytes = w.finish(), w.bytes
-                syncing.append(w)
-                if bar:
-                    bar.update(e["bytes"])
-                new_e = dict(e, sha256=wsha, bytes=nbytes, rows=e["rows"] - ch.rows_removed)
-                changes.append((ds, e, out_path, ch, new_e, check))
-                if first:
-                    first = False
-                    faults.checkpoint("mid_rewrite")
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=sum(e["bytes"] for _, e, _ in work), unit="B", unit_scale=True,
+                           desc=f"correct {batch_id}", leave=False)
+            # Files are rewritten in parallel, largest first, one thread per core: hashing, the needle
+            # search, the quote counts and the writes all run without the GIL, and every file is at
+            # least as costly to hash as to search and write, so whole files balance the cores best.
+            results: list = [None] * len(work)  # (change, index deltas) per work item
+            order = sorted(range(len(work)), key=lambda i: -work[i][1]["bytes"])
+            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool:
+                futures = {pool.submit(self._rewrite_file, fix, fb, *work[i]): i for i in order}
+                try:
+                    for n, fut in enumerate(as_completed(futures)):
+                        i = futures[fut]
+                        results[i] = fut.result()
+                        if bar:
+                            bar.update(work[i][1]["bytes"])
+                        if n == 0:
+                            faults.checkpoint("mid_rewrite")
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()  # files not started yet are not started; running ones finish
+                    raise
             if bar:
                 bar.close()
-            for w in syncing:
-                w.close()  # every rewritten file is on disk before it is verified and published
+            # Every rewritten file is on disk (fsynced by its thread) before it is verified and published.
+            changes = [c for c, _ in results]  # (dataset, parent entry, new path, FileChange, new entry, check)
+            deltas: dict[str, list] = {}
+            for (ds, _, _), (_, dl) in zip(work, results):
+                deltas.setdefault(ds, []).extend(dl)
 
             self._verify_changes(fb, changes)
             faults.checkpoint("after_verify")
@@ -468,6 +456,33 @@ class Engine:
             self.index.apply_deltas(ds, (v, sha), (releases[ds], msha_new[ds]),
                                     lambda buf, _dl=deltas[ds]: [buf.add(f, c, s) for f, c, s in _dl])
         return result
+
+    def _rewrite_file(self, fix: Corrector, fb: Forbidden, ds: str, e: dict, out_path: Path):
+        """Rewrite one file of a correction into out_path and fsync it (runs in a pool thread); return
+        ((dataset, parent entry, path, FileChange, new entry, RewriteCheck | None), index deltas)."""
+        dl = []  # (file, index contributions, +1 | -1) of the unhashed variant: the index follows it
+        check = None
+        with HashingWriter(out_path) as w:
+            if e["kind"] == "media":
+                ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member, fix.cs_needles)
+                if e["variant"] == "unhashed":
+                    for old, new in ch.edits:
+                        dl.append((e["path"], contributions("media", old), -1))
+                        if new is not None:
+                            dl.append((e["path"], contributions("media", new), 1))
+            else:
+                src = self.store.blobs.map(e["sha256"])
+                check = RewriteCheck(fb, csvio.header(src)[1], f"{ds} {e['variant']}/{e['path']}")
+                on_change = None
+                if e["variant"] == "unhashed":
+                    def on_change(old, cols, new, _f=e["path"], _k=e["kind"]):
+                        dl.append((_f, contributions(_k, old, cols), -1))
+                        if new is not None:
+                            dl.append((_f, contributions(_k, new, cols), 1))
+                ch = rewrite_csv(src, w, fix, on_change, check)
+            sha = w.close()
+        new_e = dict(e, sha256=sha, bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
+        return (ds, e, out_path, ch, new_e, check), dl
 
     @staticmethod
     def _forbidden(targets) -> Forbidden:

@@ -198,15 +198,16 @@ def rewrite_csv(src, out, fix: Corrector, on_change: Callable | None = None, che
     return ch
 
 
-def write_zip(src: Path, out, rename: Callable[[str], str | None]) -> FileChange:
-    """Write the zip at src to out (a HashingWriter) with members renamed or dropped by rename()."""
-    return _zip_change(zips.rewrite(src, out, rename))
+def write_zip(src: Path, out, rename: Callable[[str], str | None], hint=None) -> FileChange:
+    """Write the zip at src to out (a HashingWriter) with members renamed or dropped by rename();
+    `hint`: byte strings of which every name rename() changes holds one (Corrector.cs_needles)."""
+    return _zip_change(zips.rewrite(src, out, rename, hint))
 
 
-def scan_zip(src: Path, rename: Callable[[str], str | None]) -> FileChange:
+def scan_zip(src: Path, rename: Callable[[str], str | None], hint=None) -> FileChange:
     """Dry run of write_zip: which members would be renamed or dropped."""
-    members = zips.read_members(map_file(src))[0]
-    return _zip_change([(m.name, new) for m in members if (new := rename(m.name)) != m.name])
+    d = zips.read_directory(map_file(src))
+    return _zip_change([(d.name(i), new) for i, new in d.changes(rename, hint).items()])
 
 
 def _zip_change(edits: list[tuple[str, str | None]]) -> FileChange:

@@ -1,8 +1,11 @@
 """Byte-faithful archive CSV records: split a byte stream into raw records, parse, re-encode.
 
 Every archive field is double-quoted, so a record boundary is a LF outside
-quotes: quote parity (bytes.count) finds it without a Python loop per byte.
-Untouched records are never re-encoded: callers copy their raw bytes.
+quotes: quote parity (bytes.count) finds it without a Python loop per byte, and
+in a valid file some boundaries can even be told from the bytes around them
+alone (sure_boundary), which lets a correction cut a file into windows without
+counting its quotes. Untouched records are never re-encoded: callers copy their
+raw bytes.
 """
 
 from __future__ import annotations
@@ -64,25 +67,50 @@ def last_boundary(buf, start: int = 0, end: int | None = None) -> int:
         end = pos
 
 
+def sure_boundary(buf, start: int, end: int) -> int:
+    """Offset just past the last LF in buf[start:end] that provably ends a record of a valid file, or -1.
+
+    A LF followed by a quote and then anything but a quote, a comma or a line end
+    is outside every quoted field: inside one, a quote right after the LF would
+    have to close the field (a comma or a line end follows it) or be doubled. So
+    the next record starts after it, without counting a single quote. Records
+    whose first field is empty or starts with one of those characters are simply
+    not seen by this rule; callers fall back to quote parity.
+    """
+    while True:
+        p = buf.rfind(b'\n"', start, end)
+        if p < 0:
+            return -1
+        if p + 2 < len(buf) and buf[p + 2] not in b'",\r\n':
+            return p + 1
+        end = p + 1  # look further back (the pattern must start before p)
+
+
 def record_windows(buf, start: int, size: int) -> Iterator[tuple[int, int]]:
     """Spans [a, b) of about `size` bytes of whole records covering buf[start:] (bytes or mmap; buf[start]
-    begins a record). A record no window of MAX_RECORD holds is an unterminated quote."""
+    begins a record; the file is valid, as published files are). Cuts come from sure_boundary, or from
+    quote parity where it finds none. A record no window of MAX_RECORD holds is an unterminated quote."""
     n = len(buf)
     a = start
     while a < n:
         want = size
         while True:
             end = min(a + want, n)
-            cut = n - 1 if end == n else last_boundary(buf, a, end)
-            if cut >= 0:
+            if end == n:
+                if count_quotes(buf, a, n) & 1:
+                    raise CsvProblem(0, f"unterminated quoted field after byte offset {a}")
+                cut = n
+                break
+            cut = sure_boundary(buf, a, end)
+            if cut < 0:
+                cut = last_boundary(buf, a, end) + 1
+            if cut > a:
                 break
             if want > MAX_RECORD:
                 raise CsvProblem(0, f"unterminated quoted field after byte offset {a}")
             want *= 2
-        if cut == n - 1 and count_quotes(buf, a, n) & 1:
-            raise CsvProblem(0, f"unterminated quoted field after byte offset {a}")
-        yield a, cut + 1
-        a = cut + 1
+        yield a, cut
+        a = cut
 
 
 def iter_blocks(f: BinaryIO, chunk: int = CHUNK, lines: bool = True) -> Iterator[tuple[bytes, int]]:
@@ -146,6 +174,7 @@ def split_records(block: bytes) -> list[bytes]:
 def record_span(block, cur: int, hit: int) -> tuple[int, int]:
     """Bounds [s, e) of the record holding offset `hit` in block (bytes or mmap); `cur` <= hit is a known
     record start."""
+    cur = max(cur, sure_boundary(block, cur, hit + 1))  # start counting as close to the hit as is sure
     # Walk back over LFs to the nearest one with an even number of quotes since cur.
     s = cur
     end = hit

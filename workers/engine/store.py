@@ -17,9 +17,7 @@ import hashlib
 import json
 import mmap
 import os
-import queue
 import shutil
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -98,82 +96,61 @@ class LocalBlobStore:
     def map(self, sha256: str):
         """The blob's bytes as a read-only memory map (b"" when empty): searched and written without copies.
 
-        Not closed explicitly: views of it may outlive the caller's frame (a writer thread's queue,
-        a traceback), and closing a map with live views fails; it is unmapped when the last goes.
+        Not closed explicitly: views of it may outlive the caller's frame (a traceback, say), and
+        closing a map with live views fails; it is unmapped when the last goes.
         """
         return map_file(self.local_path(sha256))
 
 
 class HashingWriter:
-    """A file written by the caller and sha256-hashed by a background thread, fsynced on close; a context manager.
+    """A new file written and sha256-hashed by the caller, fsynced on close; a context manager.
 
-    Hashing releases the GIL, so it runs while the caller writes and searches its
-    next block: sha256 is the costliest step per byte, about as much as the
-    caller's search and write together, so each side gets one of them. At most two
-    blocks wait for the hash (bounded memory). finish() returns the sha256 while the
-    thread fsyncs, so the caller can go on with other work; close() waits for the
-    fsync. Leaving the `with` block without close() aborts.
+    Writeback is started every WRITEBACK bytes (Linux sync_file_range), so the disk
+    works while the caller computes and the fsync in close() finds little left to
+    wait for: on the benchmark machine that took a 140 MB rewrite from 0.8 to 0.6 ms
+    per MB. Leaving the `with` block without close() aborts (no fsync; the caller
+    discards the file). One writer belongs to one thread; corrections rewrite
+    several files at once, one writer per file.
     """
+
+    WRITEBACK = 8 * 1024 * 1024
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.bytes = 0
         self._f = open(self.path, "wb", buffering=0)
         self._h = hashlib.sha256()
-        self._q: queue.Queue = queue.Queue(maxsize=2)
-        self._error: list[BaseException] = []
-        self._written = threading.Event()
-        self._finishing = False
+        self._started = 0  # bytes whose writeback has been started
         self._closed = False
-        # The thread gets only what it needs (not self), so nothing else keeps the writer alive.
-        self._t = threading.Thread(target=_hash_loop, args=(self._q, self._f, self._h, self._error, self._written),
-                                   daemon=True)
-        self._t.start()
 
     def write(self, data) -> None:
-        """Append bytes (immutable, as bytes or a read-only mapping: the thread hashes them later)."""
-        if self._error:
-            raise self._error[0]
+        """Append bytes (bytes, memoryview or a mapping)."""
         view = memoryview(data)
-        self.bytes += len(view)
         while view:
             view = view[self._f.write(view):]  # a raw write may be short
-        self._q.put(data)
-
-    def finish(self) -> str:
-        """End the writes; return the sha256 once all is hashed and written (the fsync may still run)."""
-        if not self._finishing:
-            self._finishing = True
-            self._q.put(None)
-        self._written.wait()
-        if self._error:
-            raise self._error[0]
-        return self._h.hexdigest()
+        self._h.update(data)
+        self.bytes += len(data)
+        if self.bytes - self._started >= self.WRITEBACK:
+            _start_writeback(self._f.fileno(), self._started, self.bytes - self._started)
+            self._started = self.bytes
 
     def close(self) -> str:
-        """Wait for the writes and the fsync (the one of this file); return the sha256 of what was written."""
-        sha = self.finish()
-        self._closed = True
-        self._t.join()
-        try:
-            if self._error:
-                raise self._error[0]
-            size = os.fstat(self._f.fileno()).st_size
-        finally:
-            self._f.close()
-        if size != self.bytes:
-            raise OSError(f"{self.path}: {size} bytes on disk, {self.bytes} written")
-        return sha
-
-    def abort(self) -> None:
-        """Stop the thread and close the file without fsync (the caller discards it)."""
+        """fsync and close the file; return the sha256 of what was written."""
         if not self._closed:
             self._closed = True
-            self._error.append(OSError("aborted"))  # the thread skips what is still queued, and the fsync
-            if not self._finishing:
-                self._finishing = True
-                self._q.put(None)
-            self._t.join()
+            try:
+                os.fsync(self._f.fileno())
+                size = os.fstat(self._f.fileno()).st_size
+            finally:
+                self._f.close()
+            if size != self.bytes:
+                raise OSError(f"{self.path}: {size} bytes on disk, {self.bytes} written")
+        return self._h.hexdigest()
+
+    def abort(self) -> None:
+        """Close the file without fsync (the caller discards it)."""
+        if not self._closed:
+            self._closed = True
             self._f.close()
 
     def __enter__(self) -> "HashingWriter":
@@ -183,21 +160,25 @@ class HashingWriter:
         self.abort()
 
 
-def _hash_loop(q: queue.Queue, f, h, error: list, written: threading.Event) -> None:
-    """Body of a HashingWriter's thread: hash each written block until the None sentinel, then fsync."""
-    while (data := q.get()) is not None:
-        if error:
-            continue  # failed or aborted: drain the queue so the producer never blocks
-        try:
-            h.update(data)
-        except BaseException as exc:  # re-raised in the caller's thread
-            error.append(exc)
-    written.set()
-    if not error:
-        try:
-            os.fsync(f.fileno())
-        except BaseException as exc:  # re-raised by close()
-            error.append(exc)
+def _libc_sync_file_range():
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return fn
+
+
+_sync_file_range = _libc_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
+    """Ask the kernel to start writing a range of a file to disk, without waiting (a hint: fsync still decides)."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)
 
 
 class Unmapper:
@@ -205,10 +186,10 @@ class Unmapper:
 
     A mapped file counts as resident as far as it has been read: a pass over a 5 GB
     file would end with 5 GB resident. The pages stay in the page cache; one read
-    again (say, still queued for hashing) is simply mapped again.
+    again is simply mapped again.
     """
 
-    LAG = 16 * 1024 * 1024  # well behind what a writer may still have queued
+    LAG = 16 * 1024 * 1024  # dropped in steps of this size: one madvise call per 16 MB
 
     def __init__(self, buf):
         self.buf = buf if hasattr(buf, "madvise") else None

@@ -182,51 +182,53 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
     ren = dict(edits)
     old, new = map_file(old_path), map_file(new_path)
     try:
-        old_members, old_cd, _ = zips.read_members(old)
-        new_members, new_cd, _ = zips.read_members(new)
+        od, nd = zips.read_directory(old), zips.read_directory(new)
     except zips.BadZip as exc:
         return [f"{label}: unreadable zip: {exc}"]
-    expect = []  # (what the new central directory must say, parent member, its local record span)
-    for m, span in zip(old_members, zips.member_spans(old_members, old_cd)):
-        name = ren.get(m.name, m.name)
-        if name is not None:
-            expect.append(((name, m.crc, m.file_size, m.compress_size, m.method), m, span))
-    if [(m.name, m.crc, m.file_size, m.compress_size, m.method) for m in new_members] != [x[0] for x in expect]:
+    old_names, new_names = od.names(), nd.names()
+    keep = [i for i, n in enumerate(old_names) if ren.get(n, n) is not None]  # parent entry of each new one
+    fields = ("crc", "usize", "csize", "method")
+    if [ren.get(old_names[i], old_names[i]) for i in keep] != new_names or not all(
+            np.array_equal(getattr(od, f)[keep], getattr(nd, f)) for f in fields):
         return [f"{label}: members differ from the parent's with the declared renames"]
-    run = None  # [new start, parent start, length]: records that must be equal, compared in one go
-
-    def compare() -> None:
-        if run is not None and not _same_bytes(new, run[0], old, run[1], run[2]):
-            problems.append(f"{label}: stored bytes from offset {run[0]} differ from the parent's")
-
-    for m, (_, pm, (os_, oe)), (ns, ne) in zip(new_members, expect, zips.member_spans(new_members, new_cd)):
-        if m.name == pm.name:
-            if ne - ns != oe - os_:
-                problems.append(f"{label}: member {m.name}: its record changed size")
-            elif run is not None and run[0] + run[2] == ns and run[1] + run[2] == os_:
-                run[2] += ne - ns
-            else:
-                compare()
-                run = [ns, os_, ne - ns]
-        else:
-            at, was = zips.local_name_and_data(new, ns), zips.local_name_and_data(old, os_)
-            if at is None or was is None or at[0] != m.name.encode("utf-8"):
-                problems.append(f"{label}: member {m.name}: local header missing or naming another member")
-            elif not (_same_bytes(new, ns + 8, old, os_ + 8, 18) and _same_bytes(new, ns + 28, old, os_ + 28, 2)
-                      and _same_bytes(new, at[1], old, was[1], ne - at[1]) and ne - at[1] == oe - was[1]):
-                problems.append(f"{label}: member {m.name}: stored bytes differ from the parent's")
-    compare()
+    keep = np.array(keep, np.int64)
+    renamed = np.array([new_names[j] != old_names[i] for j, i in enumerate(keep.tolist())], bool)
+    (os_, oe), (ns, ne) = od.spans(), nd.spans()
+    os_, oe = os_[keep], oe[keep]
+    # Members kept as they were: their local records must be the parent's, byte for byte. Records that
+    # follow each other in both files are compared in one go (runs end where a member was changed).
+    same = np.flatnonzero(~renamed)
+    resized = same[(oe - os_)[same] != (ne - ns)[same]]
+    for j in resized[:20].tolist():
+        problems.append(f"{label}: member {new_names[j]}: its record changed size")
+    same = np.setdiff1d(same, resized)
+    if len(same):
+        joined = (np.diff(same) == 1) & (ns[same][1:] == ne[same][:-1]) & (os_[same][1:] == oe[same][:-1])
+        firsts = same[np.concatenate(([True], ~joined))]
+        lasts = same[np.concatenate((~joined, [True]))]
+        for a, b in zip(firsts.tolist(), lasts.tolist()):
+            if not _same_bytes(new, int(ns[a]), old, int(os_[a]), int(ne[b] - ns[a])):
+                problems.append(f"{label}: stored bytes from offset {int(ns[a])} differ from the parent's")
+    for j in np.flatnonzero(renamed).tolist():
+        name, n0, o0 = new_names[j], int(ns[j]), int(os_[j])
+        at, was = zips.local_name_and_data(new, n0), zips.local_name_and_data(old, o0)
+        if at is None or was is None or at[0] != name.encode("utf-8"):
+            problems.append(f"{label}: member {name}: local header missing or naming another member")
+        elif not (_same_bytes(new, n0 + 8, old, o0 + 8, 18) and _same_bytes(new, n0 + 28, old, o0 + 28, 2)
+                  and _same_bytes(new, at[1], old, was[1], int(ne[j]) - at[1])
+                  and int(ne[j]) - at[1] == int(oe[j]) - was[1]):
+            problems.append(f"{label}: member {name}: stored bytes differ from the parent's")
     # Every trace in a name contains an id or pseudonym: one search over all names finds the few to look at.
-    joined = "\n".join(m.name for m in new_members)
-    hot = [x for x in fb.ids | fb.pseudonyms | fb.removed_ids if x and x in joined]
-    for m in new_members if hot else ():
-        if not any(x in m.name for x in hot):
+    joined_names = "\n".join(new_names)
+    hot = [x for x in fb.ids | fb.pseudonyms | fb.removed_ids if x and x in joined_names]
+    for name in new_names if hot else ():
+        if not any(x in name for x in hot):
             continue
-        account = split_member(m.name)[0]
-        if account in fb.ids or any(p in fb.ids for p in m.name.split("/")) or any(p in m.name for p in fb.pseudonyms):
-            problems.append(f"{label}: member name {m.name} holds a corrected account's id")
+        account = split_member(name)[0]
+        if account in fb.ids or any(p in fb.ids for p in name.split("/")) or any(p in name for p in fb.pseudonyms):
+            problems.append(f"{label}: member name {name} holds a corrected account's id")
         if account in fb.removed_ids:
-            problems.append(f"{label}: member {m.name} of a removed account is still present")
+            problems.append(f"{label}: member {name} of a removed account is still present")
     return problems
 
 
