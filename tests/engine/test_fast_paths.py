@@ -125,6 +125,10 @@ MEMBERS = {f"{u}/images/{t}-1.jpg": bytes([t % 256]) * (50 + t * 37) for t, u in
 MEMBERS["16/images/99-1.png"] = bytes(range(256)) * 400  # a large member: compared without copies
 
 
+# The accounts rename() changes: a correction's check only accepts changes to members of its accounts.
+FB = Forbidden(frozenset({"1000", "13", "16"}), frozenset(), frozenset(), frozenset({"1000"}))
+
+
 def rename(name):
     account, rest = name.split("/", 1)
     if account == "1000":
@@ -145,8 +149,7 @@ def test_zip_surgery_keeps_members_byte_for_byte(tmp_path, compression, stream):
         assert [i.filename for i in z.infolist()] == list(want)
         assert {n: z.read(n) for n in z.namelist()} == want
     assert ch.rows_removed == 3 and ch.rows_rewritten == 2
-    fb = Forbidden(frozenset({"1000"}), frozenset(), frozenset(), frozenset({"1000"}))
-    assert verify_zip_rewrite(src, tmp_path / "out.zip", ch.edits, fb, "z") == []
+    assert verify_zip_rewrite(src, tmp_path / "out.zip", ch.edits, FB, "z") == []
 
 
 def _rewritten(tmp_path, members=MEMBERS):
@@ -157,7 +160,6 @@ def _rewritten(tmp_path, members=MEMBERS):
     return src, tmp_path / "out.zip", ch
 
 
-FB = Forbidden(frozenset({"1000", "13"}), frozenset(), frozenset(), frozenset({"1000"}))
 
 
 def test_zip_check_finds_changed_bytes(tmp_path):
@@ -253,6 +255,57 @@ def test_zip_check_finds_changed_bytes_in_a_renamed_member(tmp_path):
     out.write_bytes(bytes(data))
     assert any("PSEUDO16/images/99-1.png: stored bytes differ" in p
                for p in verify_zip_rewrite(src, out, ch.edits, FB, "z"))
+
+
+def test_directory_is_walked_when_a_name_holds_an_entry_signature(tmp_path):
+    members = dict(MEMBERS)
+    members["13/images/PK\x01\x02-1.jpg"] = b"sig"  # breaks the one-pass signature chain
+    src = make_zip(tmp_path / "in.zip", members)
+    d = zips.read_directory(map_file(src))
+    with zipfile.ZipFile(src) as z:
+        infos = z.infolist()
+    assert d.names() == [i.filename for i in infos]
+    assert d.offset.tolist() == [i.header_offset for i in infos] and d.crc.tolist() == [i.CRC for i in infos]
+    with HashingWriter(tmp_path / "out.zip") as w:
+        ch = correct.write_zip(src, w, rename)
+        w.close()
+    with zipfile.ZipFile(tmp_path / "out.zip") as z:
+        assert z.testzip() is None and z.read("PSEUDO13/images/PK\x01\x02-1.jpg") == b"sig"
+    assert verify_zip_rewrite(src, tmp_path / "out.zip", ch.edits, FB, "z") == []
+
+
+def test_a_hint_asks_rename_only_about_members_holding_it(tmp_path):
+    src = make_zip(tmp_path / "in.zip", MEMBERS)
+    asked = []
+
+    def spy(name):
+        asked.append(name)
+        return rename(name)
+
+    outs = []
+    for hint in (None, [b"1000", b"13", b"16"]):
+        asked.clear()
+        with HashingWriter(tmp_path / "out.zip") as w:
+            ch = correct.write_zip(src, w, spy, hint)
+            w.close()
+        outs.append(((tmp_path / "out.zip").read_bytes(), ch.edits, len(asked)))
+    assert outs[0][:2] == outs[1][:2]
+    assert outs[0][2] == len(MEMBERS) and outs[1][2] == 5  # 3 of 1000, one each of 13 and 16
+
+
+def test_zip_check_finds_a_changed_directory_entry_and_a_change_to_another_account(tmp_path):
+    src, out, ch = _rewritten(tmp_path)
+    data = bytearray(out.read_bytes())
+    entry = data.index(b"15/images/7-1.jpg", data.index(b"PK\x01\x02")) - 46  # its central directory entry
+    assert data[entry:entry + 4] == b"PK\x01\x02"
+    data[entry + 12] ^= 0x01  # the entry's modification time: the member's data is untouched
+    out.write_bytes(bytes(data))
+    assert verify_zip_rewrite(src, out, ch.edits, FB, "z") == [
+        "z: members differ from the parent's with the declared renames"]
+    src, out, ch = _rewritten(tmp_path)  # a clean rewrite again
+    narrow = Forbidden(frozenset({"1000"}), frozenset(), frozenset(), frozenset({"1000"}))  # 13 and 16 not named
+    assert verify_zip_rewrite(src, out, ch.edits, narrow, "z") == [
+        "z: members differ from the parent's with the declared renames"]
 
 
 def test_unmapper_drops_pages_well_behind_the_pass():

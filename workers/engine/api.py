@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -352,16 +353,21 @@ class Engine:
                 bar = tqdm(total=sum(e["bytes"] for _, e, _ in work), unit="B", unit_scale=True,
                            desc=f"correct {batch_id}", leave=False)
             # Files are rewritten in parallel, largest first, one thread per core: hashing, the needle
-            # search, the quote counts and the writes all run without the GIL, and every file is at
-            # least as costly to hash as to search and write, so whole files balance the cores best.
+            # search and the writes all run without the GIL, and every file is at least as costly to
+            # hash as to search and write, so whole files balance the cores best. This thread fsyncs
+            # each file as it is done, so no rewriting thread waits for the disk.
             results: list = [None] * len(work)  # (change, index deltas) per work item
             order = sorted(range(len(work)), key=lambda i: -work[i][1]["bytes"])
-            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool:
+            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool, \
+                    contextlib.ExitStack() as unsynced:
                 futures = {pool.submit(self._rewrite_file, fix, fb, *work[i]): i for i in order}
                 try:
                     for n, fut in enumerate(as_completed(futures)):
                         i = futures[fut]
-                        results[i] = fut.result()
+                        change, dl, w = fut.result()
+                        unsynced.enter_context(w)  # aborted if anything fails before it is closed
+                        w.close()
+                        results[i] = change, dl
                         if bar:
                             bar.update(work[i][1]["bytes"])
                         if n == 0:
@@ -369,10 +375,13 @@ class Engine:
                 except BaseException:
                     for fut in futures:
                         fut.cancel()  # files not started yet are not started; running ones finish
+                    for fut in futures:
+                        if not fut.cancelled() and fut.exception() is None:
+                            unsynced.enter_context(fut.result()[2])
                     raise
             if bar:
                 bar.close()
-            # Every rewritten file is on disk (fsynced by its thread) before it is verified and published.
+            # Every rewritten file is on disk before it is verified and published.
             changes = [c for c, _ in results]  # (dataset, parent entry, new path, FileChange, new entry, check)
             deltas: dict[str, list] = {}
             for (ds, _, _), (_, dl) in zip(work, results):
@@ -411,17 +420,23 @@ class Engine:
                 totals["files"] += len(mine)
                 totals["removed"] += summary["rows_removed"]
                 totals["rewritten"] += summary["rows_rewritten"]
-            for ds, e, path, ch, new_e, _ in changes:
-                if ds in changed and ch.edits:
-                    self.store.blobs.put(path, new_e["sha256"])
-            msha_new = {ds: self.store.put_json(m, staging) for ds, m in manifests.items()}
+            staged = [(path, new_e["sha256"]) for ds, e, path, ch, new_e, _ in changes if ds in changed and ch.edits]
+            msha_new = {}
+            for ds, m in manifests.items():
+                staged.append(self.store.stage_json(m, staging))
+                msha_new[ds] = staged[-1][1]
             new_state = dict(state)
             for t, _, digest, epoch in targets:
                 new_state[digest] = {"epoch": epoch + 1, "removed": t.action == "remove", "current": t.new}
-            state_sha = self.store.put_json({"accounts": new_state}, staging) if targets else head.get("state")
+            state_sha = head.get("state")
+            if targets:
+                staged.append(self.store.stage_json({"accounts": new_state}, staging))
+                state_sha = staged[-1][1]
             result = CorrectionResult(batch_id, releases, False, noop, totals["bytes"], totals["files"],
                                       totals["removed"], totals["rewritten"], round(time.monotonic() - t0, 3))
-            result_sha = self.store.put_json(dataclasses.asdict(result), staging)
+            staged.append(self.store.stage_json(dataclasses.asdict(result), staging))
+            result_sha = staged[-1][1]
+            self.store.blobs.put_many(staged)
             faults.checkpoint("mid_publish")
 
             parents = {ds: touched[ds][:2] for ds in changed}
@@ -458,11 +473,13 @@ class Engine:
         return result
 
     def _rewrite_file(self, fix: Corrector, fb: Forbidden, ds: str, e: dict, out_path: Path):
-        """Rewrite one file of a correction into out_path and fsync it (runs in a pool thread); return
-        ((dataset, parent entry, path, FileChange, new entry, RewriteCheck | None), index deltas)."""
+        """Rewrite one file of a correction into out_path (runs in a pool thread); return
+        ((dataset, parent entry, path, FileChange, new entry, RewriteCheck | None), index deltas, its
+        writer, still to be closed: the caller fsyncs it)."""
         dl = []  # (file, index contributions, +1 | -1) of the unhashed variant: the index follows it
         check = None
-        with HashingWriter(out_path) as w:
+        w = HashingWriter(out_path)
+        try:
             if e["kind"] == "media":
                 ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member, fix.cs_needles)
                 if e["variant"] == "unhashed":
@@ -480,9 +497,11 @@ class Engine:
                         if new is not None:
                             dl.append((_f, contributions(_k, new, cols), 1))
                 ch = rewrite_csv(src, w, fix, on_change, check)
-            sha = w.close()
-        new_e = dict(e, sha256=sha, bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
-        return (ds, e, out_path, ch, new_e, check), dl
+        except BaseException:
+            w.abort()
+            raise
+        new_e = dict(e, sha256=w.finish(), bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
+        return (ds, e, out_path, ch, new_e, check), dl, w
 
     @staticmethod
     def _forbidden(targets) -> Forbidden:

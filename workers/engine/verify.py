@@ -177,7 +177,8 @@ class RewriteCheck:
 def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: str) -> list[str]:
     """The new zip holds the parent's members in order, renamed/dropped only as declared: every kept
     member's local record is the parent's byte for byte (a renamed one but for its name, which must match
-    the central directory's), so CRCs still hold; and no member name holds a trace."""
+    the central directory's), so CRCs still hold; and no member name holds a trace. Only members whose
+    names hold one of fb's ids may have been changed (a correction changes no other account's media)."""
     problems = []
     ren = dict(edits)
     old, new = map_file(old_path), map_file(new_path)
@@ -185,22 +186,36 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
         od, nd = zips.read_directory(old), zips.read_directory(new)
     except zips.BadZip as exc:
         return [f"{label}: unreadable zip: {exc}"]
-    old_names, new_names = od.names(), nd.names()
-    keep = [i for i, n in enumerate(old_names) if ren.get(n, n) is not None]  # parent entry of each new one
-    fields = ("crc", "usize", "csize", "method")
-    if [ren.get(old_names[i], old_names[i]) for i in keep] != new_names or not all(
-            np.array_equal(getattr(od, f)[keep], getattr(nd, f)) for f in fields):
-        return [f"{label}: members differ from the parent's with the declared renames"]
-    keep = np.array(keep, np.int64)
-    renamed = np.array([new_names[j] != old_names[i] for j, i in enumerate(keep.tolist())], bool)
+    differ = [f"{label}: members differ from the parent's with the declared renames"]
+    # The declared members, among the entries holding an id: every name a correction changes holds one.
+    changed = {}  # parent entry -> new name | None
+    for i in od.holding(fb.cs_needles):
+        if (name := od.name(i)) in ren:
+            changed[i] = ren[name]
+    kept = np.ones(len(od), bool)
+    kept[[i for i, n in changed.items() if n is None]] = False
+    keep = np.flatnonzero(kept)  # the parent entry of each new one
+    if len(changed) != len(ren) or len(keep) != len(nd) or not all(
+            np.array_equal(getattr(od, f)[keep], getattr(nd, f)) for f in ("crc", "usize", "csize", "method")):
+        return differ
+    # Entries renamed, or with a ZIP64 extra field (their offsets live there), are compared field by field;
+    # every other entry must be the parent's byte for byte but for its offset.
+    special = np.isin(keep, [i for i, n in changed.items() if n is not None]) | od.zip64[keep] | nd.zip64
+    for j in np.flatnonzero(special).tolist():
+        if nd.name(j) != changed.get(int(keep[j]), od.name(int(keep[j]))):
+            return differ
+    plain = np.flatnonzero(~special)
+    if not _same_entries(od, keep[plain], nd, plain):
+        return differ
     (os_, oe), (ns, ne) = od.spans(), nd.spans()
     os_, oe = os_[keep], oe[keep]
+    renamed = np.isin(keep, [i for i, n in changed.items() if n is not None])
     # Members kept as they were: their local records must be the parent's, byte for byte. Records that
     # follow each other in both files are compared in one go (runs end where a member was changed).
     same = np.flatnonzero(~renamed)
     resized = same[(oe - os_)[same] != (ne - ns)[same]]
     for j in resized[:20].tolist():
-        problems.append(f"{label}: member {new_names[j]}: its record changed size")
+        problems.append(f"{label}: member {nd.name(j)}: its record changed size")
     same = np.setdiff1d(same, resized)
     if len(same):
         joined = (np.diff(same) == 1) & (ns[same][1:] == ne[same][:-1]) & (os_[same][1:] == oe[same][:-1])
@@ -210,7 +225,7 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
             if not _same_bytes(new, int(ns[a]), old, int(os_[a]), int(ne[b] - ns[a])):
                 problems.append(f"{label}: stored bytes from offset {int(ns[a])} differ from the parent's")
     for j in np.flatnonzero(renamed).tolist():
-        name, n0, o0 = new_names[j], int(ns[j]), int(os_[j])
+        name, n0, o0 = nd.name(j), int(ns[j]), int(os_[j])
         at, was = zips.local_name_and_data(new, n0), zips.local_name_and_data(old, o0)
         if at is None or was is None or at[0] != name.encode("utf-8"):
             problems.append(f"{label}: member {name}: local header missing or naming another member")
@@ -218,18 +233,32 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
                   and _same_bytes(new, at[1], old, was[1], int(ne[j]) - at[1])
                   and int(ne[j]) - at[1] == int(oe[j]) - was[1]):
             problems.append(f"{label}: member {name}: stored bytes differ from the parent's")
-    # Every trace in a name contains an id or pseudonym: one search over all names finds the few to look at.
-    joined_names = "\n".join(new_names)
-    hot = [x for x in fb.ids | fb.pseudonyms | fb.removed_ids if x and x in joined_names]
-    for name in new_names if hot else ():
-        if not any(x in name for x in hot):
-            continue
+    # Every trace in a name contains an id or pseudonym: one search of the directory finds the few to look at.
+    for j in nd.holding(sorted({x.encode() for x in fb.ids | fb.pseudonyms | fb.removed_ids if x})):
+        name = nd.name(j)
         account = split_member(name)[0]
         if account in fb.ids or any(p in fb.ids for p in name.split("/")) or any(p in name for p in fb.pseudonyms):
             problems.append(f"{label}: member name {name} holds a corrected account's id")
         if account in fb.removed_ids:
             problems.append(f"{label}: member {name} of a removed account is still present")
     return problems
+
+
+def _same_entries(a, ai: np.ndarray, b, bi: np.ndarray) -> bool:
+    """Entries ai of directory a and bi of directory b are pairwise equal byte for byte, except for
+    their 4-byte local header offsets (compared in one go, as masked arrays of the two directories)."""
+    la, lb = (a.end - a.pos)[ai], (b.end - b.pos)[bi]
+    if not np.array_equal(la, lb):
+        return False
+    picked = []
+    for d, idx in ((a, ai), (b, bi)):
+        sel = np.zeros(len(d), bool)
+        sel[idx] = True
+        mask = np.zeros(len(d.cd), bool)
+        mask[:int(d.end[-1]) if len(d) else 0] = np.repeat(sel, d.end - d.pos) if len(d) else []
+        mask[(d.pos[idx][:, None] + 42 + np.arange(4)).ravel()] = False
+        picked.append(np.frombuffer(d.cd, np.uint8)[mask])
+    return bool(np.array_equal(*picked))
 
 
 def _same_bytes(a, i: int, b, j: int, n: int) -> bool:
