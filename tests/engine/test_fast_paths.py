@@ -264,7 +264,7 @@ def test_directory_is_walked_when_a_name_holds_an_entry_signature(tmp_path):
     d = zips.read_directory(map_file(src))
     with zipfile.ZipFile(src) as z:
         infos = z.infolist()
-    assert d.names() == [i.filename for i in infos]
+    assert [d.name(i) for i in range(len(d))] == [i.filename for i in infos]
     assert d.offset.tolist() == [i.header_offset for i in infos] and d.crc.tolist() == [i.CRC for i in infos]
     with HashingWriter(tmp_path / "out.zip") as w:
         ch = correct.write_zip(src, w, rename)

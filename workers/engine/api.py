@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 
 from . import csvio, faults
@@ -358,14 +357,12 @@ class Engine:
             # each file as it is done, so no rewriting thread waits for the disk.
             results: list = [None] * len(work)  # (change, index deltas) per work item
             order = sorted(range(len(work)), key=lambda i: -work[i][1]["bytes"])
-            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool, \
-                    contextlib.ExitStack() as unsynced:
+            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool:
                 futures = {pool.submit(self._rewrite_file, fix, fb, *work[i]): i for i in order}
                 try:
                     for n, fut in enumerate(as_completed(futures)):
                         i = futures[fut]
                         change, dl, w = fut.result()
-                        unsynced.enter_context(w)  # aborted if anything fails before it is closed
                         w.close()
                         results[i] = change, dl
                         if bar:
@@ -374,20 +371,21 @@ class Engine:
                             faults.checkpoint("mid_rewrite")
                 except BaseException:
                     for fut in futures:
-                        fut.cancel()  # files not started yet are not started; running ones finish
+                        fut.cancel()  # files not started yet are not started
+                    wait(futures)  # running ones finish; then every file written is closed unsynced
                     for fut in futures:
                         if not fut.cancelled() and fut.exception() is None:
-                            unsynced.enter_context(fut.result()[2])
+                            fut.result()[2].abort()
                     raise
             if bar:
                 bar.close()
             # Every rewritten file is on disk before it is verified and published.
-            changes = [c for c, _ in results]  # (dataset, parent entry, new path, FileChange, new entry, check)
+            changes = [c for c, _ in results]  # (dataset, parent entry, new path, FileChange, new entry, problems)
             deltas: dict[str, list] = {}
             for (ds, _, _), (_, dl) in zip(work, results):
                 deltas.setdefault(ds, []).extend(dl)
 
-            self._verify_changes(fb, changes)
+            self._verify_changes(changes)
             faults.checkpoint("after_verify")
 
             # Datasets where nothing changed after all (index false positive) get no release.
@@ -473,15 +471,18 @@ class Engine:
         return result
 
     def _rewrite_file(self, fix: Corrector, fb: Forbidden, ds: str, e: dict, out_path: Path):
-        """Rewrite one file of a correction into out_path (runs in a pool thread); return
-        ((dataset, parent entry, path, FileChange, new entry, RewriteCheck | None), index deltas, its
+        """Rewrite and check one file of a correction into out_path (runs in a pool thread); return
+        ((dataset, parent entry, path, FileChange, new entry, problems found), index deltas, its
         writer, still to be closed: the caller fsyncs it)."""
         dl = []  # (file, index contributions, +1 | -1) of the unhashed variant: the index follows it
-        check = None
+        label = f"{ds} {e['variant']}/{e['path']}"
         w = HashingWriter(out_path)
         try:
             if e["kind"] == "media":
-                ch = write_zip(self.store.blobs.local_path(e["sha256"]), w, fix.member, fix.cs_needles)
+                parent = self.store.blobs.local_path(e["sha256"])
+                ch = write_zip(parent, w, fix.member, fix.cs_needles)
+                sha = w.finish()
+                problems = verify_zip_rewrite(parent, out_path, ch.edits, fb, label)  # read back
                 if e["variant"] == "unhashed":
                     for old, new in ch.edits:
                         dl.append((e["path"], contributions("media", old), -1))
@@ -489,7 +490,7 @@ class Engine:
                             dl.append((e["path"], contributions("media", new), 1))
             else:
                 src = self.store.blobs.map(e["sha256"])
-                check = RewriteCheck(fb, csvio.header(src)[1], f"{ds} {e['variant']}/{e['path']}")
+                check = RewriteCheck(fb, csvio.header(src)[1], label)  # rides along with the rewrite
                 on_change = None
                 if e["variant"] == "unhashed":
                     def on_change(old, cols, new, _f=e["path"], _k=e["kind"]):
@@ -497,11 +498,13 @@ class Engine:
                         if new is not None:
                             dl.append((_f, contributions(_k, new, cols), 1))
                 ch = rewrite_csv(src, w, fix, on_change, check)
+                sha = w.finish()
+                problems = check.problems
         except BaseException:
             w.abort()
             raise
-        new_e = dict(e, sha256=w.finish(), bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
-        return (ds, e, out_path, ch, new_e, check), dl, w
+        new_e = dict(e, sha256=sha, bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
+        return (ds, e, out_path, ch, new_e, problems), dl, w
 
     @staticmethod
     def _forbidden(targets) -> Forbidden:
@@ -514,19 +517,16 @@ class Engine:
             removed_ids=frozenset(x for t in ts if t.action == "remove" for x in (*t.old_ids, t.new)),
         )
 
-    def _verify_changes(self, fb: Forbidden, changes) -> None:
-        """Collect the checks of every rewritten file (CSV: done while writing, see verify.RewriteCheck;
-        zips: read back here) and the row-count rules; raise VerificationFailed on any problem."""
+    def _verify_changes(self, changes) -> None:
+        """Collect the checks of every rewritten file (done as it was written: verify.RewriteCheck for
+        CSV, verify_zip_rewrite for zips) and the row-count rules; raise VerificationFailed on any problem."""
         problems = []
         counts = {}
-        for ds, e, path, ch, new_e, check in changes:
+        for ds, e, path, ch, new_e, file_problems in changes:
             label = f"{ds} {e['variant']}/{e['path']}"
             pair = (ds, e["path"] if e["variant"] == "hashed" else hashed_file_name(e["path"]))
             counts.setdefault(pair, []).append((ch.rows_removed, ch.rows_rewritten))
-            if e["kind"] == "media":
-                problems += verify_zip_rewrite(self.store.blobs.local_path(e["sha256"]), path, ch.edits, fb, label)
-            else:
-                problems += check.problems
+            problems += file_problems
             removed = sum(1 for x in ch.edits if x[-1] is None)
             if new_e["rows"] != e["rows"] - removed:
                 problems.append(f"{label}: {new_e['rows']} rows, expected {e['rows']} - {removed}")

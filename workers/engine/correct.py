@@ -31,7 +31,7 @@ from .store import Unmapper, map_file
 from .hashing import split_member, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
 
 DROP = object()  # row_fix result: the record leaves the file
-# Window size of rewrite_csv: each window is passed over several times (quotes, search, write, hash),
+# Window size of rewrite_csv: each window is passed over several times (search, write, hash),
 # so a window that stays in the CPU cache beats a large one, and a hit re-checks less.
 REWRITE_CHUNK = 1024 * 1024
 

@@ -84,11 +84,6 @@ class Directory:
         at = int(self.pos[i]) + _CENTRAL.size
         return _decode_name(self.cd[at:at + int(self.nlen[i])], int(self.flags[i]))
 
-    def names(self) -> list[str]:
-        """Every member's name, in order."""
-        cd, at, nlen, flags = self.cd, (self.pos + _CENTRAL.size).tolist(), self.nlen.tolist(), self.flags.tolist()
-        return [_decode_name(cd[a:a + n], fl) for a, n, fl in zip(at, nlen, flags)]
-
     def member(self, i: int) -> Member:
         """Entry i as a Member."""
         return Member(self.name(i), int(self.offset[i]), int(self.csize[i]), int(self.usize[i]), int(self.crc[i]),
