@@ -66,3 +66,29 @@ def test_kill_9(world, point):
     fresh.apply("b1", [("1000", "rehash")])
     assert fresh.get_dataset("alpha").current_version == 2
     assert fresh.verify("alpha").ok
+
+
+def test_a_failure_in_one_rewriting_thread_publishes_nothing(world, monkeypatch):
+    """Files are rewritten in parallel: a write failing in one thread (a full disk, say) stops the
+    correction, leaves every dataset as it was and no staging behind, and a retry completes."""
+    from workers.engine import store
+
+    real_write = store.HashingWriter.write
+    failed = []
+
+    def write(self, data):
+        if "tweets" in self.path.name and not failed:
+            failed.append(self.path.name)
+            raise OSError(28, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(store.HashingWriter, "write", write)
+    before = {n: world.get_dataset(n).current_version for n in ("alpha", "gamma")}
+    with pytest.raises(OSError, match="No space left"):
+        world.apply("b1", [("1000", "remove")])
+    assert failed and {n: world.get_dataset(n).current_version for n in ("alpha", "gamma")} == before
+    assert not any((world.data_dir / "staging").iterdir())
+    monkeypatch.setattr(store.HashingWriter, "write", real_write)
+    res = world.apply("b1", [("1000", "remove")])
+    assert not res.already_applied and world.get_dataset("alpha").current_version == before["alpha"] + 1
+    assert all(world.verify(n).ok for n in ("alpha", "gamma"))
