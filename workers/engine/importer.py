@@ -312,9 +312,10 @@ def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id
             "summary": {"accounts_removed": 0, "accounts_rehashed": 0, "rows_removed": 0, "rows_rewritten": 0, "files_changed": 0},
             "files": job.entries,
         }
-        for e in job.entries:
-            store.blobs.put(staging / e["path"], e["sha256"])
-        msha = store.put_json(manifest, staging)
+        staged = [(staging / e["path"], e["sha256"]) for e in job.entries]
+        staged.append(store.stage_json(manifest, staging))
+        msha = staged[-1][1]
+        store.blobs.put_many(staged)
 
         def update(head):
             if name in head["datasets"]:

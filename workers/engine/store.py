@@ -38,10 +38,8 @@ class BlobStore(Protocol):
     """Where file contents live; an S3-compatible store could implement the same calls (map and
     local_path through a local cache of the objects being rewritten)."""
 
-    def put(self, src: Path, sha256: str) -> None: ...
     def put_many(self, items: list[tuple[Path, str]]) -> None: ...
     def stage_bytes(self, data: bytes, tmp_dir: Path) -> tuple[Path, str]: ...
-    def put_bytes(self, data: bytes, tmp_dir: Path) -> str: ...
     def get(self, sha256: str) -> bytes: ...
     def open(self, sha256: str) -> BinaryIO: ...
     def map(self, sha256: str): ...
@@ -50,7 +48,7 @@ class BlobStore(Protocol):
 
 
 class LocalBlobStore:
-    """Blobs as files under <root>/ab/cd/<sha256>; put moves a finished file in (same filesystem)."""
+    """Blobs as files under <root>/ab/cd/<sha256>; put_many moves finished files in (same filesystem)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -66,13 +64,9 @@ class LocalBlobStore:
         """Whether the blob is stored."""
         return self.local_path(sha256).exists()
 
-    def put(self, src: Path, sha256: str) -> None:
-        """Store the file at src (already fsynced by its writer) under its sha256; src is consumed."""
-        self.put_many([(src, sha256)])
-
     def put_many(self, items: list[tuple[Path, str]]) -> None:
-        """put() several files, made durable together: all are moved in first, then each directory
-        touched is fsynced once (one journal commit for all instead of one per file)."""
+        """Store each (file already fsynced by its writer, its sha256); the files are consumed. All are
+        moved in first, then each directory touched is fsynced once, not once per file."""
         dirty: dict[Path, None] = {}  # directories to fsync, in order
         for src, sha256 in items:
             dest = self.local_path(sha256)
@@ -96,13 +90,6 @@ class LocalBlobStore:
             f.flush()
             os.fsync(f.fileno())
         return tmp, hashlib.sha256(data).hexdigest()
-
-    def put_bytes(self, data: bytes, tmp_dir: Path) -> str:
-        """Store small bytes (manifests, state); return their sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not self.exists(sha):
-            self.put(*self.stage_bytes(data, tmp_dir))
-        return sha
 
     def get(self, sha256: str) -> bytes:
         """The blob's bytes."""
@@ -285,10 +272,6 @@ class Store:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     # -- JSON blobs -------------------------------------------------------
-    def put_json(self, obj, tmp_dir: Path) -> str:
-        """Store a JSON document as a blob; return its sha256."""
-        return self.blobs.put_bytes(canonical_json(obj), tmp_dir)
-
     def stage_json(self, obj, tmp_dir: Path) -> tuple[Path, str]:
         """A JSON document written for blobs.put_many; return (file, sha256)."""
         return self.blobs.stage_bytes(canonical_json(obj), tmp_dir)

@@ -200,7 +200,8 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
         return differ
     # Entries renamed, or with a ZIP64 extra field (their offsets live there), are compared field by field;
     # every other entry must be the parent's byte for byte but for its offset.
-    special = np.isin(keep, [i for i, n in changed.items() if n is not None]) | od.zip64[keep] | nd.zip64
+    renamed = np.isin(keep, [i for i, n in changed.items() if n is not None])
+    special = renamed | od.zip64[keep] | nd.zip64
     for j in np.flatnonzero(special).tolist():
         if nd.name(j) != changed.get(int(keep[j]), od.name(int(keep[j]))):
             return differ
@@ -209,7 +210,6 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
         return differ
     (os_, oe), (ns, ne) = od.spans(), nd.spans()
     os_, oe = os_[keep], oe[keep]
-    renamed = np.isin(keep, [i for i, n in changed.items() if n is not None])
     # Members kept as they were: their local records must be the parent's, byte for byte. Records that
     # follow each other in both files are compared in one go (runs end where a member was changed).
     same = np.flatnonzero(~renamed)
