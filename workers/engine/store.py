@@ -131,11 +131,11 @@ class HashingWriter:
 
     def write(self, data) -> None:
         """Append bytes (bytes, memoryview or a mapping)."""
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
+        self._h.update(view)
+        self.bytes += len(view)
         while view:
             view = view[self._f.write(view):]  # a raw write may be short
-        self._h.update(data)
-        self.bytes += len(data)
         if self.bytes - self._started >= self.WRITEBACK:
             _start_writeback(self._f.fileno(), self._started, self.bytes - self._started)
             self._started = self.bytes
