@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS both_refs(dataset TEXT, file TEXT, key TEXT, handle T
 CREATE INDEX IF NOT EXISTS both_refs_key ON both_refs(key);
 CREATE TABLE IF NOT EXISTS followers(dataset TEXT, key TEXT, follower_count INTEGER,
     PRIMARY KEY(dataset, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS followers_key ON followers(key);
 CREATE TABLE IF NOT EXISTS indexed(dataset TEXT PRIMARY KEY, version INTEGER, manifest TEXT);
 """
 
