@@ -214,13 +214,13 @@ def test_zip64_archives_are_read_and_rewritten(tmp_path):
 
 def test_offsets_past_4_gib_go_into_a_zip64_extra_field(tmp_path):
     src = make_zip(tmp_path / "in.zip", {"11/images/1-1.jpg": b"abc"})
-    m = zips.read_members(map_file(src))[0][0]
+    m = zips.read_directory(map_file(src)).member(0)
     entry = zips.central_entry(m, "PSEUDO11/images/1-1.jpg", 5_000_000_000)
     fake = entry + zips.end_records(1, 0, len(entry), b"note")
-    back, cd_offset, comment = zips.read_members(fake)
-    assert (back[0].name, back[0].offset, back[0].crc, back[0].file_size) == ("PSEUDO11/images/1-1.jpg", 5_000_000_000,
-                                                                              m.crc, 3)
-    assert cd_offset == 0 and comment == b"note"
+    d = zips.read_directory(fake)
+    back = d.member(0)
+    assert (back.name, back.offset, back.crc, back.file_size) == ("PSEUDO11/images/1-1.jpg", 5_000_000_000, m.crc, 3)
+    assert bool(d.zip64[0]) and d.cd_offset == 0 and d.comment == b"note"
     with zipfile.ZipFile(io.BytesIO(fake)) as z:  # zipfile agrees
         assert z.infolist()[0].header_offset == 5_000_000_000
     big = zips.end_records(70_000, 6_000_000_000, 10, b"")
@@ -243,7 +243,7 @@ def test_archive_comment_and_utf8_names_survive(tmp_path):
 
 def test_not_a_zip_is_refused():
     with pytest.raises(zips.BadZip):
-        zips.read_members(b"PK\x03\x04 this is not an archive")
+        zips.read_directory(b"PK\x03\x04 this is not an archive")
 
 
 def test_zip_check_finds_changed_bytes_in_a_renamed_member(tmp_path):

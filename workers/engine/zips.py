@@ -41,7 +41,7 @@ class BadZip(ValueError):
 
 
 class Member(NamedTuple):
-    """One central directory entry: what it says and its raw bytes (a tuple: archives hold thousands)."""
+    """One central directory entry: what it says and its raw bytes (for an entry rebuilt on its own)."""
 
     name: str
     offset: int  # of the local header
@@ -173,12 +173,6 @@ def _entry_positions(cd: bytes, count: int) -> np.ndarray:
     if p > len(cd):
         raise BadZip(f"central directory entry {count} runs past the directory")
     return np.array(pos, np.int64)
-
-
-def read_members(buf) -> tuple[list[Member], int, bytes]:
-    """(members in central directory order, offset of the central directory, archive comment) of buf."""
-    d = read_directory(buf)
-    return [d.member(i) for i in range(len(d))], d.cd_offset, d.comment
 
 
 def _extra_fields(extra: bytes) -> list[tuple[int, bytes]]:
