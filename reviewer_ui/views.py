@@ -1,0 +1,347 @@
+"""The reviewer pages: staff login, queue, appeal page, decisions, audit, dashboard, admin."""
+
+from __future__ import annotations
+
+import time
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import login_user
+
+from appeals import runtime
+from appeals.db import utcnow
+from appeals.extensions import limiter
+from appeals.services import audit_query, queue as queue_service, reference, review, staff as staff_service
+from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
+from appeals.web import actor_for, current_principal, login_identity_key, safe_next
+from reviewer_ui import bp
+
+LOGIN_STEP_SECONDS = 300  # the code must follow the password within five minutes
+
+
+# --- errors and small parsing helpers --------------------------------------------------------
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError):
+    if isinstance(error, Unauthorized):
+        return redirect(url_for("reviewer.login", next=request.full_path if request.method == "GET" else None))
+    return render_template("error.html", code=error.status, description=error.message), error.status
+
+
+@bp.app_template_filter("review_age")
+def _age(moment) -> str:
+    """A short age like '3d' or '5h' for a naive-UTC timestamp."""
+    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}m"
+
+
+@bp.context_processor
+def _helpers() -> dict:
+    from appeals.services import policy
+    from appeals.services.appeals import STATUS_TEXT
+
+    principal = current_principal()
+    return {
+        "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
+        "staff_can": lambda action: policy.can(principal, action),
+    }
+
+
+def _version() -> int | None:
+    raw = (request.form.get("version") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Invalid("The form's version is not valid; reload the page.", fields={"version": "Not a number."})
+    return int(raw)
+
+
+def _login_limit() -> str:
+    return runtime.settings().login_rate_limit
+
+
+def _pending_login_key() -> str:
+    pending = session.get("staff_login") or {}
+    return f"login-staff:{pending.get('id')}"
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key)
+def login():
+    """Staff login, step one: email and password."""
+    next_url = request.values.get("next")
+    if request.method == "GET":
+        return render_template("reviewer/login.html", email="", next=next_url)
+    email = request.form.get("email", "")
+    member = staff_service.check_password(email, request.form.get("password", ""), actor_for(None))
+    if member is None:
+        flash("That email and password do not match an active staff account.", "error")
+        return render_template("reviewer/login.html", email=email, next=next_url), 401
+    session.clear()  # a fresh session for the new identity
+    next_page = safe_next(next_url, "/review") or url_for("reviewer.queue")
+    session["staff_login"] = {"id": member.id, "at": time.time(), "next": next_page}
+    return redirect(url_for("reviewer.login_code"), 303)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_pending_login_key)
+def login_code():
+    """Staff login, step two: the TOTP code, or enrolment (QR code and secret) the first time."""
+    pending = session.get("staff_login")
+    if not pending or time.time() - pending.get("at", 0) > LOGIN_STEP_SECONDS:
+        session.pop("staff_login", None)
+        flash("Please start again with your email and password.", "error")
+        return redirect(url_for("reviewer.login"), 303)
+    status = 200
+    if request.method == "POST":
+        member = staff_service.check_code(pending["id"], request.form.get("code", ""), actor_for(None))
+        if member is not None:
+            session.clear()
+            login_user(member)
+            flash("You are logged in.", "success")
+            return redirect(pending["next"], 303)
+        flash("That code is not valid. Enter the current 6-digit code from your authenticator app.", "error")
+        status = 401
+    enrolment = staff_service.enrolment(pending["id"])
+    if enrolment is None:
+        session.pop("staff_login", None)
+        return redirect(url_for("reviewer.login"), 303)
+    return render_template("reviewer/login_code.html", **enrolment), status
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def queue():
+    """The review queue: filters, sorting, pages, counts per status; overdue appeals stand out."""
+    principal = current_principal()
+    page = queue_service.list_queue(principal, queue_service.parse_filters(request.args))
+    return render_template("reviewer/queue.html", page=page, f=page.filters, describe=queue_service.describe)
+
+
+@bp.post("/claim-next")
+def claim_next():
+    """Claim the oldest unclaimed appeal and open it."""
+    principal = current_principal()
+    appeal = review.claim_next(principal, actor_for(principal))
+    if appeal is None:
+        flash("Nothing is waiting to be claimed.", "success")
+        return redirect(url_for("reviewer.queue"), 303)
+    flash(f"You claimed appeal #{appeal.id}.", "success")
+    return redirect(url_for("reviewer.appeal", appeal_id=appeal.id), 303)
+
+
+# --- the appeal page and its actions ---------------------------------------------------------
+
+
+@bp.get("/appeals/<int:appeal_id>")
+def appeal(appeal_id: int):
+    """The appeal: statement, evidence, footprint, samples, timeline, notes, and the actions allowed."""
+    return _render_appeal(appeal_id)
+
+
+def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None):
+    data = review.appeal_page(current_principal(), appeal_id)
+    form = dict(request.form) if request.method == "POST" else {}
+    # A template chosen with ?template=ID&target=statement|message fills the matching textarea.
+    chosen = request.args.get("template", "")
+    target = request.args.get("target") if request.args.get("target") in ("statement", "message") else "statement"
+    for template in data["templates"]:
+        if chosen == str(template.id):
+            form.setdefault(target, reference.fill(template.body, data["appeal"]))
+            form.setdefault("action", request.args.get("action", ""))
+    return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
+                           **data), status
+
+
+def _act(appeal_id: int, action, success: str, to_queue: bool = False):
+    """Run one service action; on a refusal show the page again with the typed text kept."""
+    try:
+        action()
+    except (Invalid, Conflict) as error:
+        flash(error.message, "error")
+        return _render_appeal(appeal_id, error.status, error.fields)
+    flash(success, "success")
+    return redirect(url_for("reviewer.queue") if to_queue else url_for("reviewer.appeal", appeal_id=appeal_id), 303)
+
+
+@bp.post("/appeals/<int:appeal_id>/claim")
+def claim(appeal_id: int):
+    """Claim this appeal."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.claim(principal, appeal_id, actor_for(principal), _version()),
+                "You hold this appeal now. Other reviewers cannot act on it.")
+
+
+@bp.post("/appeals/<int:appeal_id>/release")
+def release(appeal_id: int):
+    """Release the claim on this appeal."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.release(principal, appeal_id, actor_for(principal), _version()),
+                f"Appeal #{appeal_id} is back in the queue.", to_queue=True)
+
+
+DECISION_DONE = {
+    "approve": "Approved. A senior reviewer must confirm before the published data changes.",
+    "deny": "Denied. The owner has been told, with the statement of reasons.",
+    "request_info": "Information requested. The appeal returns to the queue when the owner replies.",
+    "escalate": "Escalated to the senior reviewers.",
+}
+
+
+@bp.post("/appeals/<int:appeal_id>/decision")
+def decision(appeal_id: int):
+    """Approve, deny, request information or escalate."""
+    principal = current_principal()
+    form = request.form
+    action = form.get("action", "")
+    return _act(appeal_id, lambda: review.decide(
+        principal, appeal_id, actor_for(principal), action, remedy=form.get("remedy") or None,
+        reason_code=form.get("reason_code") or None, statement=form.get("statement", ""),
+        expected_version=_version(),
+    ), DECISION_DONE.get(action, "Done."))
+
+
+@bp.post("/appeals/<int:appeal_id>/confirm")
+def confirm(appeal_id: int):
+    """Confirm an approval (a senior other than the approver)."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.confirm(principal, appeal_id, actor_for(principal), _version()),
+                "Confirmed. The correction of the published data is queued.")
+
+
+@bp.post("/appeals/<int:appeal_id>/send-back")
+def send_back(appeal_id: int):
+    """Return an approval to review instead of confirming it."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.send_back(principal, appeal_id, actor_for(principal),
+                                                    request.form.get("reason", ""), _version()),
+                "Sent back to review.")
+
+
+@bp.post("/appeals/<int:appeal_id>/notes")
+def add_note(appeal_id: int):
+    """Add an internal note."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.add_note(principal, appeal_id, actor_for(principal),
+                                                   request.form.get("note", "")),
+                "Note added. Only staff can read it.")
+
+
+@bp.post("/appeals/<int:appeal_id>/messages")
+def send_message(appeal_id: int):
+    """Write to the owner."""
+    principal = current_principal()
+    return _act(appeal_id, lambda: review.send_message(principal, appeal_id, actor_for(principal),
+                                                       request.form.get("message", ""), _version()),
+                "Message sent to the owner.")
+
+
+# --- dashboard and audit ---------------------------------------------------------------------
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """Queue depth, time to decision, approval rate, overdue count and corrections."""
+    return render_template("reviewer/dashboard.html", d=queue_service.dashboard(current_principal()))
+
+
+@bp.post("/corrections/<int:correction_id>/retry")
+def retry_correction(correction_id: int):
+    """Admin: retry a failed correction."""
+    principal = current_principal()
+    try:
+        queue_service.retry_correction(principal, correction_id, actor_for(principal))
+    except (Conflict, NotFound) as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Correction #{correction_id} is queued again.", "success")
+    return redirect(url_for("reviewer.dashboard"), 303)
+
+
+@bp.get("/audit")
+def audit():
+    """The audit log, filtered."""
+    filters = audit_query.parse_filters(request.args)
+    result = audit_query.search(current_principal(), filters)
+    return render_template("reviewer/audit.html", f=filters, **result)
+
+
+# --- admin: staff and reference data --------------------------------------------------------
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+def staff():
+    """Admins list, add, disable and re-enrol staff."""
+    principal = current_principal()
+    errors, form, status = {}, {}, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            member = staff_service.add_staff(principal, actor_for(principal), form.get("email", ""),
+                                             form.get("role", ""), form.get("password", ""))
+        except Invalid as error:
+            flash(error.message, "error")
+            errors, status = error.fields, 422
+        else:
+            flash(f"Added {member.email}. They enrol their authenticator at their first login.", "success")
+            return redirect(url_for("reviewer.staff"), 303)
+    members = staff_service.list_staff(principal)
+    return render_template("reviewer/staff.html", members=members, errors=errors, form=form,
+                           enrolled=staff_service.is_enrolled), status
+
+
+@bp.post("/staff/<int:staff_id>/active")
+def staff_active(staff_id: int):
+    """Enable or disable a staff member."""
+    principal = current_principal()
+    active = request.form.get("active") == "1"
+    member = staff_service.set_active(principal, actor_for(principal), staff_id, active)
+    flash(f"{member.email} is now {'enabled' if active else 'disabled'}.", "success")
+    return redirect(url_for("reviewer.staff"), 303)
+
+
+@bp.post("/staff/<int:staff_id>/reset-totp")
+def staff_reset_totp(staff_id: int):
+    """Give a staff member a new TOTP secret; they enrol again."""
+    principal = current_principal()
+    member = staff_service.reset_totp(principal, actor_for(principal), staff_id)
+    flash(f"{member.email} will enrol a new authenticator at their next login.", "success")
+    return redirect(url_for("reviewer.staff"), 303)
+
+
+@bp.route("/reference", methods=["GET", "POST"])
+def reference_data():
+    """Admins manage reason codes and message templates."""
+    principal = current_principal()
+    errors, form, status = {}, {}, 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            if form.get("kind") == "code":
+                reference.save_reason_code(principal, actor_for(principal), form.get("code", ""),
+                                           form.get("label", ""), form.get("applies_to", ""),
+                                           form.get("active") == "1")
+            else:
+                raw_id = form.get("template_id") or ""
+                reference.save_template(principal, actor_for(principal), form.get("name", ""),
+                                        form.get("body", ""), form.get("active") == "1",
+                                        int(raw_id) if raw_id.isdigit() else None)
+        except Invalid as error:
+            flash(error.message, "error")
+            errors, status = error.fields, 422
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("reviewer.reference_data"), 303)
+    data = reference.manage_view(principal)
+    return render_template("reviewer/reference.html", errors=errors, form=form, **data), status
