@@ -13,7 +13,7 @@ from appeals.models.appeals import (
     Message,
 )
 from appeals.models.audit import AuditEntry
-from appeals.models.corrections import Correction, CorrectionRun
+from appeals.models.corrections import Correction, CorrectionRun, StandingDecision
 from appeals.models.downloads import DownloadLog, DownloadNotice, DownloadRequest, Researcher
 from appeals.models.outbox import OutboxMessage
 from appeals.models.reference import MessageTemplate, ReasonCode
@@ -24,5 +24,5 @@ __all__ = [
     "Account", "ApiToken", "Appeal", "AppealDataset", "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "OutboxMessage", "ReasonCode",
-    "Researcher", "Staff",
+    "Researcher", "Staff", "StandingDecision",
 ]

@@ -34,6 +34,9 @@ STAFF_ACTIONS: dict[str, str] = {
     "reference.manage": "admin",
     "correction.retry": "admin",
     "researcher.manage": "admin",
+    # issue 11: the ledger of standing decisions
+    "ledger.view": "admin",
+    "decision.revoke": "admin",
 }
 
 
