@@ -17,8 +17,9 @@ from .conftest import make_alpha
 
 
 @pytest.fixture
-def env(tmp_path):
-    return {"APPEALS_MODE": "test", "APPEALS_HOME": str(tmp_path / "home"), "APPEALS_DATA_DIR": ""}
+def env(settings_env):
+    """The test settings (a migrated database: imports read the ledger; Redis: they take the lock)."""
+    return settings_env
 
 
 def test_cli_flow(tmp_path, env):
