@@ -86,6 +86,8 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
         job.save_meta()
     corrections.set_progress(run_id, 0.1)
     screen_names = corrections.directory_names(item[0] for item in items)
+    for uid, name in corrections.ledger_screen_names(item[0] for item in items).items():
+        screen_names.setdefault(uid, name)
     # Long file work ahead: give the connection back rather than hold a transaction open.
     db.session.remove()
     engine = runtime.engine()

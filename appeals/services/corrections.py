@@ -422,3 +422,25 @@ def revoke_decision(user_id: str, reason: str, actor: Actor) -> StandingDecision
                  {"revoked_at": decision.revoked_at.isoformat(), "reason": reason})
     db.session.commit()
     return decision
+
+
+def own_standing_decision(principal) -> dict | None:
+    """The owner's own standing decision ({remedy, decided_at}) for their footprint page, or None."""
+    if not isinstance(principal, Account):
+        return None
+    d = standing_for([principal.user_id]).get(principal.user_id)
+    return None if d is None else {"remedy": d.remedy, "decided_at": d.decided_at}
+
+
+def ledger_screen_names(user_ids) -> dict[str, str]:
+    """user id -> a screen name the ledger recorded for it (latest decision first), for accounts whose
+    name neither the data nor the account directory still shows (a correction replaced it)."""
+    ids = list(user_ids)
+    out: dict[str, str] = {}
+    if ids:
+        rows = db.session.scalars(select(StandingDecision).where(StandingDecision.user_id.in_(ids))
+                                  .order_by(StandingDecision.id.desc())).all()
+        for d in rows:
+            if d.screen_names and d.user_id not in out:
+                out[d.user_id] = sorted(d.screen_names)[0]
+    return out
