@@ -40,6 +40,8 @@ def test_cli_flow(tmp_path, env):
     assert r.invoke(datasets, ["reindex"], env=env).exit_code == 0
     res = r.invoke(datasets, ["verify", "alpha"], env=env)
     assert res.exit_code == 0 and "ok" in res.output
+    res = r.invoke(datasets, ["rederive", "alpha"], env=env)
+    assert res.exit_code == 0 and "published alpha version 2 (version 1 withdrawn)" in res.output, res.output
     out = tmp_path / "out"
     res = r.invoke(releases, ["export", "alpha", "--variant", "hashed", "--to", str(out)], env=env)
     assert res.exit_code == 0, res.output

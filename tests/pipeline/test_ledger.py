@@ -268,3 +268,55 @@ def test_an_import_racing_a_correction_run(tmp_path, first, target, approve, con
         assert current_versions()["alpha"] == 1
     for name in ("alpha", "gamma"):
         assert_no_trace(name)
+
+
+def test_rederive_publishes_a_release_under_the_current_rules_and_tells_downloaders(tmp_path, settings, monkeypatch):
+    """A release derived before the @handle rule: `rederive` publishes the next version through the ordinary
+    path (the old one withdrawn, its downloaders told), and the hashed variant now pseudonymises @handles."""
+    from appeals.models import DownloadLog, DownloadNotice
+    from workers.engine import importer
+
+    legacy = importer.hash_row
+    monkeypatch.setattr(importer, "hash_row", lambda fields, cols, pseudo_of, handle_of=None: legacy(fields, cols, pseudo_of))
+    monkeypatch.setattr(importer, "verify_import_file", lambda *a: [])
+    imports.import_dataset(make_alpha(tmp_path / "alpha"), "alpha")
+    monkeypatch.undo()
+    old = published("alpha", "hashed", "alpha_tweets_csv_hashed_1.csv").decode()
+    assert re.search(r"@target_x(?![A-Za-z0-9_])", old, re.I)  # the hole this closes: a hashed account's @handle beside its pseudonym
+    db.session.add(DownloadLog(email="r@uni.example", dataset="alpha", version=1, variant="hashed",
+                               path="alpha_tweets_csv_hashed_1.csv"))
+    db.session.commit()
+
+    v = imports.rederive("alpha")
+    assert (v.version, v.parent_version, v.status) == (2, 1, "current")
+    assert [x.status for x in runtime.engine().get_dataset("alpha").versions] == ["withdrawn", "current"]
+    new = published("alpha", "hashed", "alpha_tweets_csv_hashed_1.csv").decode()
+    assert not re.search(r"@target_x(?![A-Za-z0-9_])", new, re.I) and f"@{pseudonym(key(), '1000', 0)}" in new
+    assert published("alpha", "unhashed", "alpha_users_csv_unhashed.csv", 2) == \
+        published("alpha", "unhashed", "alpha_users_csv_unhashed.csv", 1)
+    notice = db.session.scalar(select(DownloadNotice))
+    assert (notice.email, notice.old_version, notice.new_version) == ("r@uni.example", 1, 2)
+    assert runtime.engine().verify("alpha").ok
+
+
+def test_rederive_keeps_corrected_accounts_as_they_are(tmp_path, settings):
+    imports.import_dataset(make_alpha(tmp_path / "alpha"), "alpha")
+    jobs.operator_apply([["1000", "rehash"]], "x", OPERATOR)
+    before = all_files("alpha")
+    imports.rederive("alpha")
+    assert current_versions() == {"alpha": 3}
+    assert all_files("alpha") == before  # already under the current rules: the same bytes again
+
+
+def test_a_failed_import_verification_publishes_nothing(tmp_path, settings, monkeypatch):
+    """With the hashing rule broken (references left raw), the pass before release 1 refuses the import."""
+    from workers.engine import hashing, importer
+    from workers.engine.errors import VerificationFailed
+
+    broken = hashing.REFERENCE_FIELDS
+    monkeypatch.setattr(hashing, "REFERENCE_FIELDS", ())
+    with pytest.raises(VerificationFailed, match="in_reply_to_userid holds"):
+        imports.import_dataset(make_alpha(tmp_path / "alpha"), "alpha")
+    assert broken and current_versions() == {}
+    assert not any((runtime.settings().data_dir / "staging").iterdir())
+    assert importer.hash_row is hashing.hash_row
