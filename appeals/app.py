@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_extensions(app, settings)
     register_blueprints(app)
     register_error_pages(app)
+    register_security(app, settings)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     return app
 
@@ -34,6 +35,7 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_NAME="__Host-session" if settings.public_url.startswith("https://") else "session",
         REMEMBER_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
@@ -45,26 +47,21 @@ def configure(app: Flask, settings: Settings) -> None:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     """Bind the unbound extensions of appeals.extensions."""
+    from appeals.sessions import load_user
     from workers.connection import limiter_storage_uri
 
     app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(settings)
+    # Fail fast when Redis is away: logins then answer 503 (see register_security), never hang.
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # Sessions are checked on the server (appeals.sessions); Flask-Login's "strong" mode hashed a
+    # client-supplied X-Forwarded-For header and protected nothing.
+    login_manager.session_protection = None
     login_manager.login_view = "owner.login"
     login_manager.login_message = "Please log in to continue."
-    login_manager.user_loader(_load_user)
-
-
-def _load_user(identity: str):
-    from appeals.services.auth import load_principal
-
-    kind, _, raw_id = identity.partition(":")
-    if not raw_id.isdigit():
-        return None
-    principal = load_principal(kind, int(raw_id))
-    return principal if principal is not None and principal.is_active else None
+    login_manager.user_loader(load_user)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -91,3 +88,13 @@ def register_error_pages(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, render_error)
+
+
+# --- issue 13: security (proxies, headers, caching, hostile input, errors on the API) ----------
+
+
+def register_security(app: Flask, settings: Settings) -> None:
+    """Trusted proxies, security headers, no-store on private pages, hostile input and JSON API errors."""
+    from appeals.security import install
+
+    install(app, settings)

@@ -6,9 +6,12 @@ and each module declares the OpenAPI paths it serves in `OPENAPI_PATHS`.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from appeals.security import json_is_acceptable
 from appeals.services.errors import ServiceError, Unauthorized
 
 bp = Blueprint("api", __name__)
@@ -18,10 +21,11 @@ bp = Blueprint("api", __name__)
 def _load_bearer() -> None:
     from appeals.services.auth import resolve_token
 
-    g.api_principal = None
+    g.api_principal = g.api_token = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        g.api_principal = resolve_token(header[len("Bearer "):].strip())
+        g.api_token = header[len("Bearer "):].strip()
+        g.api_principal = resolve_token(g.api_token)
 
 
 def require_principal():
@@ -36,9 +40,15 @@ def json_body() -> dict:
     """The request's JSON object, or a 422 naming the problem."""
     from appeals.services.errors import Invalid
 
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):  # deep nesting is refused like any malformed body
+        data = None
     if not isinstance(data, dict):
         raise Invalid("The request body must be a JSON object.", code="invalid_json")
+    if not json_is_acceptable(data):
+        raise Invalid("The request body holds text that is not accepted (NUL, a lone surrogate, deep nesting, "
+                      "or an overlong string).", code="invalid_json")
     return data
 
 
@@ -57,8 +67,19 @@ def _service_error(error: ServiceError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    code = (error.name or "error").lower().replace(" ", "_")
-    return error_response(error.code or 500, code, error.description or error.name)
+    return http_error_response(error)
+
+
+def http_error_response(error: HTTPException):
+    """An HTTP error (405, 413, 429...) in the API's JSON shape; app.py uses it for every /api/ path."""
+    code = (error.name or "error").lower().replace(" ", "_").replace("'", "")
+    response, status = error_response(error.code or 500, code, str(error.description or error.name))
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    retry = error.get_response().headers.get("Retry-After") if error.code in (429, 503) else None
+    if retry:
+        response.headers["Retry-After"] = retry
+    return response, status
 
 
 # Route modules register themselves on `bp` when imported.

@@ -107,6 +107,8 @@ def create_download():
         "version": grant.version,
         "variant": grant.variant,
         "expires_at": grant.expires_at.isoformat() + "Z",
+        # In production the links go only to the address given: proving it is using them.
+        "emailed_only": grant.emailed,
         "links": [
             {"path": link.path, "url": link.url, "expires_at": link.expires_at.isoformat() + "Z",
              "bytes": link.bytes, "sha256": link.sha256}

@@ -17,12 +17,12 @@ from appeals.models.corrections import Correction, CorrectionRun
 from appeals.models.downloads import DownloadLog, DownloadNotice, DownloadRequest, Researcher
 from appeals.models.outbox import OutboxMessage
 from appeals.models.reference import MessageTemplate, ReasonCode
-from appeals.models.staff import STAFF_ROLES, Staff
+from appeals.models.staff import STAFF_ROLES, Staff, StaffInvitation
 
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
     "Account", "ApiToken", "Appeal", "AppealDataset", "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "OutboxMessage", "ReasonCode",
-    "Researcher", "Staff",
+    "Researcher", "Staff", "StaffInvitation",
 ]

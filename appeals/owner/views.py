@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import login_required, logout_user
 
-from appeals import runtime
-from appeals.extensions import limiter, login_manager
+from appeals.extensions import login_manager
+from appeals.limits import login_limited
 from appeals.owner import bp
-from appeals.services import accounts, filing
+from appeals.services import accounts, auth, filing
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
-from appeals.web import actor_for, current_principal, login_identity_key, safe_next
+from appeals.sessions import start_session
+from appeals.web import actor_for, current_principal, safe_next
 
 TOO_MANY_LOGINS = "Too many login attempts. Wait a minute and try again."
-
-
-def _login_limit() -> str:
-    return runtime.settings().login_rate_limit
-
-
-def _failed_login(response) -> bool:
-    # Only failed attempts count against the limits: a successful login redirects.
-    return response.status_code != 302
 
 
 def _when(value) -> str:
@@ -67,9 +58,7 @@ def _version(raw: str | None) -> int | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_LOGINS, deduct_when=_failed_login)
-@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key, error_message=TOO_MANY_LOGINS,
-               deduct_when=_failed_login)
+@login_limited("account", error_message=TOO_MANY_LOGINS)
 def login():
     """Log in a platform account with its screen name or email and password."""
     principal = current_principal()
@@ -86,16 +75,17 @@ def login():
         return render_template("owner/login.html", error=error.message, errors=error.fields,
                                username=username, next=target or ""), error.status
     # A fresh session at login: nothing from before (including a planted session) survives.
-    session.clear()
-    session["nonce"] = secrets.token_urlsafe(16)
-    login_user(account)
+    start_session(account)
     flash(f"You are logged in as @{account.screen_name}.", "success")
     return redirect(target or url_for("owner.home"))
 
 
 @bp.post("/logout")
 def logout():
-    """Log out whoever is logged in (owner, staff or researcher)."""
+    """Log out whoever is logged in (owner, staff or researcher): every session of theirs ends on the server."""
+    principal = current_principal()
+    if principal is not None:
+        auth.end_sessions(principal, actor_for(principal))
     logout_user()
     session.clear()
     flash("You are logged out.", "success")

@@ -18,6 +18,7 @@ from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import REMEDIES, Appeal, InternalNote, Message, Staff
 from appeals.services import notify, policy, reference
+from appeals.services import staff as staff_service
 from appeals.services.appeals import check_version, record_action, snapshot, timeline, transition
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
@@ -106,9 +107,11 @@ def claim_next(principal, actor: Actor) -> Appeal | None:
     """Claim the oldest unclaimed appeal waiting for a reviewer (seniors also take escalations)."""
     policy.authorize(principal, "appeal.claim")
     statuses = ["filed", "in_review"] + (["escalated"] if principal.has_role("senior") else [])
+    senior = principal.has_role("senior")
     candidates = db.session.scalars(
         select(Appeal.id)
-        .where(Appeal.status.in_(statuses), or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()))
+        .where(Appeal.status.in_(statuses), or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()),
+               or_(Appeal.senior_only.is_(False), senior))
         .order_by(Appeal.created_at, Appeal.id)
         .limit(5)
     ).all()
@@ -259,6 +262,7 @@ def decide(
     else:  # escalate: the reason is for the seniors, not for the owner
         db.session.add(InternalNote(appeal_id=appeal.id, staff_id=principal.id, body="Escalated: " + statement))
         _clear_claim(appeal)
+        appeal.senior_only = True  # issue 13: stays with the seniors after any request for information
         transition(appeal, "escalated", actor, "appeal.escalate", before=before)
     db.session.commit()
     notify.deliver_pending()
@@ -281,6 +285,7 @@ def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     transition(appeal, "correction_queued", actor, "appeal.confirm",
                data={"remedy": appeal.decision_remedy}, before=before)
     corrections.queue_correction(appeal, actor)
+    staff_service.flag_new_staff_confirmation(principal, appeal, actor)  # issue 13: four eyes, audited
     db.session.commit()
     corrections.dispatch()
     notify.deliver_pending()
