@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(settings.home))
     configure(app, settings)
     register_extensions(app, settings)
+    register_converters(app)
     register_blueprints(app)
     register_error_pages(app)
     register_security(app, settings)
@@ -91,6 +92,13 @@ def register_error_pages(app: Flask) -> None:
 
 
 # --- issue 13: security (proxies, headers, caching, hostile input, errors on the API) ----------
+
+
+def register_converters(app: Flask) -> None:
+    """URL ids are bounded to 64-bit integers: a larger one matches no route (404), never a database error."""
+    from appeals.security import BoundedInt
+
+    app.url_map.converters["int"] = BoundedInt
 
 
 def register_security(app: Flask, settings: Settings) -> None:

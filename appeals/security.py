@@ -8,6 +8,7 @@ import logging
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from config import Settings
 
@@ -29,6 +30,17 @@ CSP = "; ".join([
 ])
 PRIVATE_BLUEPRINTS = ("owner", "reviewer", "api")
 MAX_PARAMETER = 100_000  # characters in one form or query value
+
+
+MAX_ID = 2**63 - 1
+
+
+class BoundedInt(IntegerConverter):
+    """Flask's `int` converter limited to what a BIGINT column holds; ASCII digits only."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002  (werkzeug's parameter name)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -61,7 +73,7 @@ def install(app: Flask, settings: Settings) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if _is_private():
+        if _is_private() and "no-store" not in headers.get("Cache-Control", ""):
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"
         return response
@@ -70,17 +82,6 @@ def install(app: Flask, settings: Settings) -> None:
         app.register_error_handler(code, _error)
     app.register_error_handler(HTTPException, _error)
     _register_redis_handler(app)
-
-
-def json_is_acceptable(value, depth: int = 0) -> bool:
-    """text_is_acceptable for every key and string of a parsed JSON value."""
-    if depth > 50:
-        return False
-    if isinstance(value, dict):
-        return all(text_is_acceptable(k) and json_is_acceptable(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return all(json_is_acceptable(v, depth + 1) for v in value)
-    return text_is_acceptable(value)
 
 
 def text_is_acceptable(value) -> bool:

@@ -383,7 +383,7 @@ def reference_data():
                 raw_id = form.get("template_id") or ""
                 reference.save_template(principal, actor_for(principal), form.get("name", ""),
                                         form.get("body", ""), form.get("active") == "1",
-                                        int(raw_id) if raw_id.isascii() and raw_id.isdigit() else None)
+                                        int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 else None)
         except Invalid as error:
             flash(error.message, "error")
             errors, status = error.fields, 422

@@ -11,7 +11,7 @@ import json
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from appeals.security import json_is_acceptable
+from appeals.security import text_is_acceptable
 from appeals.services.errors import ServiceError, Unauthorized
 
 bp = Blueprint("api", __name__)
@@ -46,10 +46,12 @@ def json_body() -> dict:
         data = None
     if not isinstance(data, dict):
         raise Invalid("The request body must be a JSON object.", code="invalid_json")
-    if not json_is_acceptable(data):
-        raise Invalid("The request body holds text that is not accepted (NUL, a lone surrogate, deep nesting, "
-                      "or an overlong string).", code="invalid_json")
-    return data
+    # The fields the API reads are the top-level ones; anything nested or unknown is never used.
+    bad = sorted(k for k, v in data.items() if text_is_acceptable(k) and not text_is_acceptable(v))
+    if bad:
+        raise Invalid("Some fields hold text that is not accepted (NUL, a lone surrogate, or an overlong string).",
+                      code="invalid_text", fields={k: "Text with NUL or a lone surrogate is not accepted." for k in bad})
+    return {k: v for k, v in data.items() if text_is_acceptable(k)}
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):

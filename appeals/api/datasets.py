@@ -121,7 +121,8 @@ def create_download():
 
 _ERR = {"$ref": "#/components/responses/Error"}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_VERSION = {"name": "version", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}
 _COUNTS = {
     "type": "object",
     "properties": {k: {"type": "integer"} for k in ("accounts_removed", "accounts_rehashed", "tweets_removed",

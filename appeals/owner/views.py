@@ -51,7 +51,7 @@ def _too_many(error):
 
 
 def _version(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 # --- login and logout -----------------------------------------------------------------------

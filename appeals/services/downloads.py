@@ -284,8 +284,8 @@ def starts_a_download(byte_range, size: int) -> bool:
     """True unless `byte_range` resumes a download: any range resolving to byte 0 is a new one."""
     if byte_range is None:
         return True
-    resolved = byte_range.range_for_length(size) if size else None
-    return resolved is None or resolved[0] == 0
+    resolved = byte_range.range_for_length(size)
+    return resolved is not None and resolved[0] == 0  # an unsatisfiable range (416) downloads nothing
 
 
 def _links_email(grant: LinkGrant) -> str:
