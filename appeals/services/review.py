@@ -284,8 +284,9 @@ def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     appeal.confirmed_at = utcnow()
     transition(appeal, "correction_queued", actor, "appeal.confirm",
                data={"remedy": appeal.decision_remedy}, before=before)
+    # issue 13: flags the confirm entry written just above, before anything flushes it.
+    staff_service.flag_new_staff_confirmation(principal, appeal, actor)
     corrections.queue_correction(appeal, actor)
-    staff_service.flag_new_staff_confirmation(principal, appeal, actor)  # issue 13: four eyes, audited
     db.session.commit()
     corrections.dispatch()
     notify.deliver_pending()
