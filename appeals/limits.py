@@ -16,6 +16,7 @@ so no spelling of a name escapes its account's limit. Three limits apply:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 
 from flask import make_response, request, session
@@ -107,3 +108,11 @@ def login_limited(kind: str, error_message: str = "Too many login attempts. Wait
         return limited
 
     return decorate
+
+
+def download_email_key() -> str:
+    """Rate-limit key for the address a download request names (form or JSON), safe for any input."""
+    data = request_json() if request.is_json else request.form
+    email = data.get("email")
+    ident = auth.normalise_identity(email) if isinstance(email, str) else ""
+    return "download-email:" + hashlib.sha256(ident.encode("utf-8", "replace")).hexdigest()[:32]

@@ -7,6 +7,7 @@ from flask import jsonify, request
 from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.limits import download_email_key
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -74,15 +75,9 @@ def release_manifest(name: str, version: int):
     return jsonify(downloads.public_manifest(name, version))
 
 
-def _download_email_key() -> str:
-    data = request.get_json(silent=True)
-    email = data.get("email") if isinstance(data, dict) else None
-    return "download-email:" + (email.strip().lower()[:254] if isinstance(email, str) else "")
-
-
 @bp.post("/downloads")
 @limiter.limit("30 per hour")
-@limiter.limit("10 per hour", key_func=_download_email_key)
+@limiter.limit("10 per hour", key_func=download_email_key)
 def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()

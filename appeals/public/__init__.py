@@ -9,7 +9,7 @@ from flask import Blueprint, Response, redirect, render_template, request, send_
 from appeals.extensions import limiter
 from appeals.services import downloads, policy, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
-from appeals.limits import login_limited
+from appeals.limits import download_email_key, login_limited
 from appeals.sessions import start_session
 from appeals.web import current_principal, safe_next
 
@@ -43,10 +43,6 @@ def _service_error(error: ServiceError):
 
 def _checked(value) -> bool:
     return value in ("on", "yes", "true", "1")
-
-
-def _download_email_key() -> str:
-    return "download-email:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 # --- pages about the service and its datasets ---------------------------------------------
@@ -86,7 +82,7 @@ def release(name: str, version: int):
 
 @bp.route("/datasets/<name>/download", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=_download_email_key)
+@limiter.limit("10 per hour", methods=["POST"], key_func=download_email_key)
 def download(name: str):
     """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
     version = request.values.get("version", type=int)

@@ -36,8 +36,12 @@ def normalise_identity(identifier) -> str:
     """
     if not isinstance(identifier, str):
         return ""
-    ident = unicodedata.normalize("NFKC", identifier).strip().lstrip("@").strip().casefold()
-    return ident[:MAX_IDENTITY] if "\x00" not in ident else ""
+    ident = unicodedata.normalize("NFKC", identifier).strip().lstrip("@").strip().casefold()[:MAX_IDENTITY]
+    try:
+        ident.encode("utf-8")  # a lone surrogate names nobody
+    except UnicodeEncodeError:
+        return ""
+    return ident if "\x00" not in ident else ""
 
 
 def find_account(identifier: str) -> Account | None:
