@@ -28,7 +28,6 @@ not a member's stored data.
 
 from __future__ import annotations
 
-import bisect
 import re
 import struct
 from pathlib import Path
@@ -253,11 +252,14 @@ def _headers(m: Stored, name: str, offset: int) -> tuple[bytes, bytes]:
 
 def metadata_traces(path_or_buf, ids: Iterable[str], screen_names: Iterable[str] = (),
                     pseudonyms: Iterable[str] = (), label: str = "") -> list[str]:
-    """Every trace of the accounts in the archive's metadata, i.e. every byte that is not a member's stored data:
-    local headers, data descriptors, bytes between records, the central directory, the end records and the
-    archive comment. A raw id counts as a whole run of digits, a screen name as a whole handle (any case), an
-    earlier pseudonym anywhere. Member names are read by the member name rule: the account part must be none
-    of them (a tweet id that happens to equal a user id is a tweet id)."""
+    """Every trace of the accounts in the archive's metadata: member names (local and central), extra fields
+    (local and central), member comments, the archive comment and any byte that belongs to no member record.
+
+    A raw id counts as a whole run of digits, a screen name as a whole handle (any case), an earlier
+    pseudonym anywhere. A name is read by the member name rule: its account part must be none of them (a
+    tweet id that happens to equal a user id is a tweet id). Numeric fields (sizes, CRCs, offsets, times,
+    ZIP64 fields, data descriptors) are numbers, not text: an import writes them from the data itself.
+    """
     buf = map_file(path_or_buf) if isinstance(path_or_buf, (str, Path)) else path_or_buf
     ids = {x for x in ids if x}
     names = {x.lower() for x in screen_names if x}
@@ -268,55 +270,62 @@ def metadata_traces(path_or_buf, ids: Iterable[str], screen_names: Iterable[str]
     except BadZip as e:
         return [f"{where}unreadable zip: {e}"]
     problems: list[str] = []
-    cut = []  # (start, end) of the stored data and the local names: the rest before the directory is scanned
+    texts: list[tuple[str, bytes]] = [("the archive comment", d.comment)]
     member_names: list[tuple[str, str]] = []
+    records = []
     for i in range(len(d)):
         name = d.name(i)
-        member_names.append((f"member {name!r}", name))
+        what = f"member {name!r}"
+        member_names.append((what, name))
+        raw = d.raw(i)
+        nlen, xlen = int(d.nlen[i]), struct.unpack_from("<H", raw, 30)[0]
+        texts.append((f"{what}: central extra fields", _text_extras(raw[46 + nlen:46 + nlen + xlen])))
+        texts.append((f"{what}: comment", raw[46 + nlen + xlen:]))
         at = int(d.offset[i])
         lf = _local_header(buf, at)
         if lf is None:
-            problems.append(f"{where}member {name!r}: no local header at offset {at}")
+            problems.append(f"{where}{what}: no local header at offset {at}")
             continue
         lname = bytes(buf[at + _LOCAL.size:at + _LOCAL.size + lf[9]]).decode("utf-8", "replace")
-        member_names.append((f"member {name!r}: local header name", lname))
-        data_at = at + _LOCAL.size + lf[9] + lf[10]
-        cut.append((at + _LOCAL.size, at + _LOCAL.size + lf[9]))
-        cut.append((data_at, data_at + int(d.csize[i])))
-    pieces = []  # (file offset, bytes) of every metadata piece, joined by a NUL (no token spans two)
+        member_names.append((f"{what}: local header name", lname))
+        x_at = at + _LOCAL.size + lf[9]
+        texts.append((f"{what}: local extra fields", _text_extras(bytes(buf[x_at:x_at + lf[10]]))))
+        end = x_at + lf[10] + int(d.csize[i])
+        if lf[2] & _DESCRIPTOR:
+            try:
+                end = _descriptor_end(buf, end, d, i, "", i + 1, name)
+            except MediaRefused:
+                pass  # then the bytes after the data are scanned as stray bytes
+        records.append((at, end))
     pos = 0
-    for a, b in sorted(cut) + [(d.cd_offset, d.cd_offset)]:
+    for a, b in sorted(records) + [(d.cd_offset, d.cd_offset)]:
         if a > pos:
-            pieces.append((pos, bytes(buf[pos:min(a, d.cd_offset)])))
+            texts.append((f"bytes at offset {pos} outside any member", bytes(buf[pos:a])))
         pos = max(pos, b)
-    # The central directory with its names cut out (read by the name rule below), then the end records.
-    cd = bytearray(d.cd)
-    for i in range(len(d)):
-        a = int(d.pos[i]) + 46
-        cd[a:a + int(d.nlen[i])] = b"\0" * int(d.nlen[i])
-    pieces.append((d.cd_offset, bytes(cd) + bytes(buf[d.cd_offset + len(d.cd):])))
-    starts, text = [], bytearray()
-    for at, piece in pieces:
-        starts.append((len(text), at))
-        text += piece + b"\0"
-
-    def offset(k: int) -> int:
-        t, at = starts[bisect.bisect_right(starts, (k, float("inf"))) - 1]
-        return at + k - t
-
-    for m in re.finditer(rb"[0-9]+", text):
-        if m.group().decode() in ids:
-            problems.append(f"{where}metadata at offset {offset(m.start())} holds a hashed or corrected account's id")
-    if names:
-        for m in re.finditer(rb"[A-Za-z0-9_]+", text):
-            if m.group().decode().lower() in names:
-                problems.append(f"{where}metadata at offset {offset(m.start())} holds a hashed or corrected account's "
-                                "screen name")
-    for p in pseudos:
-        if p.encode() in text:
-            problems.append(f"{where}metadata holds an earlier pseudonym")
+    for what, t in texts:
+        if not t:
+            continue
+        if any(m.group().decode() in ids for m in re.finditer(rb"[0-9]+", t)):
+            problems.append(f"{where}{what} holds a hashed or corrected account's id")
+        if names and any(m.group().decode().lower() in names for m in re.finditer(rb"[A-Za-z0-9_]+", t)):
+            problems.append(f"{where}{what} holds a hashed or corrected account's screen name")
+        if any(p.encode() in t for p in pseudos):
+            problems.append(f"{where}{what} holds an earlier pseudonym")
     for what, name in member_names:
         account = split_member(name)[0]
         if account in ids or account.lower() in names or account in pseudos or any(p in name for p in pseudos):
             problems.append(f"{where}{what} holds a hashed or corrected account's identity")
     return problems
+
+
+def _text_extras(extra: bytes) -> bytes:
+    """An extra field block without its ZIP64 fields (numbers), the rest joined by NULs (ids, then data)."""
+    out, i = [], 0
+    while i + 4 <= len(extra):
+        hid, size = struct.unpack_from("<HH", extra, i)
+        if hid != 1:
+            out.append(extra[i + 4:i + 4 + size])
+        i += 4 + size
+    if i < len(extra):
+        out.append(extra[i:])  # a malformed tail is text too
+    return b"\0".join(out)
