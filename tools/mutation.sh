@@ -18,8 +18,8 @@ CHILDREN=${MUTATION_CHILDREN:-1}
 
 # module name -> "file to mutate|tests that pin its rule" (the fast, pure tests of that rule).
 declare -A MODULES=(
-  [hashing]="workers/engine/hashing.py|tests/engine/test_rule_mutants.py tests/engine/test_csvio.py"
-  [correct]="workers/engine/correct.py|tests/engine/test_rule_mutants.py tests/engine/test_fast_paths.py tests/engine/test_corrections.py"
+  [hashing]="workers/engine/hashing.py|tests/engine/test_rule_mutants.py"
+  [correct]="workers/engine/correct.py|tests/engine/test_rule_mutants.py tests/engine/test_fast_paths.py"
   [appeals]="appeals/services/appeals.py|tests/reviewer tests/owner -m not_browser_and_not_slow"
   [policy]="appeals/services/policy.py|tests/reviewer tests/owner -m not_browser_and_not_slow"
 )
