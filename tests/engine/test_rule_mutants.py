@@ -286,3 +286,78 @@ def test_zip_write_and_scan(tmp_path):
     fix = Corrector([target()])
     assert correct.scan_zip(src, fix.member) == FileChange(0, 2, [("1000/images/1-1.jpg", "NEW1000/images/1-1.jpg"),
                                                                   ("1000/images/3-1.jpg", "NEW1000/images/3-1.jpg")])
+
+
+# --- written for the mutants the tests above let live (docs/testing.md) ------------------------
+
+def test_corrector_keeps_its_targets_and_text_without_handles():
+    ts = [target(names=())]
+    fix = Corrector(ts)
+    assert fix.targets == ts and fix.handle_re is None
+    assert fix.fix_text("@someone mentions " + OLD) == "@someone mentions NEW1000"
+
+
+def test_hit_records_from_the_first_byte_of_a_record():
+    buf = b'1000,"a"\n1000,"b"\n"c"\n'
+    assert list(correct.hit_records(buf, [0, 9])) == [(0, 9), (9, 18)]
+    assert list(correct.hit_records(b'"a"\n"b1000"\n', [1])) == [(0, 4)]
+
+
+def test_rewrite_csv_feeds_its_check_and_searches_the_checks_needles_too():
+    from workers.engine.verify import Forbidden, RewriteCheck
+
+    rows = [trow(userid="1000"), trow(userid="7", tweet_text="hi @Target_X"), trow(userid="7", tweet_text="5550"),
+            trow(userid="7", tweet_text="planted 555")]
+    src = _csv(rows)
+    fix = Corrector([target()])
+    fb = Forbidden(ids=frozenset({"1000", OLD}), pseudonyms=frozenset({OLD}), screen_names=frozenset({"target_x"}),
+                   removed_ids=frozenset())
+    check = RewriteCheck(fb, TCOLS, "t")
+    out = io.BytesIO()
+    correct.rewrite_csv(src, out, fix, check=check)
+    assert check.problems == []
+    # A check that forbids more than the corrector corrects: its needles are searched too, so the record
+    # the corrector leaves alone is still read, and the trace is reported.
+    fb2 = Forbidden(ids=frozenset({"1000", OLD}), pseudonyms=frozenset({OLD}),
+                    screen_names=frozenset({"target_x", "quiet"}), removed_ids=frozenset())
+    src2 = _csv([trow(userid="7", user_screen_name="Quiet")])
+    check2 = RewriteCheck(fb2, TCOLS, "t")
+    correct.rewrite_csv(src2, io.BytesIO(), fix, check=check2)
+    assert any("screen name" in p for p in check2.problems), check2.problems
+    fb3 = Forbidden(ids=frozenset({"1000", "555"}), pseudonyms=frozenset(), screen_names=frozenset(),
+                    removed_ids=frozenset())
+    src3 = _csv([trow(userid="7", retweet_userid="555")])
+    check3 = RewriteCheck(fb3, TCOLS, "t")
+    correct.rewrite_csv(src3, io.BytesIO(), fix, check=check3)
+    assert any("retweet_userid holds a corrected account's id" in p for p in check3.problems), check3.problems
+
+
+def test_rewrite_csv_counts_several_removals_and_passes_columns_to_on_change():
+    rows = [trow(userid="1000"), trow(userid=OLD), trow(userid="7")]
+    seen = []
+    ch = correct.rewrite_csv(_csv(rows), None, Corrector([target("remove")]),
+                             lambda old, cols, new: seen.append(cols))
+    assert ch.rows_removed == 2 and ch.rows_rewritten == 0
+    assert seen == [TC, TC]
+
+
+def test_rewrite_csv_problem_has_no_line_number():
+    with pytest.raises(csvio.CsvProblem) as e:
+        correct.rewrite_csv(b'"userid"\n"1000\xff"\n', None, Corrector([target()]))
+    assert e.value.line == 0  # offsets, not lines: the caller names the file
+
+
+def test_scan_zip_asks_rename_only_about_members_holding_the_hint(tmp_path):
+    src = tmp_path / "m.zip"
+    with zipfile.ZipFile(src, "w") as z:
+        for n in ("1000/images/1-1.jpg", "7/images/2-1.jpg", "8/images/3-1.jpg"):
+            z.writestr(n, b"x")
+    asked = []
+    fix = Corrector([target()])
+
+    def spy(name):
+        asked.append(name)
+        return fix.member(name)
+
+    assert correct.scan_zip(src, spy, fix.cs_needles).rows_rewritten == 1
+    assert asked == ["1000/images/1-1.jpg"]
