@@ -361,3 +361,20 @@ def test_a_correction_of_an_imported_archive_leaves_no_trace_in_any_metadata_byt
             path = world.file_path("alpha", m["version"], f["variant"], f["path"])
             assert media.metadata_traces(path, ["1000"], ["Target_X"], [pseudonym(KEY, "1000", 0)]) == []
     assert world.verify("alpha").ok
+
+
+def test_a_correction_over_a_legacy_archive_with_a_trace_publishes_nothing(world):
+    # An archive published before imports normalised media (planted in place of the stored blob): another
+    # account's member comment mentions the account. The rename is fine, the comment is found.
+    from workers.engine.errors import VerificationFailed
+
+    path = world.file_path("alpha", 1, "hashed", "alpha_tweet_media_hashed_1.zip")
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
+        members = [(i.filename, z.read(i)) for i in z.infolist()]
+    path.chmod(0o644)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            z.writestr(info(name, b"RT @Target_X" if name.startswith("777/") else b""), data)
+    with pytest.raises(VerificationFailed, match=r"member '777/images/4-1.png': comment holds .* screen name"):
+        world.apply("legacy", [("1000", "rehash")])
+    assert world.manifest("alpha")["version"] == 1 and world.manifest("gamma")["version"] == 1
