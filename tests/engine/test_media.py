@@ -378,3 +378,14 @@ def test_a_correction_over_a_legacy_archive_with_a_trace_publishes_nothing(world
     with pytest.raises(VerificationFailed, match=r"member '777/images/4-1.png': comment holds .* screen name"):
         world.apply("legacy", [("1000", "rehash")])
     assert world.manifest("alpha")["version"] == 1 and world.manifest("gamma")["version"] == 1
+
+
+def test_a_re_derived_master_may_name_members_by_an_allowed_pseudonym(tmp_path):
+    p = pseudonym(KEY, "1000", 1)
+    path = tmp_path / "m.zip"
+    _write(path, [p + "/images/1-1.jpg", "555/images/2-1.jpg"])
+    with pytest.raises(media.MediaRefused, match="name is not"):
+        media.read_archive(path)
+    assert media.read_archive(path, {p}).names == [p + "/images/1-1.jpg", "555/images/2-1.jpg"]
+    assert media.member_account(p + "/images/1-1.jpg") == p
+    assert media.member_problem(p + "/images/../1-1.jpg", {p}) is not None

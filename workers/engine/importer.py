@@ -97,7 +97,7 @@ class _Job:
         self.progress = progress
         self.users: dict[str, int] = {}  # user id -> follower count
         self.pseudo_of: dict[str, str] = {}
-        self.hashed_names: list[str] = []  # screen names of the hashed accounts (media.metadata_traces)
+        self.hashed_names: dict[str, set] = {}  # raw id of a hashed account -> its screen names (verification)
         self.entries: list[dict] = []
         self.idx = connect(staging / "index.sqlite")
         self.idx.execute("BEGIN")
@@ -168,7 +168,8 @@ class _Job:
             if is_hashed(fc):
                 # Known before hash_row runs on this very row, so the users file is hashed too.
                 self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
-                self.hashed_names.append(fields[cols["user_screen_name"]])
+                sn = fields[cols["user_screen_name"]]
+                self.hashed_names[uid] = {sn.lower()} if sn else set()
             return
         if uid not in self.users:
             self.fail(path, csvio.line_of(records, line, i), f"tweet author {uid} is not in the users file")
@@ -235,7 +236,8 @@ class _Job:
             rows_u, rows_h = media.write_archive(arc, [(uw, None), (hw, lambda n: _rename_member(n, self.pseudo_of))])
             usha, hsha = uw.close(), hw.close()
         # The proof of section 5 for the archive: no byte of the hashed variant's metadata names a hashed account.
-        problems = media.metadata_traces(self.staging / h_name, self.pseudo_of, self.hashed_names, label=h_name)
+        problems = media.metadata_traces(self.staging / h_name, self.pseudo_of,
+                                         {sn for sns in self.hashed_names.values() for sn in sns}, label=h_name)
         if problems:
             raise ImportFailed("; ".join(problems[:5]))
         self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows_u, "sha256": usha})

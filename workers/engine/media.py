@@ -84,9 +84,13 @@ class Archive:
         return [m.name for m in self.members]
 
 
-def member_problem(name: str) -> str | None:
-    """Why `name` is not a member name an archive may hold (None when it is one)."""
+def member_problem(name: str, accounts: Iterable[str] = ()) -> str | None:
+    """Why `name` is not a member name an archive may hold (None when it is one). `accounts`: account
+    parts allowed besides user ids (the pseudonyms a re-derived master already holds; they may hold '/')."""
     if MEMBER_NAME.fullmatch(name):
+        return None
+    account, rest = split_member(name)
+    if account in accounts and MEMBER_NAME.fullmatch("0" + rest):
         return None
     if "\\" in name:
         return "a backslash in the name (names are <userid>/images/<tweetid>-<n>.<ext>)"
@@ -100,8 +104,8 @@ def member_problem(name: str) -> str | None:
 
 
 def member_account(name: str) -> str:
-    """The user id a checked member name starts with."""
-    return name[:name.index("/")]
+    """The account part (a user id, or an allowed pseudonym) of a checked member name."""
+    return split_member(name)[0]
 
 
 def _local_header(buf, offset: int):
@@ -111,8 +115,10 @@ def _local_header(buf, offset: int):
     return _LOCAL.unpack(head)
 
 
-def read_archive(path: Path) -> Archive:
-    """Check the master archive at path member by member; raise MediaRefused on the first problem."""
+def read_archive(path: Path, accounts: Iterable[str] = ()) -> Archive:
+    """Check the master archive at path member by member; raise MediaRefused on the first problem.
+    `accounts`: see member_problem."""
+    accounts = frozenset(accounts)
     path = Path(path)
     label = path.name
     try:
@@ -137,7 +143,7 @@ def read_archive(path: Path) -> Archive:
             raise MediaRefused(label, f"the name is given twice in the central directory (also member {seen[name_b]})",
                                n, name)
         seen[name_b] = n
-        if (problem := member_problem(name)) is not None:
+        if (problem := member_problem(name, accounts)) is not None:
             raise MediaRefused(label, problem, n, name)
         if d.flags[i] & _ENCRYPTED:
             raise MediaRefused(label, "the member is encrypted", n, name)
