@@ -67,11 +67,6 @@ def _uploads(name: str = "evidence") -> list[evidence.Upload]:
     ]
 
 
-def _allow_uploads() -> None:
-    # Only the two forms that take files accept bodies this large.
-    request.max_content_length = evidence.MAX_REQUEST_BYTES
-
-
 @bp.errorhandler(ServiceError)
 def _service_error(error: ServiceError):
     if isinstance(error, Unauthorized):
@@ -169,7 +164,6 @@ def new_appeal():
         status = filing.filing_status(principal)
         form = {"contact_email": status["account"]["email"] or ""}
         return render_template("owner/file.html", form=form, errors={}, error=None, **status)
-    _allow_uploads()
     form = request.form.to_dict()
     form.pop("csrf_token", None)
     try:
@@ -204,7 +198,6 @@ def appeal(appeal_id: int):
 def reply(appeal_id: int):
     """Answer the reviewer's request for information."""
     principal = current_principal()
-    _allow_uploads()
     body = request.form.get("body", "")
     try:
         filing.reply(principal, actor_for(principal), appeal_id, body, _version(request.form.get("version")),

@@ -31,6 +31,8 @@ KINDS = {
     "text/plain": ("a plain text file", (".txt", ".text", ".eml", ".log", ".md", ".csv"), ".txt"),
 }
 ACCEPTED = "PNG, JPEG, PDF or plain text"
+# The web endpoints whose forms carry files: only they accept request bodies up to MAX_REQUEST_BYTES.
+UPLOAD_ENDPOINTS = frozenset({"owner.new_appeal", "owner.reply"})
 
 
 @dataclass(frozen=True)
