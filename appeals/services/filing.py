@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import OPEN_STATUSES, REASONS, Account, Appeal, AppealDataset, AppealEvent, Message, ReasonCode
-from appeals.services import appeals, audit, notify, policy
+from appeals.services import appeals, audit, evidence, notify, policy
 from appeals.services.accounts import describe, email_problem
 from appeals.services.appeals import STATUS_TEXT
 from appeals.services.audit import Actor
@@ -18,6 +18,9 @@ from appeals.services.footprint import entries_for_user_id
 from appeals.services.transactions import atomic
 
 TEXT_MAX = 5000
+# The filing form's fields in the order it asks them (error summaries follow it).
+FIELD_ORDER = ("reason", "compromised_from", "compromised_until", "statement", "new_information",
+               "contact_email", "evidence")
 
 REASON_LABELS = {
     "included_in_error": "My account was included in error",
@@ -202,6 +205,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "decision": decision,
         "releases": releases,
         "can_reply": appeal.status == "info_requested",
+        "attachments": evidence.listing(appeal.id),
         "can_withdraw": appeals.can_move(appeal.status, "withdrawn"),
         "timeline": timeline,
     }
@@ -232,18 +236,58 @@ def _text(data: dict, name: str, label: str, problems: dict, required: bool) -> 
     return value
 
 
+DATE_PARTS = ("day", "month", "year")
+
+
+def parse_date_parts(day, month, year, label: str) -> tuple[date | None, str | None]:
+    """A date from its three typed parts (GOV.UK pattern): (date, None), or (None, a message naming the part).
+
+    Blank parts are named ("must include a month and a year"); years have 4 digits, so "19" or "20190"
+    never becomes a date nobody meant. Returns (None, None) when all three parts are blank.
+    """
+    parts = {"day": day, "month": month, "year": year}
+    cleaned = {k: (v.strip() if isinstance(v, str) else ("" if v is None else str(v))) for k, v in parts.items()}
+    missing = [k for k in DATE_PARTS if not cleaned[k]]
+    if len(missing) == 3:
+        return None, None
+    if missing:
+        return None, f"{label} must include a {' and a '.join(missing)}"
+    if not all(cleaned[k].isascii() and cleaned[k].isdigit() for k in DATE_PARTS):
+        return None, f"{label} must be a real date, written in numbers, for example 27 3 2019"
+    if len(cleaned["year"]) != 4:
+        return None, f"The year of {label[0].lower() + label[1:]} must have 4 numbers, for example 2019"
+    try:
+        return date(int(cleaned["year"]), int(cleaned["month"]), int(cleaned["day"])), None
+    except ValueError:
+        if not 1 <= int(cleaned["month"]) <= 12:
+            return None, f"{label} must be a real date: the month must be a number from 1 to 12"
+        return None, f"{label} must be a real date: that month has no day {int(cleaned['day'])}"
+
+
 def _date(data: dict, name: str, label: str, problems: dict) -> date | None:
+    # Pages send three parts (<name>_day, _month, _year); the API sends one YYYY-MM-DD string.
+    if any(f"{name}_{part}" in data for part in DATE_PARTS):
+        value, problem = parse_date_parts(*(data.get(f"{name}_{part}") for part in DATE_PARTS), label=label)
+        if problem:
+            problems[name] = problem
+            return None
+        if value is None:
+            problems[name] = f"Enter the {label[0].lower() + label[1:]}, because your account was compromised"
+        return value
     value = data.get(name)
     if value is None or value == "":
-        problems[name] = f"{label} is required when the account was compromised."
+        problems[name] = f"Enter the {label[0].lower() + label[1:]}, because your account was compromised"
         return None
     if isinstance(value, date):
         return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            parsed = date.fromisoformat(value.strip())
         except ValueError:
-            pass
+            parsed = None
+        # fromisoformat also reads 20190331; only the dashed form is unambiguous enough for an API.
+        if parsed is not None and len(value.strip()) == 10 and parsed.year >= 1000:
+            return parsed
     problems[name] = f"{label} must be a date written as YYYY-MM-DD, for example 2019-03-31."
     return None
 
@@ -262,8 +306,8 @@ def _validate_filing(data: dict) -> dict:
 
     compromised_from = compromised_until = None
     if reason == "compromised":
-        compromised_from = _date(data, "compromised_from", "The date you lost control", problems)
-        compromised_until = _date(data, "compromised_until", "The date you regained control", problems)
+        compromised_from = _date(data, "compromised_from", "Date you lost control", problems)
+        compromised_until = _date(data, "compromised_until", "Date you regained control", problems)
         today = utcnow().date()
         if compromised_from and compromised_from > today:
             problems["compromised_from"] = "The date you lost control cannot be in the future."
@@ -272,7 +316,11 @@ def _validate_filing(data: dict) -> dict:
         if compromised_from and compromised_until and compromised_until < compromised_from:
             problems["compromised_until"] = "The date you regained control must be on or after the date you lost it."
     if problems:
-        raise Invalid("Some answers need your attention: " + " ".join(problems.values()), fields=problems)
+        # In the order the form asks, one sentence each (the page lists them; the API reads `fields`).
+        ordered = [problems[k] for k in FIELD_ORDER if k in problems] + [
+            v for k, v in problems.items() if k not in FIELD_ORDER]
+        raise Invalid("Some answers need your attention. " + " ".join(
+            m if m.endswith(".") else m + "." for m in ordered), fields=problems)
     return {
         "reason": reason,
         "statement": statement,
@@ -287,11 +335,12 @@ def _validate_filing(data: dict) -> dict:
 
 
 @atomic
-def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
+def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) -> Appeal:
     """File one appeal covering every dataset the owner's account appears in.
 
     `data` holds reason, statement, contact_email, and where they apply compromised_from,
-    compromised_until (YYYY-MM-DD) and new_information. Refused: an account in no dataset,
+    compromised_until (YYYY-MM-DD, or three parts <name>_day/_month/_year) and new_information;
+    `files` are evidence.Upload objects (checked with the form). Refused: an account in no dataset,
     a second open appeal, a re-appeal within the cool-down without new information.
     """
     policy.authorize(principal, "appeal.file")
@@ -303,7 +352,15 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     status = _eligibility(account)
     if status["blocked"] is not None:
         raise status["blocked"]
-    values = _validate_filing(data)
+    checked, file_problem = evidence.check(files or [])
+    try:
+        values = _validate_filing(data)
+    except Invalid as error:
+        if file_problem:
+            error.fields["evidence"] = file_problem
+        raise
+    if file_problem:
+        raise Invalid(file_problem, fields={"evidence": file_problem})
     if status["needs_new_information"] and not values["new_information"]:
         until = status["cooldown_until"].strftime("%d %B %Y")
         message = (
@@ -342,6 +399,7 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     db.session.add(event)
     db.session.flush()
     audit.record(actor, "appeal.file", "appeal", appeal.id, None, appeals.snapshot(appeal))
+    evidence.attach(appeal, checked)
     notify.status_changed(appeal, event)
     db.session.commit()
     notify.deliver_pending()
@@ -349,8 +407,8 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
 
 
 @atomic
-def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Appeal:
-    """The owner answers a request for information; the appeal goes back to its reviewer."""
+def reply(principal, actor: Actor, appeal_id, body, expected_version=None, files: list | None = None) -> Appeal:
+    """The owner answers a request for information (with evidence.Upload files); the appeal goes back to its reviewer."""
     appeal = _own_appeal(principal, "appeal.reply", appeal_id, lock=True)
     appeals.check_version(appeal, expected_version)
     if appeal.status != "info_requested":
@@ -360,12 +418,17 @@ def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Ap
         )
     problems: dict[str, str] = {}
     text = _text({"body": body}, "body", "Your reply", problems, required=True)
+    checked, file_problem = evidence.check(files or [])
+    if file_problem:
+        problems["evidence"] = file_problem
     if problems:
-        raise Invalid(problems["body"], fields=problems)
+        raise Invalid(" ".join(problems.values()), fields=problems)
     before = appeals.snapshot(appeal)
-    db.session.add(Message(appeal_id=appeal.id, author_kind="account", body=text))
+    message = Message(appeal_id=appeal.id, author_kind="account", body=text)
+    db.session.add(message)
     appeal.info_due_at = None
     appeals.transition(appeal, "in_review", actor, "appeal.reply", before=before)
+    evidence.attach(appeal, checked, message_id=message.id)
     db.session.commit()
     notify.deliver_pending()
     return appeal
