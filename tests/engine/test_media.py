@@ -389,3 +389,42 @@ def test_a_re_derived_master_may_name_members_by_an_allowed_pseudonym(tmp_path):
     assert media.read_archive(path, {p}).names == [p + "/images/1-1.jpg", "555/images/2-1.jpg"]
     assert media.member_account(p + "/images/1-1.jpg") == p
     assert media.member_problem(p + "/images/../1-1.jpg", {p}) is not None
+
+
+def _base_archive() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.comment = b"hello"
+        for n in ("1000/images/1-1.jpg", "555/images/2-1.jpg"):
+            z.writestr(info(n, b"c", unicode_path(n)), b"data" * 10)
+    return buf.getvalue()
+
+
+BASE = _base_archive()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(BASE) - 1), st.integers(0, 255), st.sampled_from(["set", "cut", "add"])),
+                min_size=1, max_size=4))
+def test_a_damaged_archive_is_refused_clearly_or_read_whole(tmp_path_factory, edits):
+    data = bytearray(BASE)
+    for at, byte, op in edits:
+        at = min(at, len(data) - 1)
+        if op == "set":
+            data[at] = byte
+        elif op == "cut":
+            del data[at:at + 1 + byte % 8]
+        else:
+            data[at:at] = bytes([byte]) * (1 + byte % 8)
+    path = tmp_path_factory.mktemp("f") / "m.zip"
+    path.write_bytes(bytes(data))
+    try:
+        arc = media.read_archive(path)
+    except media.MediaRefused as e:
+        assert str(e).startswith("m.zip: ")
+        return
+    out = io.BytesIO()
+    media.write_archive(arc, [(out, None)])
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as z:  # whatever was accepted is written as a valid zip
+        assert z.namelist() == arc.names and z.comment == b""
+        assert all(i.extra == b"" and i.comment == b"" for i in z.infolist())

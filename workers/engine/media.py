@@ -108,6 +108,15 @@ def member_account(name: str) -> str:
     return split_member(name)[0]
 
 
+def _name(d: Directory, i: int) -> str:
+    """Member i's name; bytes that are not text in its encoding are shown as U+FFFD (such a name is refused)."""
+    try:
+        return d.name(i)
+    except UnicodeDecodeError:
+        at = int(d.pos[i]) + 46
+        return d.cd[at:at + int(d.nlen[i])].decode("utf-8", "replace")
+
+
 def _local_header(buf, offset: int):
     head = bytes(buf[offset:offset + _LOCAL.size])
     if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
@@ -135,10 +144,7 @@ def read_archive(path: Path, accounts: Iterable[str] = ()) -> Archive:
         f = _CENTRAL.unpack_from(raw)
         nlen = f[10]
         name_b = raw[_CENTRAL.size:_CENTRAL.size + nlen]
-        try:
-            name = name_b.decode("ascii")
-        except UnicodeDecodeError:
-            name = d.name(i)
+        name = _name(d, i)
         if name_b in seen:
             raise MediaRefused(label, f"the name is given twice in the central directory (also member {seen[name_b]})",
                                n, name)
@@ -280,7 +286,7 @@ def metadata_traces(path_or_buf, ids: Iterable[str], screen_names: Iterable[str]
     member_names: list[tuple[str, str]] = []
     records = []
     for i in range(len(d)):
-        name = d.name(i)
+        name = _name(d, i)
         what = f"member {name!r}"
         member_names.append((what, name))
         raw = d.raw(i)
