@@ -122,6 +122,14 @@ def N_(message: str) -> str:
 _ = gettext
 
 
+def label(code: str | None) -> str:
+    """A language for English-reading staff: 'Persian (fa), فارسی'."""
+    known = normalize(code) or DEFAULT
+    english = Locale.parse(known).get_display_name("en")
+    native = LANGUAGES[known][0]
+    return f"{english} ({known})" if native == english else f"{english} ({known}), {native}"
+
+
 def babel_locale(code: str | None = None) -> Locale:
     """The Babel Locale of `code` (default: the locale in force)."""
     return Locale.parse(normalize(code) or current_locale())

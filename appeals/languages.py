@@ -94,6 +94,7 @@ def _template_context() -> dict:
         "languages": [(key, name, i18n.html_lang(key)) for key, (name, _dir) in i18n.LANGUAGES.items()],
         "show_language_switcher": not staff_area(),
         "when": i18n.when,
+        "language_label": i18n.label,
     }
 
 
