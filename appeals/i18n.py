@@ -132,12 +132,24 @@ def label(code: str | None) -> str:
 
 def babel_locale(code: str | None = None) -> Locale:
     """The Babel Locale of `code` (default: the locale in force)."""
-    return Locale.parse(normalize(code) or current_locale())
+    # English is written the way the source texts are: "2 January 2019", not "January 2, 2019".
+    known = normalize(code) or current_locale()
+    return Locale.parse("en_GB" if known == DEFAULT else known)
+
+
+# Persian is written with its own digits; Arabic keeps CLDR's default Latin digits (usage varies by country).
+_NATIVE_DIGITS = {"fa": str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")}
+
+
+def digits(text: str) -> str:
+    """`text` with its digits written the way the locale in force writes them."""
+    table = _NATIVE_DIGITS.get(current_locale())
+    return text.translate(table) if table else text
 
 
 def format_number(value) -> str:
-    """A number in the locale in force: 12,345 / 12.345 / ١٢٬٣٤٥ / ۱۲٬۳۴۵."""
-    return numbers.format_decimal(value, locale=babel_locale())
+    """A number in the locale in force: 12,345 / 12.345 / 12 345 / ۱۲٬۳۴۵."""
+    return digits(numbers.format_decimal(value, locale=babel_locale()))
 
 
 def when(value) -> str:
@@ -150,6 +162,9 @@ def when(value) -> str:
         except ValueError:
             return value
     locale = babel_locale()
-    if isinstance(value, datetime):
-        return dates.format_datetime(value, "medium", tzinfo=None, locale=locale) + " UTC"
-    return dates.format_date(value, "long", locale=locale)
+    day = digits(dates.format_date(value, "long", locale=locale))
+    if not isinstance(value, datetime):
+        return day
+    # The locale's own way of joining a date and a time ("{1}, {0}", "{1} {0}" ...); times are UTC.
+    joined = str(locale.datetime_formats["medium"]).replace("{1}", day)
+    return joined.replace("{0}", digits(dates.format_time(value, "short", locale=locale))) + " UTC"

@@ -29,9 +29,9 @@ def human_bytes(n: int) -> str:
     for unit in ("byte", "kilobyte", "megabyte", "gigabyte"):
         if size < 1000 or unit == "gigabyte":
             pattern = "#,##0" if unit == "byte" else "#,##0.0"
-            return units.format_unit(size, f"digital-{unit}", length="long" if unit == "byte" else "short",
+            return i18n.digits(units.format_unit(size, f"digital-{unit}", length="long" if unit == "byte" else "short",
                                      format=pattern,
-                                     locale=i18n.babel_locale())
+                                     locale=i18n.babel_locale()))
         size /= 1000
     return str(n)
 
