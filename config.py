@@ -64,6 +64,8 @@ class Settings:
     download_link_hours: int
     login_rate_limit: str
     extra: dict = field(default_factory=dict)
+    # issue 15: where owners reach a person (help page, every footer)
+    contact_email: str = "appeals@localhost"
 
     @property
     def hash_key_id(self) -> str:
@@ -125,5 +127,7 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            # issue 15: where owners reach a person
+            contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 
 from appeals import db, runtime
 from appeals.extensions import csrf, limiter, login_manager
@@ -41,6 +41,17 @@ def configure(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         RATELIMIT_HEADERS_ENABLED=True,
     )
+    # issue 15: only the forms that take evidence files accept large bodies; registered before CSRF
+    # protection so its reading of the form already obeys the limit.
+    from appeals.services.evidence import MAX_REQUEST_BYTES, UPLOAD_ENDPOINTS
+
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+
+    @app.before_request
+    def _body_limit():
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            request.max_content_length = 2 * 1024 * 1024
+
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

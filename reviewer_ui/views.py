@@ -181,6 +181,17 @@ def _act(appeal_id: int, action, success: str, to_queue: bool = False):
     return redirect(url_for("reviewer.queue") if to_queue else url_for("reviewer.appeal", appeal_id=appeal_id), 303)
 
 
+@bp.get("/appeals/<int:appeal_id>/files/<int:attachment_id>")
+def attachment(appeal_id: int, attachment_id: int):
+    """One of the owner's evidence files, as a download (reviewers only; anyone else gets 404)."""
+    from appeals.owner.views import send_attachment
+
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("Please log in.")
+    return send_attachment(principal, appeal_id, attachment_id)
+
+
 @bp.post("/appeals/<int:appeal_id>/claim")
 def claim(appeal_id: int):
     """Claim this appeal."""

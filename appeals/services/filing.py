@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from appeals import db, i18n, runtime
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
-from appeals.i18n import lazy_gettext
+from appeals.i18n import N_, lazy_gettext
 from appeals.models import OPEN_STATUSES, REASONS, Account, Appeal, AppealDataset, AppealEvent, Message, ReasonCode
-from appeals.services import appeals, audit, notify, policy
+from appeals.services import appeals, audit, evidence, notify, policy
 from appeals.services.accounts import describe, email_problem
 from appeals.services.appeals import STATUS_TEXT
 from appeals.services.audit import Actor
@@ -20,6 +20,9 @@ from appeals.services.footprint import entries_for_user_id
 from appeals.services.transactions import atomic
 
 TEXT_MAX = 5000
+# The filing form's fields in the order it asks them (error summaries follow it).
+FIELD_ORDER = ("reason", "compromised_from", "compromised_until", "statement", "new_information",
+               "contact_email", "evidence")
 
 REASON_LABELS = {
     "included_in_error": lazy_gettext("My account was included in error"),
@@ -181,7 +184,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "status_explanation": explanation,
         "is_open": appeal.is_open,
         "reason": appeal.reason,
-        "reason_label": str(REASON_LABELS.get(appeal.reason, appeal.reason)),
+        "reason_label": REASON_LABELS.get(appeal.reason, appeal.reason),
         "statement": appeal.statement,
         "contact_email": appeal.contact_email,
         "compromised_from": _iso(appeal.compromised_from),
@@ -205,6 +208,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "decision": decision,
         "releases": releases,
         "can_reply": appeal.status == "info_requested",
+        "attachments": evidence.listing(appeal.id),
         "can_withdraw": appeals.can_move(appeal.status, "withdrawn"),
         "timeline": timeline,
     }
@@ -236,18 +240,73 @@ def _text(data: dict, name: str, label: str, problems: dict, required: bool) -> 
     return value
 
 
+DATE_PARTS = ("day", "month", "year")
+# Which parts of a three-part date are blank -> what to say (one whole sentence each, for translators).
+MISSING_DATE_PARTS = {
+    ("day",): N_("%(field)s must include a day"),
+    ("month",): N_("%(field)s must include a month"),
+    ("year",): N_("%(field)s must include a year"),
+    ("day", "month"): N_("%(field)s must include a day and a month"),
+    ("day", "year"): N_("%(field)s must include a day and a year"),
+    ("month", "year"): N_("%(field)s must include a month and a year"),
+}
+
+
+def _lower_first(text: str) -> str:
+    # "Date you lost control" inside a sentence; scripts without case are left as they are.
+    return text[:1].lower() + text[1:]
+
+
+def parse_date_parts(day, month, year, label: str) -> tuple[date | None, str | None]:
+    """A date from its three typed parts (GOV.UK pattern): (date, None), or (None, a message naming the part).
+
+    Blank parts are named ("must include a month and a year"); years have 4 digits, so "19" or "20190"
+    never becomes a date nobody meant. Returns (None, None) when all three parts are blank.
+    """
+    parts = {"day": day, "month": month, "year": year}
+    cleaned = {k: (v.strip() if isinstance(v, str) else ("" if v is None else str(v))) for k, v in parts.items()}
+    missing = [k for k in DATE_PARTS if not cleaned[k]]
+    if len(missing) == 3:
+        return None, None
+    if missing:
+        return None, _(MISSING_DATE_PARTS[tuple(missing)], field=label)
+    if not all(cleaned[k].isascii() and cleaned[k].isdigit() for k in DATE_PARTS):
+        return None, _("%(field)s must be a real date, written in numbers, for example 27 3 2019", field=label)
+    if len(cleaned["year"]) != 4:
+        return None, _("The year of %(field)s must have 4 numbers, for example 2019", field=_lower_first(label))
+    try:
+        return date(int(cleaned["year"]), int(cleaned["month"]), int(cleaned["day"])), None
+    except ValueError:
+        if not 1 <= int(cleaned["month"]) <= 12:
+            return None, _("%(field)s must be a real date: the month must be a number from 1 to 12", field=label)
+        return None, _("%(field)s must be a real date: that month has no day %(day)s", field=label,
+                       day=int(cleaned["day"]))
+
+
 def _date(data: dict, name: str, label: str, problems: dict) -> date | None:
+    # Pages send three parts (<name>_day, _month, _year); the API sends one YYYY-MM-DD string.
+    if any(f"{name}_{part}" in data for part in DATE_PARTS):
+        value, problem = parse_date_parts(*(data.get(f"{name}_{part}") for part in DATE_PARTS), label=label)
+        if problem:
+            problems[name] = problem
+            return None
+        if value is None:
+            problems[name] = _("Enter the %(field)s, because your account was compromised", field=_lower_first(label))
+        return value
     value = data.get(name)
     if value is None or value == "":
-        problems[name] = _("%(field)s is required when the account was compromised.", field=label)
+        problems[name] = _("Enter the %(field)s, because your account was compromised", field=_lower_first(label))
         return None
     if isinstance(value, date):
         return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            parsed = date.fromisoformat(value.strip())
         except ValueError:
-            pass
+            parsed = None
+        # fromisoformat also reads 20190331; only the dashed form is unambiguous enough for an API.
+        if parsed is not None and len(value.strip()) == 10 and parsed.year >= 1000:
+            return parsed
     problems[name] = _("%(field)s must be a date written as YYYY-MM-DD, for example 2019-03-31.", field=label)
     return None
 
@@ -266,8 +325,8 @@ def _validate_filing(data: dict) -> dict:
 
     compromised_from = compromised_until = None
     if reason == "compromised":
-        compromised_from = _date(data, "compromised_from", _("The date you lost control"), problems)
-        compromised_until = _date(data, "compromised_until", _("The date you regained control"), problems)
+        compromised_from = _date(data, "compromised_from", _("Date you lost control"), problems)
+        compromised_until = _date(data, "compromised_until", _("Date you regained control"), problems)
         today = utcnow().date()
         if compromised_from and compromised_from > today:
             problems["compromised_from"] = _("The date you lost control cannot be in the future.")
@@ -276,8 +335,11 @@ def _validate_filing(data: dict) -> dict:
         if compromised_from and compromised_until and compromised_until < compromised_from:
             problems["compromised_until"] = _("The date you regained control must be on or after the date you lost it.")
     if problems:
-        raise Invalid(_("Some answers need your attention: %(problems)s", problems=" ".join(problems.values())),
-                      fields=problems)
+        # In the order the form asks, one sentence each (the page lists them; the API reads `fields`).
+        ordered = [problems[k] for k in FIELD_ORDER if k in problems] + [
+            v for k, v in problems.items() if k not in FIELD_ORDER]
+        raise Invalid(_("Some answers need your attention.") + " " + " ".join(
+            m if m.endswith((".", "。")) else m + _(".") for m in ordered), fields=problems)
     return {
         "reason": reason,
         "statement": statement,
@@ -292,11 +354,12 @@ def _validate_filing(data: dict) -> dict:
 
 
 @atomic
-def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
+def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) -> Appeal:
     """File one appeal covering every dataset the owner's account appears in.
 
     `data` holds reason, statement, contact_email, and where they apply compromised_from,
-    compromised_until (YYYY-MM-DD) and new_information. Refused: an account in no dataset,
+    compromised_until (YYYY-MM-DD, or three parts <name>_day/_month/_year) and new_information;
+    `files` are evidence.Upload objects (checked with the form). Refused: an account in no dataset,
     a second open appeal, a re-appeal within the cool-down without new information.
     """
     policy.authorize(principal, "appeal.file")
@@ -308,7 +371,15 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     status = _eligibility(account)
     if status["blocked"] is not None:
         raise status["blocked"]
-    values = _validate_filing(data)
+    checked, file_problem = evidence.check(files or [])
+    try:
+        values = _validate_filing(data)
+    except Invalid as error:
+        if file_problem:
+            error.fields["evidence"] = file_problem
+        raise
+    if file_problem:
+        raise Invalid(file_problem, fields={"evidence": file_problem})
     if status["needs_new_information"] and not values["new_information"]:
         message = i18n.ngettext(
             "Your previous appeal was denied less than %(num)s day ago. Until %(until)s, "
@@ -350,6 +421,7 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     db.session.add(event)
     db.session.flush()
     audit.record(actor, "appeal.file", "appeal", appeal.id, None, appeals.snapshot(appeal))
+    evidence.attach(appeal, checked)
     notify.status_changed(appeal, event)
     db.session.commit()
     notify.deliver_pending()
@@ -357,8 +429,8 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
 
 
 @atomic
-def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Appeal:
-    """The owner answers a request for information; the appeal goes back to its reviewer."""
+def reply(principal, actor: Actor, appeal_id, body, expected_version=None, files: list | None = None) -> Appeal:
+    """The owner answers a request for information (with evidence.Upload files); the appeal goes back to its reviewer."""
     appeal = _own_appeal(principal, "appeal.reply", appeal_id, lock=True)
     appeals.check_version(appeal, expected_version)
     if appeal.status != "info_requested":
@@ -368,12 +440,17 @@ def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Ap
         )
     problems: dict[str, str] = {}
     text = _text({"body": body}, "body", _("Your reply"), problems, required=True)
+    checked, file_problem = evidence.check(files or [])
+    if file_problem:
+        problems["evidence"] = file_problem
     if problems:
-        raise Invalid(problems["body"], fields=problems)
+        raise Invalid(" ".join(problems.values()), fields=problems)
     before = appeals.snapshot(appeal)
-    db.session.add(Message(appeal_id=appeal.id, author_kind="account", body=text))
+    message = Message(appeal_id=appeal.id, author_kind="account", body=text)
+    db.session.add(message)
     appeal.info_due_at = None
     appeals.transition(appeal, "in_review", actor, "appeal.reply", before=before)
+    evidence.attach(appeal, checked, message_id=message.id)
     db.session.commit()
     notify.deliver_pending()
     return appeal
@@ -390,7 +467,7 @@ def withdraw(principal, actor: Actor, appeal_id, expected_version=None) -> Appea
                         "so this appeal can no longer be withdrawn.")
         else:
             message = _("This appeal is already closed (%(status)s); there is nothing to withdraw.",
-                        status=STATUS_TEXT[appeal.status][0])
+                        status=_lower_first(str(STATUS_TEXT[appeal.status][0])))
         raise Conflict(message, code="cannot_withdraw")
     before = appeals.snapshot(appeal)
     appeal.assigned_to_id = None
