@@ -1,7 +1,7 @@
 """languages: the owner's stored language, the language an appeal was filed in and a download was asked in, translated template bodies
 
 Revision ID: 0007_languages
-Revises: 0002_queue_indexes
+Revises: 0006_evidence_uploads
 Create Date: 2026-11-30 01:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_languages'
-down_revision = '0002_queue_indexes'
+down_revision = '0006_evidence_uploads'  # chained after main's 0006 when merging main
 branch_labels = None
 depends_on = None
 
