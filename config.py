@@ -93,6 +93,8 @@ class Settings:
     download_link_hours: int
     login_rate_limit: str
     extra: dict = field(default_factory=dict)
+    # issue 15: where owners reach a person (help page, every footer)
+    contact_email: str = "appeals@localhost"
     # issue 12/14: the pipeline's timings and fault hooks (formerly read in workers/queues.py and faults.py)
     sweep_seconds: int = 30  # APPEALS_SWEEP_SECONDS: how often a worker sweeps
     lock_seconds: int = 60  # APPEALS_LOCK_SECONDS: the dataset lock's expiry, renewed while held
@@ -162,6 +164,8 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            # issue 15: where owners reach a person
+            contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
             # issue 12/14: pipeline timings and fault hooks
             **_pipeline(env),
         )

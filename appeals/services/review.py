@@ -63,6 +63,7 @@ def appeal_page(principal, appeal_id: int) -> dict:
         "staff_names": names,
         "reason_codes": reference.reason_codes(),
         "templates": reference.templates(),
+        "owner_language": notify.owner_language(appeal),  # issue 16: reviewers see it; templates follow it
     }
 
 
