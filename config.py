@@ -64,6 +64,8 @@ class Settings:
     download_link_hours: int
     login_rate_limit: str
     extra: dict = field(default_factory=dict)
+    # issue 12/15: mail is delivered by the worker; a status email waits this long so quick changes merge
+    mail_hold_seconds: int = 60
 
     @property
     def hash_key_id(self) -> str:
@@ -125,5 +127,9 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            # issue 12/15: how long a status email is held so that changes seconds apart send one email
+            mail_hold_seconds=_int(env, "APPEALS_MAIL_HOLD_SECONDS", 60),
         )
+        if settings.mail_hold_seconds < 0:
+            raise ConfigError("APPEALS_MAIL_HOLD_SECONDS must be 0 or more seconds")
         return replace(settings, **overrides) if overrides else settings

@@ -10,7 +10,9 @@ from flask_login import login_user
 from appeals import runtime
 from appeals.db import utcnow
 from appeals.extensions import limiter
-from appeals.services import audit_query, queue as queue_service, reference, review, staff as staff_service
+from appeals.requests import form_version
+from appeals.services import audit_query, policy, queue as queue_service, reference, review, staff as staff_service
+from appeals.status import STATUS_TEXT
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 from reviewer_ui import bp
@@ -41,9 +43,6 @@ def _age(moment) -> str:
 
 @bp.context_processor
 def _helpers() -> dict:
-    from appeals.services import policy
-    from appeals.services.appeals import STATUS_TEXT
-
     principal = current_principal()
     return {
         "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
@@ -52,12 +51,7 @@ def _helpers() -> dict:
 
 
 def _version() -> int | None:
-    raw = (request.form.get("version") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise Invalid("The form's version is not valid; reload the page.", fields={"version": "Not a number."})
-    return int(raw)
+    return form_version(request.form)
 
 
 def _login_limit() -> str:

@@ -169,6 +169,15 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
         db.session.remove()
 
 
+def deliver_mail() -> dict:
+    """Deliver every due outbox message exactly once (the claim makes concurrent workers safe); the mail job."""
+    ensure_bootstrapped()
+    try:
+        return {"delivered": notify.deliver_pending()}
+    finally:
+        db.session.remove()
+
+
 def sweep() -> dict:
     """Re-enqueue corrections whose job is missing or whose run died; expire stale claims; send mail.
 

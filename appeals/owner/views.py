@@ -11,6 +11,7 @@ from flask_login import login_required, login_user, logout_user
 from appeals import runtime
 from appeals.extensions import limiter, login_manager
 from appeals.owner import bp
+from appeals.requests import TEXT_MAX, form_version
 from appeals.services import accounts, filing
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
@@ -43,7 +44,7 @@ def _when(value) -> str:
 
 @bp.context_processor
 def _template_helpers() -> dict:
-    return {"when": _when, "reason_labels": filing.REASON_LABELS, "text_max": filing.TEXT_MAX}
+    return {"when": _when, "reason_labels": filing.REASON_LABELS, "text_max": TEXT_MAX}
 
 
 @bp.errorhandler(ServiceError)
@@ -57,10 +58,6 @@ def _service_error(error: ServiceError):
 def _too_many(error):
     return render_template("owner/login.html", error=TOO_MANY_LOGINS, errors={}, username="",
                            next=""), 429
-
-
-def _version(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
 
 
 # --- login and logout -----------------------------------------------------------------------
@@ -159,7 +156,7 @@ def reply(appeal_id: int):
     principal = current_principal()
     body = request.form.get("body", "")
     try:
-        filing.reply(principal, actor_for(principal), appeal_id, body, _version(request.form.get("version")))
+        filing.reply(principal, actor_for(principal), appeal_id, body, form_version(request.form))
     except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, reply_error=error.message, reply_body=body)
     flash("Thank you. Your reply has been sent to the reviewer.", "success")
@@ -175,8 +172,8 @@ def withdraw(appeal_id: int):
         # Renders through get_own_appeal, so someone else's appeal still answers 404.
         return _appeal_page(appeal_id, 422, withdraw_error="Tick the box to confirm that you want to withdraw.")
     try:
-        filing.withdraw(principal, actor_for(principal), appeal_id, _version(request.form.get("version")))
-    except Conflict as error:
+        filing.withdraw(principal, actor_for(principal), appeal_id, form_version(request.form))
+    except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, withdraw_error=error.message)
     flash("Your appeal has been withdrawn.", "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal_id), 303)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import DownloadLog, DownloadNotice, DownloadRequest, Researcher
-from appeals.services import notify, policy, signing
+from appeals.services import dispatch, notify, policy, signing
 from appeals.services.accounts import email_problem
 from appeals.services.errors import Forbidden, Invalid, NotFound, ServiceError
 
@@ -260,7 +260,7 @@ def request_links(
     grant = LinkGrant(download.id, email, info.name, found.version, variant, expires_at, links)
     notify.enqueue(email, f"Your download links: {info.name}, version {found.version}", _links_email(grant), "download_links")
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return grant
 
 
@@ -366,7 +366,7 @@ def notify_downloaders(releases: dict[str, int]) -> int:
             db.session.rollback()
     else:
         raise RuntimeError("could not record download notices after three attempts")
-    notify.deliver_pending()
+    dispatch.mail()
     return sent
 
 
