@@ -18,7 +18,7 @@ import threading
 from rq import SimpleWorker
 
 from appeals import db
-from workers import jobs, queues
+from workers import dispatch, jobs, queues
 
 log = logging.getLogger("appeals.worker")
 
@@ -77,7 +77,8 @@ def run(burst: bool = False, name: str | None = None) -> bool:
                                    name="sweep", daemon=True)
         sweeper.start()
     worker = SimpleWorker(
-        [queues.corrections_queue(connection)],
+        # Mail first: a delivery takes milliseconds, and must not wait behind a long correction run.
+        [dispatch.mail_queue(connection), queues.corrections_queue(connection)],
         connection=connection,
         name=name or f"appeals-{socket.gethostname()}-{os.getpid()}",
     )

@@ -42,12 +42,12 @@ def enqueue(to_addr: str, subject: str, body: str, kind: str, merge_key: str | N
             hold_seconds: int = 0) -> OutboxMessage:
     """Add an email to the outbox in the current transaction, due in `hold_seconds`.
 
-    With a `merge_key`, messages with that key still waiting are replaced by this one,
-    which keeps the earliest deadline among them.
+    With a `merge_key` and a hold, messages with that key still waiting are replaced by
+    this one, which keeps the earliest deadline among them. Without a hold each goes alone.
     """
     now = utcnow()
     not_before = now + timedelta(seconds=hold_seconds)
-    if merge_key is not None:
+    if merge_key is not None and hold_seconds > 0:
         waiting = db.session.execute(
             select(OutboxMessage.id, OutboxMessage.not_before)
             .where(OutboxMessage.merge_key == merge_key, OutboxMessage.status == "pending")
