@@ -13,7 +13,9 @@ import logging
 from rq import get_current_job
 
 from appeals import db, runtime
-from appeals.services import corrections, downloads, notify, review
+from appeals.db import utcnow
+from appeals.requests import iso
+from appeals.services import corrections, dispatch, downloads, notify, review
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -170,12 +172,19 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
 
 
 def deliver_mail() -> dict:
-    """Deliver every due outbox message exactly once (the claim makes concurrent workers safe); the mail job."""
+    """The mail job: deliver every due outbox message exactly once (the claim makes concurrent workers safe).
+
+    Then ask for a delivery when the next held (or retried) message falls due.
+    """
     ensure_bootstrapped()
     try:
-        return {"delivered": notify.deliver_pending()}
+        delivered = notify.deliver_pending()
+        later = notify.next_due()
     finally:
         db.session.remove()
+    if later is not None and later > utcnow():
+        dispatch.mail(later)
+    return {"delivered": delivered, "next_due": iso(later)}
 
 
 def sweep() -> dict:

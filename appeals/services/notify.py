@@ -98,17 +98,21 @@ def deliver_pending(now: datetime | None = None) -> int:
     worker = uuid.uuid4().hex
     handled = 0
     while True:
-        claimed = _claim(worker, now or utcnow())
+        seen, claimed = _claim(worker, now or utcnow())
+        if not seen:
+            return handled
+        # Claimed nothing of what it saw: another worker was faster; look again.
         for message in claimed:
             _deliver(settings, message)
             db.session.commit()
         handled += len(claimed)
-        if len(claimed) < BATCH:
-            return handled
 
 
-def _claim(worker: str, now: datetime) -> list[OutboxMessage]:
-    """Mark up to BATCH due messages as this worker's (status `sending`), in one short transaction."""
+def _claim(worker: str, now: datetime) -> tuple[int, list[OutboxMessage]]:
+    """Mark up to BATCH due messages as this worker's (status `sending`), in one short transaction.
+
+    Returns how many due messages it saw and those it claimed.
+    """
     session = db.session
     due = or_(
         and_(OutboxMessage.status == "pending",
@@ -122,7 +126,7 @@ def _claim(worker: str, now: datetime) -> list[OutboxMessage]:
     ).all()
     if not ids:
         session.rollback()
-        return []
+        return 0, []
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), due)
@@ -130,9 +134,10 @@ def _claim(worker: str, now: datetime) -> list[OutboxMessage]:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return list(session.scalars(
+    # populate_existing: the session keeps objects across commits, and the UPDATE bypassed them.
+    return len(ids), list(session.scalars(
         select(OutboxMessage).where(OutboxMessage.claimed_by == worker, OutboxMessage.status == "sending")
-        .order_by(OutboxMessage.id)
+        .order_by(OutboxMessage.id).execution_options(populate_existing=True)
     ))
 
 
@@ -160,7 +165,7 @@ def _deliver(settings, message: OutboxMessage) -> None:
 
 
 def next_due() -> datetime | None:
-    """When the earliest waiting message falls due (None when nothing waits)."""
+    """When the earliest waiting message (held, or waiting for a retry) falls due; None when nothing waits."""
     value = db.session.scalar(select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == "pending"))
     db.session.rollback()
     return value
