@@ -15,6 +15,7 @@ from datetime import datetime
 log = logging.getLogger("appeals.dispatch")
 
 _bound: dict[str, Callable] = {}
+_LABELS = {"corrections": "correction", "mail": "mail"}
 
 
 def bind(*, corrections: Callable[[list[int]], object], mail: Callable[[datetime | None], object]) -> None:
@@ -52,4 +53,4 @@ def _call(name: str, argument) -> None:
     try:
         sender(argument)
     except Exception:  # noqa: BLE001 - the change is committed; the sweep finds the work later
-        log.warning("could not dispatch %s; the worker's sweep will retry", name, exc_info=True)
+        log.warning("could not enqueue %s jobs; the worker's sweep will retry", _LABELS[name], exc_info=True)
