@@ -125,7 +125,7 @@ def _claim(worker: str, now: datetime) -> tuple[int, list[OutboxMessage]]:
         select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(BATCH).with_for_update(skip_locked=True)
     ).all()
     if not ids:
-        session.rollback()
+        session.commit()  # ends the read; unlike a rollback it leaves the caller's loaded objects alone
         return 0, []
     session.execute(
         update(OutboxMessage)
@@ -167,7 +167,7 @@ def _deliver(settings, message: OutboxMessage) -> None:
 def next_due() -> datetime | None:
     """When the earliest waiting message (held, or waiting for a retry) falls due; None when nothing waits."""
     value = db.session.scalar(select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == "pending"))
-    db.session.rollback()
+    db.session.commit()  # ends the read without expiring anything
     return value
 
 
