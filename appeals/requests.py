@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from appeals import i18n
+from appeals.i18n import gettext as _
 from appeals.services.errors import Invalid
 
 # The one limit of free text a person writes (statements, replies, messages, notes, reasons).
 # It was 5,000 on the owner side and 20,000 on the reviewer side; the stricter one holds.
 TEXT_MAX = 5000
 
-VERSION_MESSAGE = "The version of the appeal you loaded is not valid. Reload the page and try again."
+VERSION_MESSAGE = i18n.lazy_gettext("The version of the appeal you loaded is not valid. Reload the page and try again.")
 
 
 # --- the appeal version a caller saw (optimistic concurrency) ----------------------------------
@@ -36,7 +38,7 @@ def number_problem(value: Any, *, text: bool) -> tuple[int | None, str | None]:
     else:
         number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if number is None or number < 1:
-        return None, "Must be a positive whole number."
+        return None, _("Must be a positive whole number.")
     return number, None
 
 
@@ -53,7 +55,7 @@ def json_version(data: dict) -> int | None:
 def _version(value: Any, text: bool) -> int | None:
     number, problem = number_problem(value, text=text)
     if problem:
-        raise Invalid(VERSION_MESSAGE, fields={"version": problem})
+        raise Invalid(str(VERSION_MESSAGE), fields={"version": problem})
     return number
 
 
@@ -70,14 +72,15 @@ def text_problem(value: Any, label: str, required: bool) -> tuple[str | None, st
     if value is None:
         value = ""
     if not isinstance(value, str):
-        return None, f"{label} must be text."
+        return None, _("%(field)s must be text.", field=label)
     value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if "\x00" in value:
-        return None, f"{label} contains a character that cannot be stored (NUL)."
+        return None, _("%(field)s contains a character that cannot be stored (NUL).", field=label)
     if not value:
-        return None, (f"{label} is required." if required else None)
+        return None, (_("%(field)s is required.", field=label) if required else None)
     if len(value) > TEXT_MAX:
-        return None, f"{label} can have at most {TEXT_MAX:,} characters; it has {len(value):,}."
+        return None, _("%(field)s can have at most %(max)s characters; it has %(count)s.", field=label,
+                       max=i18n.format_number(TEXT_MAX), count=i18n.format_number(len(value)))
     return value, None
 
 

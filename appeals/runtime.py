@@ -19,6 +19,7 @@ def bootstrap(settings: Settings) -> Settings:
     """
     from appeals import db
     from workers import dispatch as senders  # here, not at the top: RQ loads only in a started process
+    from workers.engine import faults
 
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -26,6 +27,7 @@ def bootstrap(settings: Settings) -> Settings:
     _state["settings"] = settings
     db.init_db(settings.database_url)
     senders.install()
+    faults.arm(settings.fault_kill_at, settings.fault_pause_at)
     return settings
 
 

@@ -1,10 +1,13 @@
 """THE appeal status table: statuses, allowed moves, who is mailed on each move, the status sets, owner texts.
 
-A leaf: it imports nothing from the application, so models, services, pages, API and
-mail all derive their vocabulary from here. `services.appeals.transition` enforces it.
+A leaf: it imports nothing from the application but the translation markers (appeals/i18n.py,
+itself a leaf), so models, services, pages, API and mail all derive their vocabulary from here.
+`services.appeals.transition` enforces it.
 """
 
 from __future__ import annotations
+
+from appeals.i18n import lazy_gettext as _l
 
 # The status vocabulary shared by pages, API and emails (a contract: names never change).
 STATUSES = (
@@ -80,34 +83,35 @@ SENIOR_ONLY = ("escalated",)
 DECIDED = ("correction_queued", "correcting", "corrected", "correction_failed", "denied")
 
 # --- what each status means to the owner, shown on pages and in emails -------------------------
+# Translated lazily (issue 16) into the locale in force where they are shown: use str() or title().
 
-STATUS_TEXT: dict[str, tuple[str, str]] = {
-    "filed": ("Filed", "Your appeal is waiting for a reviewer. You will get an email when that changes."),
-    "in_review": ("In review", "A reviewer is looking at your appeal and the published data."),
+STATUS_TEXT: dict[str, tuple] = {
+    "filed": (_l("Filed"), _l("Your appeal is waiting for a reviewer. You will get an email when that changes.")),
+    "in_review": (_l("In review"), _l("A reviewer is looking at your appeal and the published data.")),
     "info_requested": (
-        "Information requested",
-        "The reviewer needs more information from you. Please answer on the appeal page.",
+        _l("Information requested"),
+        _l("The reviewer needs more information from you. Please answer on the appeal page."),
     ),
-    "escalated": ("Escalated", "Your appeal has been passed to a senior reviewer."),
+    "escalated": (_l("Escalated"), _l("Your appeal has been passed to a senior reviewer.")),
     "approved": (
-        "Approved, awaiting confirmation",
-        "A reviewer approved your appeal. A second, senior reviewer must confirm it before the data changes.",
+        _l("Approved, awaiting confirmation"),
+        _l("A reviewer approved your appeal. A second, senior reviewer must confirm it before the data changes."),
     ),
     "correction_queued": (
-        "Correction queued",
-        "Your appeal was approved and confirmed. The published datasets are about to be corrected.",
+        _l("Correction queued"),
+        _l("Your appeal was approved and confirmed. The published datasets are about to be corrected."),
     ),
-    "correcting": ("Correcting", "The published datasets are being corrected now."),
+    "correcting": (_l("Correcting"), _l("The published datasets are being corrected now.")),
     "corrected": (
-        "Corrected",
-        "A corrected release of every dataset concerned has been published. Nothing more is needed from you.",
+        _l("Corrected"),
+        _l("A corrected release of every dataset concerned has been published. Nothing more is needed from you."),
     ),
     "correction_failed": (
-        "Correction delayed",
-        "The correction hit a problem and has not been published yet. The team has been told and will retry.",
+        _l("Correction delayed"),
+        _l("The correction hit a problem and has not been published yet. The team has been told and will retry."),
     ),
-    "denied": ("Denied", "The reviewers decided not to change the published data. Their reasons are below."),
-    "withdrawn": ("Withdrawn", "You withdrew this appeal."),
+    "denied": (_l("Denied"), _l("The reviewers decided not to change the published data. Their reasons are below.")),
+    "withdrawn": (_l("Withdrawn"), _l("You withdrew this appeal.")),
 }
 
 
@@ -122,10 +126,10 @@ def mailed(from_status: str | None, to_status: str) -> str:
 
 
 def title(status: str) -> str:
-    """The owner-facing name of `status`."""
-    return STATUS_TEXT[status][0]
+    """The owner-facing name of `status`, in the locale in force."""
+    return str(STATUS_TEXT[status][0])
 
 
 def explanation(status: str) -> str:
-    """What `status` means to the owner and what comes next."""
-    return STATUS_TEXT[status][1]
+    """What `status` means to the owner and what comes next, in the locale in force."""
+    return str(STATUS_TEXT[status][1])

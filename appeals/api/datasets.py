@@ -8,6 +8,7 @@ from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
 from appeals.requests import iso, number_problem
+from appeals.i18n import gettext as _
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -93,13 +94,13 @@ def create_download():
         problems["version"] = problem
     name = data.get("dataset")
     if not isinstance(name, str) or not name:
-        problems["dataset"] = "Required."
+        problems["dataset"] = _("Required.")
     variant = data.get("variant", "hashed")
     if variant != "hashed":
         # Unhashed files are for logged-in licensed researchers, on the website only.
-        problems["variant"] = "The API serves the hashed variant only."
+        problems["variant"] = _("The API serves the hashed variant only.")
     if problems:
-        raise Invalid("Please correct the request.", fields=problems)
+        raise Invalid(_("Please correct the request."), fields=problems)
     grant = downloads.request_links(
         None, data.get("email"), name, version, variant, data.get("accept_terms"), ip=request.remote_addr,
     )

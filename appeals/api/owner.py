@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request, url_for
 
 from appeals.api import bp, json_body, require_principal
+from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
 from appeals.requests import TEXT_MAX, json_version
 from appeals.services import accounts, filing, footprint

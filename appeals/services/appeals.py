@@ -11,6 +11,7 @@ from __future__ import annotations
 from appeals import db
 from appeals import status as table
 from appeals.models import Appeal, AppealEvent, Message
+from appeals.i18n import gettext as _
 from appeals.requests import iso
 from appeals.services import audit, notify
 from appeals.services.audit import Actor
@@ -20,6 +21,7 @@ from appeals.services.errors import Conflict
 STATUS_TEXT = table.STATUS_TEXT
 TRANSITIONS = table.TRANSITIONS
 can_move = table.can_move
+
 
 def snapshot(appeal: Appeal) -> dict:
     """The audited state of an appeal: enough to show what an action changed."""
@@ -38,7 +40,7 @@ def check_version(appeal: Appeal, expected: int | None) -> None:
     """Refuse an action based on a stale view of the appeal (HTTP 409)."""
     if expected is not None and int(expected) != appeal.version:
         raise Conflict(
-            "This appeal changed since you loaded it. Reload the page to see the current state, then try again.",
+            _("This appeal changed since you loaded it. Reload the page to see the current state, then try again."),
             code="stale_version",
         )
 

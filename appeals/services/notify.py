@@ -9,7 +9,8 @@ without SMTP, logs them and keeps them in the outbox table so the demo can show 
 A status email is held for APPEALS_MAIL_HOLD_SECONDS: a later change of the same
 appeal within that time replaces it (the earlier row becomes `merged`), keeping the
 first one's deadline, so the owner gets one email with the latest state.
-No message ever names an account other than its recipient's own.
+No message ever names an account other than its recipient's own. Owners' emails go out
+in the owner's language (issue 16).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from email.message import EmailMessage
 
 from sqlalchemy import and_, func, or_, select, update
 
-from appeals import db, runtime
+from appeals import db, i18n, runtime
 from appeals import status as table
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Appeal, AppealEvent, OutboxMessage
 
 log = logging.getLogger("appeals.mail")
@@ -67,25 +69,36 @@ def enqueue(to_addr: str, subject: str, body: str, kind: str, merge_key: str | N
     return message
 
 
+def owner_language(appeal: Appeal) -> str:
+    """The language of the owner's emails: the account's stored choice, else the one they filed in."""
+    account = appeal.account
+    return i18n.normalize(getattr(account, "language", None)) or i18n.normalize(appeal.language) or i18n.DEFAULT
+
+
 def status_changed(appeal: Appeal, event: AppealEvent) -> OutboxMessage:
-    """Queue the owner's email for a change of status of their appeal."""
-    title, explanation = table.STATUS_TEXT[event.status_to]
-    url = f"{runtime.settings().public_url}/appeals/{appeal.id}"
-    lines = [
-        "Hello,",
-        "",
-        f"The status of your appeal #{appeal.id} is now: {title}.",
-        "",
-        explanation,
-    ]
-    if event.public_note:
-        lines += ["", event.public_note]
-    releases = (event.data or {}).get("releases")
-    if releases:
-        lines += ["", "Corrected releases published:"]
-        lines += [f"  {name}: version {version}" for name, version in sorted(releases.items())]
-    lines += ["", f"Follow your appeal: {url}", "", "This message was sent because you filed an appeal."]
-    return enqueue(appeal.contact_email, f"Your appeal #{appeal.id}: {title}", "\n".join(lines), "status",
+    """Queue the owner's email for a change of status of their appeal, in the owner's language."""
+    with i18n.use_locale(owner_language(appeal)):
+        title, explanation = table.title(event.status_to), table.explanation(event.status_to)
+        url = f"{runtime.settings().public_url}/appeals/{appeal.id}"
+        lines = [
+            _("Hello,"),
+            "",
+            _("The status of your appeal #%(id)s is now: %(status)s.", id=appeal.id, status=title),
+            "",
+            explanation,
+        ]
+        if event.public_note:
+            # The reviewer's own words, sent as written.
+            lines += ["", event.public_note]
+        releases = (event.data or {}).get("releases")
+        if releases:
+            lines += ["", _("Corrected releases published:")]
+            lines += ["  " + _("%(dataset)s: version %(version)s", dataset=name, version=i18n.format_number(version))
+                      for name, version in sorted(releases.items())]
+        lines += ["", _("Follow your appeal: %(url)s", url=url), "",
+                  _("This message was sent because you filed an appeal.")]
+        subject = _("Your appeal #%(id)s: %(status)s", id=appeal.id, status=title)
+    return enqueue(appeal.contact_email, subject, "\n".join(lines), "status",
                    merge_key=f"appeal-status:{appeal.id}", hold_seconds=runtime.settings().mail_hold_seconds)
 
 

@@ -1,7 +1,7 @@
 """outbox delivery by the worker: hold time, merge key, claim
 
 Revision ID: 0009_outbox_delivery
-Revises: 0002_queue_indexes
+Revises: 0007_languages
 Create Date: 2026-11-30 01:55:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0009_outbox_delivery'
-down_revision = '0002_queue_indexes'
+down_revision = '0007_languages'
 branch_labels = None
 depends_on = None
 
