@@ -12,7 +12,7 @@ from appeals.db import utcnow
 from appeals.extensions import limiter
 from appeals.requests import form_version
 from appeals.services import audit_query, policy, queue as queue_service, reference, review, staff as staff_service
-from appeals.status import STATUS_TEXT
+from appeals.status import STATUS_TEXT, title
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 from reviewer_ui import bp
@@ -45,7 +45,7 @@ def _age(moment) -> str:
 def _helpers() -> dict:
     principal = current_principal()
     return {
-        "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
+        "status_title": lambda status: title(status) if status in STATUS_TEXT else status,
         "staff_can": lambda action: policy.can(principal, action),
         "t_missing": reference.missing_languages,  # issue 16: templates not yet in a language
         "template_body": reference.body_in,

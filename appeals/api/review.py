@@ -8,7 +8,7 @@ from appeals.api import bp, json_body, require_principal
 from appeals.services import audit_query, queue, review
 from appeals.services.errors import Invalid
 from appeals.requests import iso, json_version
-from appeals.status import STATUS_TEXT
+from appeals.status import title
 from appeals.web import actor_for
 
 
@@ -28,7 +28,7 @@ def appeal_json(appeal) -> dict:
         "id": appeal.id,
         "version": appeal.version,
         "status": appeal.status,
-        "status_text": STATUS_TEXT[appeal.status][0],
+        "status_text": title(appeal.status),
         "assigned_to_id": appeal.assigned_to_id,
         "claim_touched_at": iso(appeal.claim_touched_at),
         "decision": {
