@@ -103,6 +103,8 @@ class Settings:
     correction_timeout: int = 4 * 3600  # APPEALS_CORRECTION_TIMEOUT: a run's hard time limit
     fault_kill_at: str | None = None  # APPEALS_FAULT_KILL_AT: SIGKILL at this pipeline checkpoint (tests)
     fault_pause_at: str | None = None  # APPEALS_FAULT_PAUSE_AT: "point:seconds", sleep there (tests)
+    # issue 12/15: mail is delivered by the worker; a status email waits this long so quick changes merge
+    mail_hold_seconds: int = 60
 
     @property
     def hash_key_id(self) -> str:
@@ -168,5 +170,9 @@ class Settings:
             contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
             # issue 12/14: pipeline timings and fault hooks
             **_pipeline(env),
+            # issue 12/15: how long a status email is held so that changes seconds apart send one email
+            mail_hold_seconds=_int(env, "APPEALS_MAIL_HOLD_SECONDS", 60),
         )
+        if settings.mail_hold_seconds < 0:
+            raise ConfigError("APPEALS_MAIL_HOLD_SECONDS must be 0 or more seconds")
         return replace(settings, **overrides) if overrides else settings
