@@ -34,6 +34,11 @@ def _targets(message) -> list[str]:
     return list(message.string) if isinstance(message.string, (tuple, list)) else [message.string]
 
 
+def _pairs(catalogue) -> dict:
+    as_key = lambda value: tuple(value) if isinstance(value, (list, tuple)) else value  # noqa: E731
+    return {as_key(m.id): as_key(m.string) for m in catalogue if m.id}
+
+
 def _extracted() -> set:
     """Every message the code and templates mark today, extracted the way tools/i18n.sh does."""
     method_map = [("appeals/**.py", "python"), ("appeals/**/templates/**.html", "jinja2")]
@@ -105,9 +110,9 @@ def test_the_committed_mo_is_compiled_from_the_po(code):
     compiled = io.BytesIO()
     write_mo(compiled, _po(code))
     compiled.seek(0)
-    expected = {m.id: m.string for m in read_mo(compiled) if m.id}
+    expected = _pairs(read_mo(compiled))
     with open(i18n.TRANSLATIONS_DIR / code / "LC_MESSAGES" / "messages.mo", "rb") as fh:
-        shipped = {m.id: m.string for m in read_mo(fh) if m.id}
+        shipped = _pairs(read_mo(fh))
     assert shipped == expected, f"{code}: messages.mo is stale; run tools/i18n.sh compile"
 
 
