@@ -121,7 +121,7 @@ def test_a_glossary_exists_for_every_language(code):
     glossary = (i18n.TRANSLATIONS_DIR / "GLOSSARY.md").read_text(encoding="utf-8")
     section = glossary.split(f"## {code} ", 1)
     assert len(section) == 2, f"GLOSSARY.md has no section for {code}"
-    for term in ("pseudonym", "release", "dataset", "appeal"):
+    for term in ("pseudonym", "release", "dataset", "appeal"):  # the issue names these four
         assert re.search(rf"^\| {term} \|", section[1].split("\n## ", 1)[0], re.M), f"{code}: no entry for {term}"
 
 
