@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_i18n(app)
     register_blueprints(app)
     register_error_pages(app)
+    register_schema_guard(app)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     return app
 
@@ -127,3 +128,31 @@ def register_error_pages(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, render_error)
+
+
+def register_schema_guard(app: Flask) -> None:
+    """Until the database is at the migration head, every request gets a 503 naming `appeals db upgrade`.
+
+    Checked per request until it passes once, so an upgrade run meanwhile needs no restart.
+    """
+    from flask import request
+
+    from appeals import schema
+
+    state = {"ok": False}
+
+    @app.before_request
+    def _require_current_schema():
+        if state["ok"]:
+            return None
+        try:
+            schema.check(db.make_engine(runtime.settings().database_url))
+        except schema.SchemaOutdated as exc:
+            message = f"The service is not ready: {exc}"
+            if request.path.startswith("/api/"):
+                from appeals.api import error_response
+
+                return error_response(503, "schema_outdated", message)
+            return render_template("error.html", code=503, description=message), 503
+        state["ok"] = True
+        return None

@@ -10,7 +10,9 @@ from flask_login import login_user
 from appeals import runtime
 from appeals.db import utcnow
 from appeals.extensions import limiter
-from appeals.services import audit_query, queue as queue_service, reference, review, staff as staff_service
+from appeals.requests import form_version
+from appeals.services import audit_query, policy, queue as queue_service, reference, review, staff as staff_service
+from appeals.status import STATUS_TEXT, title
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 from reviewer_ui import bp
@@ -41,12 +43,9 @@ def _age(moment) -> str:
 
 @bp.context_processor
 def _helpers() -> dict:
-    from appeals.services import policy
-    from appeals.services.appeals import STATUS_TEXT
-
     principal = current_principal()
     return {
-        "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
+        "status_title": lambda status: title(status) if status in STATUS_TEXT else status,
         "staff_can": lambda action: policy.can(principal, action),
         "t_missing": reference.missing_languages,  # issue 16: templates not yet in a language
         "template_body": reference.body_in,
@@ -55,12 +54,7 @@ def _helpers() -> dict:
 
 
 def _version() -> int | None:
-    raw = (request.form.get("version") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise Invalid("The form's version is not valid; reload the page.", fields={"version": "Not a number."})
-    return int(raw)
+    return form_version(request.form)
 
 
 def _login_limit() -> str:

@@ -69,4 +69,4 @@ def _http_error(error: HTTPException):
 
 
 # Route modules register themselves on `bp` when imported.
-from appeals.api import datasets, openapi, owner, review, tokens  # noqa: E402,F401
+from appeals.api import datasets, openapi, owner, reference, review, tokens  # noqa: E402,F401

@@ -7,6 +7,7 @@ from flask import jsonify, request
 from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.requests import iso, number_problem
 from appeals.i18n import gettext as _
 from appeals.services import downloads
 from appeals.services.errors import Invalid
@@ -88,9 +89,9 @@ def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()
     problems = {}
-    version = data.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems["version"] = _("Must be a positive integer.")
+    version, problem = number_problem(data.get("version"), text=False)
+    if problem:
+        problems["version"] = problem
     name = data.get("dataset")
     if not isinstance(name, str) or not name:
         problems["dataset"] = _("Required.")
@@ -107,9 +108,9 @@ def create_download():
         "dataset": grant.dataset,
         "version": grant.version,
         "variant": grant.variant,
-        "expires_at": grant.expires_at.isoformat() + "Z",
+        "expires_at": iso(grant.expires_at),
         "links": [
-            {"path": link.path, "url": link.url, "expires_at": link.expires_at.isoformat() + "Z",
+            {"path": link.path, "url": link.url, "expires_at": iso(link.expires_at),
              "bytes": link.bytes, "sha256": link.sha256}
             for link in grant.links
         ],

@@ -7,24 +7,13 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from appeals import status as status_table
 from appeals.db import Base, utcnow
 
-# The status vocabulary shared by pages, API and emails (a contract).
-APPEAL_STATUSES = (
-    "filed",
-    "in_review",
-    "info_requested",
-    "escalated",
-    "approved",
-    "correction_queued",
-    "correcting",
-    "corrected",
-    "correction_failed",
-    "denied",
-    "withdrawn",
-)
-CLOSED_STATUSES = ("corrected", "denied", "withdrawn")
-OPEN_STATUSES = tuple(s for s in APPEAL_STATUSES if s not in CLOSED_STATUSES)
+# The status vocabulary and its sets come from THE status table (appeals/status.py).
+APPEAL_STATUSES = status_table.STATUSES
+CLOSED_STATUSES = status_table.FINAL
+OPEN_STATUSES = status_table.OPEN
 REASONS = ("included_in_error", "compromised", "other")
 REMEDIES = ("remove", "rehash")
 

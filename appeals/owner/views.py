@@ -11,6 +11,7 @@ from appeals.extensions import limiter, login_manager
 from appeals.i18n import N_
 from appeals.i18n import gettext as _
 from appeals.owner import bp
+from appeals.requests import TEXT_MAX, form_version
 from appeals.services import accounts, evidence, filing, outcome
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
@@ -30,7 +31,7 @@ def _failed_login(response) -> bool:
 
 @bp.context_processor
 def _template_helpers() -> dict:
-    return {"when": i18n.when, "reason_labels": filing.REASON_LABELS, "text_max": filing.TEXT_MAX,
+    return {"when": i18n.when, "reason_labels": filing.REASON_LABELS, "text_max": TEXT_MAX,
             "field_order": filing.FIELD_ORDER, "max_files": evidence.MAX_FILES,
             "max_mb": evidence.MAX_BYTES // (1024 * 1024)}
 
@@ -65,10 +66,6 @@ def _service_error(error: ServiceError):
 def _too_many(error):
     return render_template("owner/login.html", error=_(TOO_MANY_LOGINS), errors={}, username="",
                            next=""), 429
-
-
-def _version(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
 
 
 # --- login and logout -----------------------------------------------------------------------
@@ -192,7 +189,7 @@ def reply(appeal_id: int):
     principal = current_principal()
     body = request.form.get("body", "")
     try:
-        filing.reply(principal, actor_for(principal), appeal_id, body, _version(request.form.get("version")),
+        filing.reply(principal, actor_for(principal), appeal_id, body, form_version(request.form),
                      files=_uploads())
     except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, errors=error.fields or {"body": error.message}, reply_body=body)
@@ -209,8 +206,8 @@ def withdraw(appeal_id: int):
         # Renders through get_own_appeal, so someone else's appeal still answers 404.
         return _appeal_page(appeal_id, 422, errors={"confirm": _("Tick the box to confirm that you want to withdraw.")})
     try:
-        filing.withdraw(principal, actor_for(principal), appeal_id, _version(request.form.get("version")))
-    except Conflict as error:
+        filing.withdraw(principal, actor_for(principal), appeal_id, form_version(request.form))
+    except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, errors={"confirm": error.message})
     flash(_("Your appeal has been withdrawn."), "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal_id), 303)

@@ -10,6 +10,7 @@ from flask_login import login_user
 
 from appeals import i18n, languages, runtime
 from appeals.extensions import limiter
+from appeals.requests import number_problem
 from appeals.services import downloads, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
 from appeals.web import current_principal, login_identity_key, safe_next
@@ -103,12 +104,14 @@ def release(name: str, version: int):
 @limiter.limit("10 per hour", methods=["POST"], key_func=_download_email_key)
 def download(name: str):
     """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
-    version = request.values.get("version", type=int)
+    # A malformed version is refused (422), as the API refuses it, never read as "the current one".
+    version, problem = number_problem(request.values.get("version"), text=True)
     info, found = downloads.release(name, version)
     principal = current_principal()
     form = {"email": getattr(principal, "email", "") if principal and principal.kind == "researcher" else ""}
-    errors: dict = {}
-    if request.method == "POST":
+    errors: dict = {"version": i18n.gettext("The release version in the address must be a positive whole number.")
+                    } if problem else {}
+    if request.method == "POST" and not problem:
         form = {"email": request.form.get("email", ""), "variant": request.form.get("variant", "hashed")}
         try:
             grant = downloads.request_links(

@@ -20,7 +20,7 @@ from appeals import db, i18n, runtime
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
 from appeals.models import DownloadLog, DownloadNotice, DownloadRequest, Researcher
-from appeals.services import notify, policy, signing
+from appeals.services import dispatch, notify, policy, signing
 from appeals.services.accounts import email_problem
 from appeals.services.errors import Forbidden, Invalid, NotFound, ServiceError
 
@@ -262,7 +262,7 @@ def request_links(
     subject = _("Your download links: %(dataset)s, version %(version)s", dataset=info.name, version=found.version)
     notify.enqueue(email, subject, _links_email(grant), "download_links")
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return grant
 
 
@@ -370,7 +370,7 @@ def notify_downloaders(releases: dict[str, int]) -> int:
             db.session.rollback()
     else:
         raise RuntimeError("could not record download notices after three attempts")
-    notify.deliver_pending()
+    dispatch.mail()
     return sent
 
 

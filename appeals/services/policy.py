@@ -33,6 +33,7 @@ STAFF_ACTIONS: dict[str, str] = {
     "dashboard.view": "reviewer",
     "staff.manage": "admin",
     "reference.manage": "admin",
+    "reference.view": "reviewer",  # issue 14: GET /api/v1/reference
     "correction.retry": "admin",
     "researcher.manage": "admin",
 }

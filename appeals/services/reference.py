@@ -199,6 +199,16 @@ def usable_reason_code(code: str | None, decision: str) -> ReasonCode | None:
     return row
 
 
+def listing(principal) -> dict:
+    """Active reason codes (with what decision each applies to) and active templates, for any staff member."""
+    policy.authorize(principal, "reference.view")
+    return {
+        "reason_codes": [{"code": r.code, "label": r.label, "applies_to": r.applies_to} for r in reason_codes()],
+        "templates": [{"id": t.id, "name": t.name, "body": t.body, "placeholders": placeholders(t.body)}
+                      for t in templates()],
+    }
+
+
 def manage_view(principal) -> dict:
     """Every reason code and template, active or not, for the admins' page."""
     policy.authorize(principal, "reference.manage")

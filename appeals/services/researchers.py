@@ -14,7 +14,7 @@ from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
 from appeals.models import Researcher
-from appeals.services import audit, auth, notify, policy
+from appeals.services import audit, auth, dispatch, notify, policy
 from appeals.services.audit import Actor
 from appeals.services.accounts import email_problem
 from appeals.services.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -70,7 +70,7 @@ def apply(name, institution, email, purpose, password, accept_licence, ip: str |
             "researcher",
         )
         db.session.commit()
-        notify.deliver_pending()
+        dispatch.mail()
         return None
 
     researcher = Researcher(
@@ -89,7 +89,7 @@ def apply(name, institution, email, purpose, password, accept_licence, ip: str |
         "researcher",
     )
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return researcher
 
 
@@ -176,4 +176,4 @@ def _decided(researcher: Researcher, principal, reason: str | None) -> None:
 def _tell(researcher: Researcher, subject: str, text: str) -> None:
     notify.enqueue(researcher.email, subject, f"Hello {researcher.name},\n\n{text}\n", "researcher")
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
