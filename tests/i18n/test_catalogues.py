@@ -135,3 +135,25 @@ def test_default_message_templates_have_a_body_in_every_language(code):
 def test_package_data_ships_the_catalogues():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "translations/*/LC_MESSAGES/*.mo" in pyproject
+
+
+def test_migration_gives_the_default_templates_their_translations(tmp_path):
+    """0007 adds the owners' bodies of the default templates (0005) and downgrades cleanly on SQLite."""
+    from sqlalchemy import create_engine, text
+
+    from appeals import schema
+
+    url = f"sqlite:///{tmp_path / 'languages.sqlite3'}"
+    schema.upgrade(url, "0007_languages")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM message_template_bodies")).scalar()
+        columns = {row[1] for row in conn.execute(text("PRAGMA table_info(accounts)"))}
+    assert count == len(reference.DEFAULT_TEMPLATES) * len(SHIPPED)
+    assert "language" in columns
+    schema.downgrade(url, "0006_evidence_uploads")
+    with engine.connect() as conn:
+        tables = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+        columns = {row[1] for row in conn.execute(text("PRAGMA table_info(accounts)"))}
+    assert "message_template_bodies" not in tables and "language" not in columns
+    engine.dispose()
