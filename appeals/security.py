@@ -78,7 +78,8 @@ def install(app: Flask, settings: Settings) -> None:
             headers["Pragma"] = "no-cache"
         return response
 
-    for code in (400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 500, 503):
+    # The codes app.register_error_pages renders already go JSON on the API there; these are the rest.
+    for code in (401, 409, 415, 422, 503):
         app.register_error_handler(code, _error)
     app.register_error_handler(HTTPException, _error)
     _register_redis_handler(app)
@@ -115,13 +116,20 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+def api_error(error):
+    """Any error as the API's JSON {code, message}."""
+    from appeals.api import http_error_response
+
+    if not isinstance(error, HTTPException):
+        error = InternalServerError(original_exception=error)
+    return http_error_response(error)
+
+
 def _error(error):
     if not isinstance(error, HTTPException):
         error = InternalServerError(original_exception=error)
     if is_api_request():
-        from appeals.api import http_error_response
-
-        return http_error_response(error)
+        return api_error(error)
     code = error.code or 500
     description = error.description or "Something went wrong."
     response = render_template("error.html", code=code, description=description), code

@@ -11,6 +11,7 @@ import json
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from appeals.i18n import gettext as _
 from appeals.security import text_is_acceptable
 from appeals.services.errors import ServiceError, Unauthorized
 
@@ -32,7 +33,7 @@ def require_principal():
     """The bearer token's principal; 401 without a valid token."""
     principal = getattr(g, "api_principal", None)
     if principal is None:
-        raise Unauthorized("A valid bearer token is required (POST /api/v1/tokens).", code="unauthorized")
+        raise Unauthorized(_("A valid bearer token is required (POST /api/v1/tokens)."), code="unauthorized")
     return principal
 
 
@@ -45,7 +46,7 @@ def json_body() -> dict:
     except (ValueError, RecursionError):  # deep nesting is refused like any malformed body
         data = None
     if not isinstance(data, dict):
-        raise Invalid("The request body must be a JSON object.", code="invalid_json")
+        raise Invalid(_("The request body must be a JSON object."), code="invalid_json")
     # The fields the API reads are the top-level ones; anything nested or unknown is never used.
     bad = sorted(k for k, v in data.items() if text_is_acceptable(k) and not text_is_acceptable(v))
     if bad:
@@ -56,7 +57,7 @@ def json_body() -> dict:
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     """The one shape of every API error: {"code", "message", "fields"?}."""
-    body = {"code": code, "message": message}
+    body = {"code": code, "message": str(message)}
     if fields:
         body["fields"] = fields
     return jsonify(body), status
@@ -74,8 +75,14 @@ def _http_error(error: HTTPException):
 
 def http_error_response(error: HTTPException):
     """An HTTP error (405, 413, 429...) in the API's JSON shape; app.py uses it for every /api/ path."""
+    from appeals.app import HTTP_DESCRIPTIONS
+
     code = (error.name or "error").lower().replace(" ", "_").replace("'", "")
-    response, status = error_response(error.code or 500, code, str(error.description or error.name))
+    message = error.description or error.name
+    if message == getattr(type(error), "description", None):
+        # Werkzeug's stock text is English; the code stays, the message follows the negotiated language.
+        message = HTTP_DESCRIPTIONS.get(error.code or 500, message)
+    response, status = error_response(error.code or 500, code, str(message))
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
     retry = error.get_response().headers.get("Retry-After") if error.code in (429, 503) else None
@@ -85,4 +92,4 @@ def http_error_response(error: HTTPException):
 
 
 # Route modules register themselves on `bp` when imported.
-from appeals.api import datasets, openapi, owner, review, tokens  # noqa: E402,F401
+from appeals.api import datasets, openapi, owner, reference, review, tokens  # noqa: E402,F401

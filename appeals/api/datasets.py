@@ -7,6 +7,8 @@ from flask import jsonify, request
 from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.requests import iso, number_problem
+from appeals.i18n import gettext as _
 from appeals.limits import download_email_key
 from appeals.services import downloads
 from appeals.services.errors import Invalid
@@ -82,18 +84,18 @@ def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()
     problems = {}
-    version = data.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems["version"] = "Must be a positive integer."
+    version, problem = number_problem(data.get("version"), text=False)
+    if problem:
+        problems["version"] = problem
     name = data.get("dataset")
     if not isinstance(name, str) or not name:
-        problems["dataset"] = "Required."
+        problems["dataset"] = _("Required.")
     variant = data.get("variant", "hashed")
     if variant != "hashed":
         # Unhashed files are for logged-in licensed researchers, on the website only.
-        problems["variant"] = "The API serves the hashed variant only."
+        problems["variant"] = _("The API serves the hashed variant only.")
     if problems:
-        raise Invalid("Please correct the request.", fields=problems)
+        raise Invalid(_("Please correct the request."), fields=problems)
     grant = downloads.request_links(
         None, data.get("email"), name, version, variant, data.get("accept_terms"), ip=request.remote_addr,
     )
@@ -101,11 +103,11 @@ def create_download():
         "dataset": grant.dataset,
         "version": grant.version,
         "variant": grant.variant,
-        "expires_at": grant.expires_at.isoformat() + "Z",
+        "expires_at": iso(grant.expires_at),
         # In production the links go only to the address given: proving it is using them.
         "emailed_only": grant.emailed,
         "links": [
-            {"path": link.path, "url": link.url, "expires_at": link.expires_at.isoformat() + "Z",
+            {"path": link.path, "url": link.url, "expires_at": iso(link.expires_at),
              "bytes": link.bytes, "sha256": link.sha256}
             for link in grant.links
         ],

@@ -16,7 +16,8 @@ from flask import current_app, jsonify
 from appeals.api import bp
 
 # Route modules that contribute paths; each defines OPENAPI_PATHS.
-PATH_MODULES = ("appeals.api.tokens", "appeals.api.owner", "appeals.api.review", "appeals.api.datasets")
+PATH_MODULES = ("appeals.api.tokens", "appeals.api.owner", "appeals.api.review", "appeals.api.datasets",
+                "appeals.api.reference")
 
 _ERROR_REF = {"$ref": "#/components/responses/Error"}
 # Statuses any operation may answer, whatever its own rules: malformed input, authentication,

@@ -5,19 +5,11 @@ from __future__ import annotations
 from flask import jsonify, request, url_for
 
 from appeals.api import bp, json_body, require_principal
+from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
+from appeals.requests import TEXT_MAX, json_version
 from appeals.services import accounts, filing, footprint
-from appeals.services.errors import Invalid
 from appeals.web import actor_for
-
-
-def _expected_version(data: dict) -> int | None:
-    version = data.get("version")
-    if version is None:
-        return None
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Invalid("version must be an integer.", fields={"version": "must be an integer"})
-    return version
 
 
 @bp.get("/me")
@@ -71,7 +63,7 @@ def owner_reply(appeal_id: int):
     """Answer a request for information; the appeal goes back to its reviewer."""
     principal = require_principal()
     data = json_body()
-    appeal = filing.reply(principal, actor_for(principal), appeal_id, data.get("body"), _expected_version(data))
+    appeal = filing.reply(principal, actor_for(principal), appeal_id, data.get("body"), json_version(data))
     return jsonify(filing.appeal_to_owner_dict(appeal)), 201
 
 
@@ -80,7 +72,7 @@ def owner_withdraw(appeal_id: int):
     """Withdraw the caller's appeal."""
     principal = require_principal()
     data = json_body() if request.get_data(cache=True) else {}  # the body is optional here
-    appeal = filing.withdraw(principal, actor_for(principal), appeal_id, _expected_version(data))
+    appeal = filing.withdraw(principal, actor_for(principal), appeal_id, json_version(data))
     return jsonify(filing.appeal_to_owner_dict(appeal))
 
 
@@ -220,13 +212,13 @@ OPENAPI_PATHS = {
                 "required": ["reason", "statement", "contact_email"],
                 "properties": {
                     "reason": {"type": "string", "enum": list(REASONS)},
-                    "statement": {"type": "string", "minLength": 1, "maxLength": filing.TEXT_MAX, "pattern": "\\S"},
+                    "statement": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": "\\S"},
                     "contact_email": {"type": "string", "format": "email"},
                     "compromised_from": {"type": ["string", "null"], "format": "date",
                                          "description": "Required when reason is compromised"},
                     "compromised_until": {"type": ["string", "null"], "format": "date",
                                           "description": "Required when reason is compromised"},
-                    "new_information": {"type": ["string", "null"], "maxLength": filing.TEXT_MAX,
+                    "new_information": {"type": ["string", "null"], "maxLength": TEXT_MAX,
                                         "description": "Required within the cool-down after a denial"},
                 },
             }}}},
@@ -248,7 +240,7 @@ OPENAPI_PATHS = {
             "parameters": _path_id("Appeal id"),
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["body"],
-                "properties": {"body": {"type": "string", "minLength": 1, "maxLength": filing.TEXT_MAX},
+                "properties": {"body": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
                                "version": {"type": ["integer", "null"]}}}}}},
             "responses": {"201": {"description": "The appeal, back in review", "content": _APPEAL_RESPONSE},
                           "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR, "422": _ERR},

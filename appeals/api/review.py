@@ -7,19 +7,13 @@ from flask import jsonify, request
 from appeals.api import bp, json_body, require_principal
 from appeals.services import audit_query, queue, review
 from appeals.models import APPEAL_STATUSES
-from appeals.services.appeals import STATUS_TEXT
 from appeals.services.errors import Invalid
+from appeals.requests import iso, json_version
+from appeals.status import title
 from appeals.web import actor_for
 
 
-def _version(data: dict) -> int | None:
-    """The optional "version" of the appeal the caller saw; checked when given."""
-    value = data.get("version")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid("version must be an integer.", fields={"version": "Must be an integer."})
-    return value
+_version = json_version  # the optional "version" of the appeal the caller saw; checked when given
 
 
 def _optional_body() -> dict:
@@ -35,19 +29,19 @@ def appeal_json(appeal) -> dict:
         "id": appeal.id,
         "version": appeal.version,
         "status": appeal.status,
-        "status_text": STATUS_TEXT[appeal.status][0],
+        "status_text": title(appeal.status),
         "assigned_to_id": appeal.assigned_to_id,
-        "claim_touched_at": appeal.claim_touched_at and appeal.claim_touched_at.isoformat() + "Z",
+        "claim_touched_at": iso(appeal.claim_touched_at),
         "decision": {
             "remedy": appeal.decision_remedy,
             "reason_code": appeal.decision_reason_code,
             "statement": appeal.decision_statement,
             "approved_by_id": appeal.approved_by_id,
-            "decided_at": appeal.decided_at and appeal.decided_at.isoformat() + "Z",
+            "decided_at": iso(appeal.decided_at),
             "confirmed_by_id": appeal.confirmed_by_id,
-            "confirmed_at": appeal.confirmed_at and appeal.confirmed_at.isoformat() + "Z",
+            "confirmed_at": iso(appeal.confirmed_at),
         },
-        "info_due_at": appeal.info_due_at and appeal.info_due_at.isoformat() + "Z",
+        "info_due_at": iso(appeal.info_due_at),
     }
 
 
@@ -97,8 +91,8 @@ def staff_appeal_json(principal, appeal_id: int):
         "compromised_from": appeal.compromised_from and appeal.compromised_from.isoformat(),
         "compromised_until": appeal.compromised_until and appeal.compromised_until.isoformat(),
         "new_information": appeal.new_information,
-        "created_at": appeal.created_at.isoformat() + "Z",
-        "due_at": appeal.due_at.isoformat() + "Z",
+        "created_at": iso(appeal.created_at),
+        "due_at": iso(appeal.due_at),
         "datasets_at_filing": [
             {"dataset": d.dataset, "version": d.version, "authored_tweets": d.authored_tweets,
              "referring_rows": d.referring_rows, "hashed_publicly": d.hashed_publicly}
@@ -106,7 +100,7 @@ def staff_appeal_json(principal, appeal_id: int):
         ],
         "evidence": data["evidence"],
         "timeline": data["timeline"],
-        "notes": [{**n, "at": n["at"].isoformat() + "Z"} for n in data["notes"]],
+        "notes": [{**n, "at": iso(n["at"])} for n in data["notes"]],
         "allowed": data["can"],
     })
 
@@ -170,7 +164,7 @@ def review_note(appeal_id: int):
     principal = require_principal()
     data = json_body()
     note = review.add_note(principal, appeal_id, actor_for(principal), data.get("body"))
-    return jsonify({"id": note.id, "at": note.created_at.isoformat() + "Z", "body": note.body}), 201
+    return jsonify({"id": note.id, "at": iso(note.created_at), "body": note.body}), 201
 
 
 @bp.post("/review/appeals/<int:appeal_id>/messages")
@@ -179,7 +173,7 @@ def review_message(appeal_id: int):
     principal = require_principal()
     data = json_body()
     message = review.send_message(principal, appeal_id, actor_for(principal), data.get("body"), _version(data))
-    return jsonify({"id": message.id, "at": message.created_at.isoformat() + "Z", "body": message.body}), 201
+    return jsonify({"id": message.id, "at": iso(message.created_at), "body": message.body}), 201
 
 
 @bp.get("/audit")

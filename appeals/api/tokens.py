@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 
 from appeals.api import bp, json_body, require_principal
 from appeals.limits import login_limited

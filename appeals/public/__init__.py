@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, redirect, render_template, request, send_file, url_for
+from babel import units
+from flask import Blueprint, Response, redirect, render_template, request, send_file, session, url_for
 
+from appeals import i18n, languages, runtime
 from appeals.extensions import limiter
+from appeals.requests import number_problem
 from appeals.services import downloads, policy, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
 from appeals.limits import download_email_key, login_limited
@@ -23,12 +26,16 @@ def _helpers() -> dict:
 
 def human_bytes(n: int) -> str:
     """A file size for people: 1.4 MB rather than 1433562."""
+    # Babel's unit names and digits for the page's locale: "1,4 MB", "١٫٤ ميغابايت".
     size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    for unit in ("byte", "kilobyte", "megabyte", "gigabyte"):
+        if size < 1000 or unit == "gigabyte":
+            pattern = "#,##0" if unit == "byte" else "#,##0.0"
+            return i18n.digits(units.format_unit(size, f"digital-{unit}", length="long" if unit == "byte" else "short",
+                                     format=pattern,
+                                     locale=i18n.babel_locale()))
         size /= 1000
-    return f"{n} bytes"
+    return str(n)
 
 
 @bp.errorhandler(ServiceError)
@@ -85,12 +92,14 @@ def release(name: str, version: int):
 @limiter.limit("10 per hour", methods=["POST"], key_func=download_email_key)
 def download(name: str):
     """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
-    version = request.values.get("version", type=int)
+    # A malformed version is refused (422), as the API refuses it, never read as "the current one".
+    version, problem = number_problem(request.values.get("version"), text=True)
     info, found = downloads.release(name, version)
     principal = current_principal()
     form = {"email": getattr(principal, "email", "") if principal and principal.kind == "researcher" else ""}
-    errors: dict = {}
-    if request.method == "POST":
+    errors: dict = {"version": i18n.gettext("The release version in the address must be a positive whole number.")
+                    } if problem else {}
+    if request.method == "POST" and not problem:
         form = {"email": request.form.get("email", ""), "variant": request.form.get("variant", "hashed")}
         try:
             grant = downloads.request_links(
@@ -207,7 +216,8 @@ def researcher_login():
         except Unauthorized as exc:
             error = exc.message
         else:
-            start_session(researcher)  # a fresh session: nothing carried over from before
+            # A fresh, server-checked session at each login (but the language stays).
+            languages.keep_choice_across(lambda: start_session(researcher))
             return redirect(safe_next(request.args.get("next")) or url_for("public.researcher_home"))
     return render_template("public/researcher_login.html", email=email, error=error), 401 if error else 200
 

@@ -1,7 +1,7 @@
 """security (issue 13): revocable sessions, staff invitations, kept escalation, proven download addresses
 
 Revision ID: 0004_security
-Revises: 0002_queue_indexes
+Revises: 0009_outbox_delivery (chained after main's head; first written on 0002_queue_indexes)
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0004_security"
-down_revision = "0002_queue_indexes"
+down_revision = "0009_outbox_delivery"  # chained after main's head when merging main (was 0002_queue_indexes)
 branch_labels = None
 depends_on = None
 
