@@ -33,6 +33,35 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _pipeline(env: dict) -> dict:
+    """The pipeline's timings and fault hooks (issue 12/14), validated."""
+    raw = env.get("APPEALS_RETRY_INTERVALS") or "10,30,60"
+    try:
+        intervals = tuple(int(x) for x in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"APPEALS_RETRY_INTERVALS must be comma-separated seconds, got {raw!r}") from None
+    if not intervals or min(intervals) < 0:
+        raise ConfigError(f"APPEALS_RETRY_INTERVALS must be non-negative seconds, got {raw!r}")
+    values = {
+        "sweep_seconds": _int(env, "APPEALS_SWEEP_SECONDS", 30),
+        "lock_seconds": _int(env, "APPEALS_LOCK_SECONDS", 60),
+        "lock_wait_seconds": _int(env, "APPEALS_LOCK_WAIT_SECONDS", 10),
+        "retry_intervals": intervals,
+        "correction_timeout": _int(env, "APPEALS_CORRECTION_TIMEOUT", 4 * 3600),
+        "fault_kill_at": env.get("APPEALS_FAULT_KILL_AT") or None,
+        "fault_pause_at": env.get("APPEALS_FAULT_PAUSE_AT") or None,
+    }
+    for name in ("sweep_seconds", "lock_seconds", "correction_timeout"):
+        if values[name] < 1:
+            raise ConfigError(f"APPEALS_{name.upper()} must be at least 1 second")
+    if values["lock_wait_seconds"] < 0:
+        raise ConfigError("APPEALS_LOCK_WAIT_SECONDS must not be negative")
+    pause = values["fault_pause_at"]
+    if pause and not (pause.count(":") == 1 and pause.split(":")[1].replace(".", "", 1).isdigit()):
+        raise ConfigError(f"APPEALS_FAULT_PAUSE_AT must be POINT:SECONDS, got {pause!r}")
+    return values
+
+
 def hash_key_id(key: bytes) -> str:
     """Public identifier of a hashing key: lets a manifest name its key without revealing it."""
     return "hmac-sha256:" + hashlib.sha256(b"appeals-key-id:" + key).hexdigest()[:16]
@@ -64,6 +93,23 @@ class Settings:
     download_link_hours: int
     login_rate_limit: str
     extra: dict = field(default_factory=dict)
+    # issue 15: where owners reach a person (help page, every footer)
+    contact_email: str = "appeals@localhost"
+    # issue 12/14: the pipeline's timings and fault hooks (formerly read in workers/queues.py and faults.py)
+    sweep_seconds: int = 30  # APPEALS_SWEEP_SECONDS: how often a worker sweeps
+    lock_seconds: int = 60  # APPEALS_LOCK_SECONDS: the dataset lock's expiry, renewed while held
+    lock_wait_seconds: int = 10  # APPEALS_LOCK_WAIT_SECONDS: how long a run waits for a busy lock
+    retry_intervals: tuple[int, ...] = (10, 30, 60)  # APPEALS_RETRY_INTERVALS: backoff between retries
+    correction_timeout: int = 4 * 3600  # APPEALS_CORRECTION_TIMEOUT: a run's hard time limit
+    fault_kill_at: str | None = None  # APPEALS_FAULT_KILL_AT: SIGKILL at this pipeline checkpoint (tests)
+    fault_pause_at: str | None = None  # APPEALS_FAULT_PAUSE_AT: "point:seconds", sleep there (tests)
+    # issue 12/15: mail is delivered by the worker; a status email waits this long so quick changes merge
+    mail_hold_seconds: int = 60
+    # issue 13: security settings
+    trusted_proxies: int = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    session_idle_minutes: int = 30  # a web session untouched this long ends
+    session_max_hours: int = 12  # and every web session ends this long after its login
+    login_account_rate_limit: str = "50 per hour"  # failed logins per account from every address together
 
     @property
     def hash_key_id(self) -> str:
@@ -125,5 +171,88 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            # issue 15: where owners reach a person
+            contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
+            # issue 12/14: pipeline timings and fault hooks
+            **_pipeline(env),
+            # issue 12/15: how long a status email is held so that changes seconds apart send one email
+            mail_hold_seconds=_int(env, "APPEALS_MAIL_HOLD_SECONDS", 60),
+            # issue 13: security settings
+            trusted_proxies=_int(env, "APPEALS_TRUSTED_PROXIES", 0),
+            session_idle_minutes=_int(env, "APPEALS_SESSION_IDLE_MINUTES", 30),
+            session_max_hours=_int(env, "APPEALS_SESSION_MAX_HOURS", 12),
+            login_account_rate_limit=env.get("APPEALS_LOGIN_ACCOUNT_RATE_LIMIT", "50 per hour"),
         )
-        return replace(settings, **overrides) if overrides else settings
+        if settings.mail_hold_seconds < 0:
+            raise ConfigError("APPEALS_MAIL_HOLD_SECONDS must be 0 or more seconds")
+        settings = replace(settings, **overrides) if overrides else settings
+        if not relaxed:
+            check_production_secrets(settings)
+        return settings
+
+
+# --- issue 13: production secrets are strong, unpublished, and the signing key exists ------------
+
+GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 96  # estimated from the value's own character distribution
+# Text files of a source checkout searched for published values (a secret written there is public).
+_SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".yml", ".yaml", ".json", ".sh", ".env", "")
+_SCAN_LIMIT = 2 * 1024 * 1024
+
+
+def secret_problem(value: str | bytes) -> str | None:
+    """Why `value` is unfit as a production secret (short, low entropy, or published), or None."""
+    import math
+    from collections import Counter
+
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"is {len(raw)} bytes long; at least {MIN_SECRET_BYTES} are required"
+    counts = Counter(raw)
+    bits = -sum(n * math.log2(n / len(raw)) for n in counts.values())
+    if len(counts) < 8 or bits < MIN_SECRET_BITS:
+        return "has too little entropy (repeated or predictable characters)"
+    if raw in (_DEMO_HASH_KEY, _DEMO_SECRET_KEY.encode()) or _written_in_repository(raw):
+        return "is a value written in the repository, so it is public"
+    return None
+
+
+def _written_in_repository(raw: bytes) -> bool:
+    """True when `raw` occurs in a text file of this source tree (docs, tests, CI, code)."""
+    root = Path(__file__).resolve().parent
+    # In a source checkout scan the whole tree; installed as a package, only our own packages.
+    roots = [root] if (root / "pyproject.toml").exists() else [root / "appeals", root / "workers", root / "reviewer_ui"]
+    skip = {".git", ".venv", "node_modules", "__pycache__", "instance", ".hypothesis", ".pytest_cache"}
+    stack = [r for r in roots if r.is_dir()]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in skip or entry.name.endswith(".egg-info"):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False) and Path(entry.name).suffix in _SCANNED_SUFFIXES:
+                try:
+                    if entry.stat().st_size <= _SCAN_LIMIT and raw in Path(entry.path).read_bytes():
+                        return True
+                except OSError:
+                    continue
+    return False
+
+
+def check_production_secrets(settings: Settings) -> None:
+    """Refuse to start production with a weak or published key, or without a signing key."""
+    for name, value in (("APPEALS_SECRET_KEY", settings.secret_key), ("APPEALS_HASH_KEY", settings.hash_key)):
+        problem = secret_problem(value)
+        if problem:
+            raise ConfigError(f"{name} {problem}. Generate a good one with: {GENERATE_HINT}")
+    if not Path(settings.signing_key_path).is_file():
+        raise ConfigError(
+            f"APPEALS_SIGNING_KEY must name an Ed25519 private key (PEM); {settings.signing_key_path} does not "
+            "exist. Create one with: openssl genpkey -algorithm ed25519 -out signing_key.pem"
+        )

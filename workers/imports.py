@@ -28,10 +28,9 @@ def _ledger() -> list[dict]:
 
 
 def _locked(work):
-    jobs.ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = jobs.ensure_bootstrapped()
     try:
-        with locks.held(queues.connect(), jobs.LOCK_NAME, tuning.lock_seconds, wait=tuning.lock_wait_seconds,
+        with locks.held(queues.connect(), jobs.LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()):
             db.session.rollback()
             return work(runtime.engine(), _ledger())

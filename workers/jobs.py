@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import logging
 
+import redis
 from rq import get_current_job
 
 from appeals import db, runtime
-from appeals.services import corrections, downloads, notify, review
+from appeals.db import utcnow
+from appeals.requests import iso
+from appeals.services import corrections, dispatch, downloads, notify, review
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -51,14 +54,13 @@ def run_corrections(correction_id: int | None = None) -> dict:
     `correction_id` names the correction whose confirmation enqueued this job; the run
     takes all of them anyway. Returns what was done, for the job's result.
     """
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     connection = queues.connect()
     job = get_current_job()
     job_id = job.id if job else None
     outcomes: list[dict] = []
     try:
-        with locks.held(connection, LOCK_NAME, tuning.lock_seconds, wait=tuning.lock_wait_seconds,
+        with locks.held(connection, LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()) as lock:
             for run_id in corrections.interrupted_runs():
                 run = corrections.resume(run_id, job_id, lock.token)
@@ -83,7 +85,12 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
     if job is not None:
         # The failure callback needs to know which run a dead or failing job was applying.
         job.meta["run_id"] = run_id
-        job.save_meta()
+        try:
+            job.save_meta()
+        except redis.RedisError:
+            # Redis is away: the run goes on (its record is in the database and the lock
+            # re-claims itself); without the note a failure is left to the sweep, not the callback.
+            log.warning("could not note run %s on job %s; carrying on", run_id, job.id, exc_info=True)
     corrections.set_progress(run_id, 0.1)
     screen_names = corrections.directory_names(item[0] for item in items)
     for uid, name in corrections.ledger_screen_names(item[0] for item in items).items():
@@ -125,10 +132,9 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     """
     import hashlib
 
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     try:
-        with locks.held(queues.connect(), LOCK_NAME, tuning.lock_seconds, wait=tuning.lock_wait_seconds,
+        with locks.held(queues.connect(), LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()) as lock:
             engine = runtime.engine()
             standing = corrections.standing_for(uid for uid, _ in items)
@@ -182,15 +188,30 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
     run_id = (job.meta or {}).get("run_id")
     if not run_id:
         return  # nothing taken: the corrections are still queued and the sweep re-enqueues them
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     try:
-        with locks.held(connection, LOCK_NAME, tuning.lock_seconds, wait=1, floor=corrections.fence_floor()):
+        with locks.held(connection, LOCK_NAME, settings.lock_seconds, wait=1, floor=corrections.fence_floor()):
             corrections.fail(run_id, f"{getattr(exc_type, '__name__', 'Error')}: {exc_value}")
     except locks.LockBusy:
         log.info("run %s is being resumed by another worker; not marking it failed", run_id)
     finally:
         db.session.remove()
+
+
+def deliver_mail() -> dict:
+    """The mail job: deliver every due outbox message exactly once (the claim makes concurrent workers safe).
+
+    Then ask for a delivery when the next held (or retried) message falls due.
+    """
+    ensure_bootstrapped()
+    try:
+        delivered = notify.deliver_pending()
+        later = notify.next_due()
+    finally:
+        db.session.remove()
+    if later is not None and later > utcnow():
+        dispatch.mail(later)
+    return {"delivered": delivered, "next_due": iso(later)}
 
 
 def sweep() -> dict:

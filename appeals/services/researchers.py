@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from appeals import db, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Researcher
-from appeals.services import audit, auth, notify, policy
+from appeals.services import audit, auth, dispatch, notify, policy
 from appeals.services.audit import Actor
 from appeals.services.accounts import email_problem
 from appeals.services.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -46,47 +47,52 @@ def apply(name, institution, email, purpose, password, accept_licence, ip: str |
     """
     values = {k: (v.strip() if isinstance(v, str) else "") for k, v in
               {"name": name, "institution": institution, "email": email, "purpose": purpose}.items()}
-    problems = {k: "Required." for k, v in values.items() if not v}
-    problems.update({k: f"At most {n} characters." for k, n in _LIMITS.items() if len(values[k]) > n})
+    problems = {k: _("Required.") for k, v in values.items() if not v}
+    problems.update({k: _("At most %(max)s characters.", max=n) for k, n in _LIMITS.items() if len(values[k]) > n})
     if "email" not in problems and email_problem(values["email"]):
         problems["email"] = email_problem(values["email"])
-    weak = password_problem(password) if isinstance(password, str) else "Required."
+    weak = password_problem(password) if isinstance(password, str) else _("Required.")
     if weak:
         problems["password"] = weak
     if accept_licence is not True:
-        problems["accept_licence"] = "You must accept the data licence to apply."
+        problems["accept_licence"] = _("You must accept the data licence to apply.")
     if problems:
-        raise Invalid("Please correct the form.", fields=problems)
+        raise Invalid(_("Please correct the form."), fields=problems)
 
+    # issue 13: the same work whether or not the address is known (the hash is the slow part), so the
+    # time taken does not tell who has applied.
+    password_hash = hash_password(password)
     existing = db.session.scalar(select(Researcher).where(func.lower(Researcher.email) == values["email"].lower()))
     if existing is not None:
         notify.enqueue(
-            existing.email, "Your researcher application",
-            "Hello,\n\nSomeone (perhaps you) applied again for researcher access with this address. "
-            "You already have an application or grant with us; log in to see where it stands:\n"
-            f"  {runtime.settings().public_url}/researchers/login\n\nIf this was not you, you can ignore this message.",
+            existing.email, _("Your researcher application"),
+            _("Hello,\n\nSomeone (perhaps you) applied again for researcher access with this address. "
+              "You already have an application or grant with us; log in to see where it stands:\n"
+              "  %(url)s\n\nIf this was not you, you can ignore this message.",
+              url=f"{runtime.settings().public_url}/researchers/login"),
             "researcher",
         )
         db.session.commit()
-        notify.deliver_pending()
+        dispatch.mail()
         return None
 
     researcher = Researcher(
         name=values["name"], institution=values["institution"], email=values["email"], purpose=values["purpose"],
-        password_hash=hash_password(password), licence_accepted_at=utcnow(), status="pending",
+        password_hash=password_hash, licence_accepted_at=utcnow(), status="pending",
     )
     db.session.add(researcher)
     db.session.flush()
     audit.record(Actor("researcher", researcher.id, researcher.email, ip, user_agent), "researcher.apply",
                  "researcher", researcher.id, None, _snapshot(researcher))
     notify.enqueue(
-        researcher.email, "We received your researcher application",
-        f"Hello {researcher.name},\n\nThank you for applying for access to the unhashed datasets. "
-        "An administrator will review your application; you will get an email with the decision.",
+        researcher.email, _("We received your researcher application"),
+        _("Hello %(name)s,\n\nThank you for applying for access to the unhashed datasets. "
+          "An administrator will review your application; you will get an email with the decision.",
+          name=researcher.name),
         "researcher",
     )
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return researcher
 
 
@@ -96,7 +102,7 @@ def authenticate(email, password) -> Researcher:
     if isinstance(email, str) and isinstance(password, str) and email and password:
         researcher = auth.authenticate_researcher(email, password)
     if researcher is None:
-        raise Unauthorized("That email and password do not match an application.", code="invalid_credentials")
+        raise Unauthorized(_("That email and password do not match an application."), code="invalid_credentials")
     return researcher
 
 
@@ -173,4 +179,4 @@ def _decided(researcher: Researcher, principal, reason: str | None) -> None:
 def _tell(researcher: Researcher, subject: str, text: str) -> None:
     notify.enqueue(researcher.email, subject, f"Hello {researcher.name},\n\n{text}\n", "researcher")
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()

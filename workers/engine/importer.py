@@ -9,22 +9,20 @@ from __future__ import annotations
 import hashlib
 import heapq
 import re
-import zipfile
 from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bisect import bisect_right
 
-from . import csvio
-from .correct import DROP, Corrector, Target, write_zip
+from . import csvio, media
+from .correct import DROP, Corrector, Target
 from .errors import ImportFailed, PublishConflict, VerificationFailed
 from .hashing import account_digest, split_member, hash_row, hashed_file_name, is_hashed, pseudonym
 from .index import Buffer, connect, contributions
 from .search import Needles
 from .store import HashingWriter, Store
 from .verify import Forbidden, verify_import_file
-from .zips import BadZip
 
 USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
 TWEETS_COLUMNS = (
@@ -32,7 +30,6 @@ TWEETS_COLUMNS = (
     "in_reply_to_userid", "retweet_userid", "user_mentions",
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
-MEMBER_RE = re.compile(r"^([^/]+)/images/[^/]+-[^/]+\.[A-Za-z0-9]+$")
 RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spilled to disk when full)
 # Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
 IMPORT_CHUNK = 2 * 1024 * 1024
@@ -293,58 +290,36 @@ class _Job:
                             seen[tid] = where
 
     def media_file(self, path: Path) -> None:
-        """Check member names, copy the zip as unhashed, write the hashed zip with pseudonym names."""
+        """Check the archive (media.read_archive), index its members, write both variants normalised."""
         un_name = path.name
         h_name = hashed_file_name(un_name)
         try:
-            zin = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise ImportFailed(f"{un_name}: not a readable zip archive ({e})") from None
-        with zin:
-            infos = zin.infolist()
-            for n, info in enumerate(infos, 1):
-                if info.is_dir():
-                    continue
-                m = MEMBER_RE.match(info.filename)
-                if not m and split_member(info.filename)[0] in self.keep:
-                    continue  # a corrected account's pseudonym (it may hold '/') in a re-derived release
-                if not m:
-                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r} is not <userid>/images/<tweetid>-<n>.<ext>")
-                if m.group(1) not in self.users:
-                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r}: user {m.group(1)} is not in the users file")
-                kept = self.fix.member(info.filename) if self.fix is not None else info.filename
-                if kept is not None:
-                    self.buf.add(un_name, contributions("media", kept))
-        un_rename = self.fix.member if self.fix is not None else None
-        if un_rename is not None:
-            with HashingWriter(self.staging / un_name) as uw:
-                try:
-                    ch = write_zip(path, uw, un_rename)
-                except BadZip as e:
-                    raise ImportFailed(f"{un_name}: {e}") from None
-                usha = uw.close()
-            gone = sum(1 for _, new in ch.edits if new is None)
-            rename = {old: new for old, new in ch.edits}
-        else:
-            with open(path, "rb") as f, HashingWriter(self.staging / un_name) as uw:
-                while chunk := f.read(csvio.CHUNK):
-                    uw.write(chunk)
-                usha = uw.close()
-            gone, rename = 0, {}
+            arc = media.read_archive(path, self.keep)
+        except media.MediaRefused as e:
+            raise ImportFailed(str(e)) from None
+        rename_u = self.fix.member if self.fix is not None else None
+        for n, name in enumerate(arc.names, 1):
+            if media.member_account(name) not in self.users and media.member_account(name) not in self.keep:
+                raise ImportFailed(f"{un_name}: member {n} {name!r}: user {media.member_account(name)} "
+                                   "is not in the users file")
+            kept = name if rename_u is None else rename_u(name)
+            if kept is not None:
+                self.buf.add(un_name, contributions("media", kept))
 
-        def hashed_name(name: str) -> str | None:
-            name = rename.get(name, name)
+        def rename_h(name: str) -> str | None:
+            name = name if rename_u is None else rename_u(name)
             return None if name is None else _rename_member(name, self.pseudo_of)
 
-        with HashingWriter(self.staging / h_name) as hw:
-            try:
-                write_zip(path, hw, hashed_name)
-            except BadZip as e:
-                raise ImportFailed(f"{un_name}: {e}") from None
-            hsha, hbytes = hw.close(), hw.bytes
-        rows = len(infos) - gone
-        self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows, "sha256": usha})
-        self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hbytes, "rows": rows, "sha256": hsha})
+        with HashingWriter(self.staging / un_name) as uw, HashingWriter(self.staging / h_name) as hw:
+            rows_u, rows_h = media.write_archive(arc, [(uw, rename_u), (hw, rename_h)])
+            usha, hsha = uw.close(), hw.close()
+        # The proof of section 5 for the archive: no byte of the hashed variant's metadata names a hashed account.
+        problems = media.metadata_traces(self.staging / h_name, self.pseudo_of,
+                                         {sn for sns in self.hashed_names.values() for sn in sns}, label=h_name)
+        if problems:
+            raise ImportFailed("; ".join(problems[:5]))
+        self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows_u, "sha256": usha})
+        self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hw.bytes, "rows": rows_h, "sha256": hsha})
         if self.bar:
             self.bar.update(path.stat().st_size)
 
