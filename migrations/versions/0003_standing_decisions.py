@@ -1,7 +1,7 @@
 """standing decisions: the ledger of confirmed remedies that every later import obeys
 
 Revision ID: 0003_standing_decisions
-Revises: 0002_queue_indexes
+Revises: 0004_security
 Create Date: 2026-11-30 01:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0003_standing_decisions'
-down_revision = '0002_queue_indexes'
+down_revision = '0004_security'
 branch_labels = None
 depends_on = None
 
