@@ -89,7 +89,7 @@ def parse_filters(args) -> QueueFilters:
         raw = (args.get(name) or "").strip()
         if not raw:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
             problems[name] = f"A whole number from {low} to {high}."
             return default
         return int(raw)
