@@ -9,6 +9,7 @@ from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
 from appeals.requests import TEXT_MAX, json_version
 from appeals.services import accounts, filing, footprint
+from appeals.services.errors import Invalid
 from appeals.web import actor_for
 
 

@@ -18,6 +18,12 @@ from tests.security.matrix_probe import ROLES, clients, request
 # anonymous owner other_owner reviewer senior admin researcher researcher_no_grant
 MATRIX = [
     ("GET", "/", "200 200 200 200 200 200 200 200"),
+    ("POST", "/language", "303 303 303 303 303 303 303 303"),
+    ("GET", "/help", "200 200 200 200 200 200 200 200"),
+    ("GET", "/appeals/{appeal}/status.json", "401 200 404 403 403 403 403 403"),
+    ("GET", "/appeals/{appeal}/files/999", "302 404 404 404 404 404 404 404"),
+    ("GET", "/review/appeals/{appeal}/files/999", "302 404 404 404 404 404 404 404"),
+    ("GET", "/api/v1/reference", "401 403 403 200 200 200 403 403"),
     ("GET", "/admin/researchers", "302 403 403 403 403 200 403 403"),
     ("POST", "/admin/researchers/{researcher}/approve", "302 403 403 403 403 302 403 403"),
     ("POST", "/api/v1/appeals", "401 409 409 403 403 403 403 403"),
