@@ -19,8 +19,9 @@ from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, Appe
 from appeals.services import policy
 from appeals.services.errors import Invalid
 
-# What a reviewer still has to act on: the queue's default view.
-WAITING_STATUSES = ("filed", "in_review", "info_requested", "escalated", "approved")
+# What staff still have to act on: the queue's default view. An appeal waiting on its owner's
+# answer (info_requested) is not waiting for staff (issue 15).
+WAITING_STATUSES = ("filed", "in_review", "escalated", "approved")
 # Undecided appeals run against the SLA clock; decided ones have stopped it.
 UNDECIDED_STATUSES = ("filed", "in_review", "info_requested", "escalated")
 STATUS_GROUPS = {"waiting": WAITING_STATUSES, "open": OPEN_STATUSES, "all": APPEAL_STATUSES}

@@ -70,7 +70,12 @@ def test_web_claim_approve_confirm_with_plan(app, filed, reviewer, senior):
     assert "Confirmation: what will change" in body and "Confirm and correct the published data" in body
     for name in filed['datasets']:
         assert f'<th scope="row">{name}</th>' in body
-    response = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page))
+    # One click is not enough: the senior must tick that they checked what will change.
+    refused = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page))
+    assert refused.status_code == 422 and "Tick the box to say you checked what will change" in refused.get_data(as_text=True)
+    assert db.session.get(Appeal, filed['id'], populate_existing=True).status == "approved"
+    response = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page),
+                    confirm_changes="yes")
     assert response.status_code == 303
     assert db.session.get(Appeal, filed['id'], populate_existing=True).status in (
         "correction_queued", "correcting", "corrected")

@@ -7,7 +7,12 @@
 
   function focusErrorSummary() {
     var summary = document.querySelector("[data-error-summary]");
-    if (!summary) { return; }
+    if (!summary) {
+      // After an action, focus lands on what happened (screen readers read it first).
+      var outcome = document.querySelector("[data-outcome]");
+      if (outcome) { outcome.focus(); }
+      return;
+    }
     summary.focus();
     summary.addEventListener("click", function (event) {
       var link = event.target.closest("a[href^='#']");
