@@ -110,7 +110,10 @@ def test_template_fills_known_placeholders_and_unfilled_ones_are_refused(client,
     response = post(client, page + "/decision", page, version=version_on(client, page), action="deny",
                     reason_code="evidence_insufficient",
                     statement="We reviewed your appeal about @bakery_jo: {explanation}")
-    assert response.status_code == 422 and "Fill in every placeholder" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    # The error sits by the field (and in the decision form's summary, linked to it), not at the page top.
+    assert response.status_code == 422 and 'id="e-statement"' in body and "Still contains {explanation}" in body
+    assert 'href="#f-statement"' in body and "We reviewed your appeal about @bakery_jo: {explanation}" in body
 
 
 def test_notes_stay_internal_and_messages_reach_the_owner(app, reviewer, owner, seeded):
