@@ -170,3 +170,20 @@ def test_claim_to_decision_by_keyboard(live_server, browser, axe_source, corpus_
         assert "Denied" in page.locator("[data-outcome]").inner_text()
     finally:
         context.close()
+
+
+def test_reviewer_pages_fit_and_queue_keys(live_server, new_page, corpus_account, make_staff):
+    reference.seed_defaults()
+    admin = make_staff("ada@review.example", "admin")
+    appeal_id = _file(corpus_account)
+    page = new_page()
+    staff_login(page, live_server, admin)
+    page.locator("body").focus()
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == f"/review/appeals/{appeal_id}"
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    assert_page_ok(page)
+    for path in ("/review/dashboard", "/review/audit", "/review/reference"):
+        page.goto(live_server + path)
+        assert_page_ok(page)

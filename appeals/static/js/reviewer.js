@@ -31,6 +31,17 @@
     });
   }
 
+  function queueKeys() {
+    // On the queue, j and k walk the appeals' links; Enter opens the focused one.
+    var links = Array.prototype.slice.call(document.querySelectorAll("[data-queue-link]"));
+    return function (step) {
+      if (!links.length) { return; }
+      var at = links.indexOf(document.activeElement);
+      var next = at < 0 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, at + step));
+      links[next].focus();
+    };
+  }
+
   function shortcuts(page) {
     var panel = document.getElementById("shortcuts");
     var toggle = document.querySelector("[data-shortcuts-toggle]");
@@ -43,7 +54,9 @@
     if (toggle) { toggle.addEventListener("click", function () { show(panel.hidden); }); }
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+      var walk = page.id === "review-queue" ? queueKeys() : null;
       var go = function (attr) {
+        if (walk) { walk(attr === "data-next-url" ? 1 : -1); return; }
         var url = page.getAttribute(attr);
         if (url) { window.location.assign(url); }
       };
@@ -64,7 +77,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    var page = document.getElementById("review-page");
+    var page = document.getElementById("review-page") || document.getElementById("review-queue");
     if (!page) { return; }
     // A refused form renders at its POST address; the address bar shows the appeal again.
     var canonical = page.getAttribute("data-canonical-url");
