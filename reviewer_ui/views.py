@@ -49,6 +49,9 @@ def _helpers() -> dict:
     return {
         "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
         "staff_can": lambda action: policy.can(principal, action),
+        "t_missing": reference.missing_languages,  # issue 16: templates not yet in a language
+        "template_body": reference.body_in,
+        "translated_languages": reference.TRANSLATED_LANGUAGES,
     }
 
 
@@ -161,15 +164,18 @@ def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None
     # static/js/reviewer.js inserts the same filled text in place, keeping everything typed).
     chosen = request.args.get("template", "")
     target = request.args.get("target") if request.args.get("target") in ("statement", "message") else "statement"
-    filled = {t.id: reference.fill(t.body, data["appeal"]) for t in data["templates"]}
+    # Issue 16: each template in the owner's language (English, marked, when it has no translation).
+    filled = {t.id: reference.choose(t, data["appeal"]) for t in data["templates"]}
+    choice = None
     for template in data["templates"]:
         if chosen == str(template.id):
-            form.setdefault(target, filled[template.id])
+            choice = filled[template.id]
+            form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
     work = activity.workspace(principal, appeal_id, request.args)
     previous_id, next_id = _neighbours(principal, appeal_id)
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
-                           filled=filled, work=work, previous_id=previous_id, next_id=next_id,
+                           filled=filled, work=work, template_choice=choice, previous_id=previous_id, next_id=next_id,
                            reason_short=queue_marks.REASON_SHORT, **data), status
 
 
@@ -374,7 +380,9 @@ def reference_data():
                 raw_id = form.get("template_id") or ""
                 reference.save_template(principal, actor_for(principal), form.get("name", ""),
                                         form.get("body", ""), form.get("active") == "1",
-                                        int(raw_id) if raw_id.isdigit() else None)
+                                        int(raw_id) if raw_id.isdigit() else None,
+                                        {code: form[f"body_{code}"] for code in reference.TRANSLATED_LANGUAGES
+                                         if f"body_{code}" in form})
         except Invalid as error:
             flash(error.message, "error")
             errors, status = error.fields, 422

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
-
 from flask import flash, jsonify, redirect, render_template, request, send_file, session, url_for
 from flask_login import login_required, login_user, logout_user
 
-from appeals import runtime
+from appeals import i18n, languages, runtime
 from appeals.extensions import limiter, login_manager
+from appeals.i18n import N_
+from appeals.i18n import gettext as _
 from appeals.owner import bp
 from appeals.services import accounts, evidence, filing, outcome
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
 from appeals.web import actor_for, current_principal, login_identity_key, safe_next
 
-TOO_MANY_LOGINS = "Too many login attempts. Wait a minute and try again."
+# A plain str (the limiter hashes it); pages show it translated.
+TOO_MANY_LOGINS = N_("Too many login attempts. Wait a minute and try again.")
 
 
 def _login_limit() -> str:
@@ -27,23 +28,9 @@ def _failed_login(response) -> bool:
     return response.status_code != 302
 
 
-def _when(value) -> str:
-    """An ISO timestamp or date as people read it: '3 May 2024, 14:05 UTC'."""
-    if not value:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        return f"{value.day} {value:%B %Y, %H:%M} UTC"
-    return f"{value.day} {value:%B %Y}"
-
-
 @bp.context_processor
 def _template_helpers() -> dict:
-    return {"when": _when, "reason_labels": filing.REASON_LABELS, "text_max": filing.TEXT_MAX,
+    return {"when": i18n.when, "reason_labels": filing.REASON_LABELS, "text_max": filing.TEXT_MAX,
             "field_order": filing.FIELD_ORDER, "max_files": evidence.MAX_FILES,
             "max_mb": evidence.MAX_BYTES // (1024 * 1024)}
 
@@ -76,7 +63,7 @@ def _service_error(error: ServiceError):
 
 @bp.errorhandler(429)
 def _too_many(error):
-    return render_template("owner/login.html", error=TOO_MANY_LOGINS, errors={}, username="",
+    return render_template("owner/login.html", error=_(TOO_MANY_LOGINS), errors={}, username="",
                            next=""), 429
 
 
@@ -107,10 +94,14 @@ def login():
         return render_template("owner/login.html", error=error.message, errors=error.fields,
                                username=username, next=target or ""), error.status
     # A fresh session at login: nothing from before (including a planted session) survives.
-    session.clear()
+    chosen = session.get(languages.SESSION_KEY)
+    languages.keep_choice_across(session.clear)
     session["nonce"] = secrets.token_urlsafe(16)
     login_user(account)
-    flash(f"You are logged in as @{account.screen_name}.", "success")
+    if chosen and chosen != account.language:
+        # A language picked on the login page is an explicit choice: the account remembers it.
+        accounts.set_language(account, actor_for(account), chosen)
+    flash(_("You are logged in as @%(screen_name)s.", screen_name=account.screen_name), "success")
     return redirect(target or url_for("owner.home"))
 
 
@@ -118,8 +109,8 @@ def login():
 def logout():
     """Log out whoever is logged in (owner, staff or researcher)."""
     logout_user()
-    session.clear()
-    flash("You are logged out.", "success")
+    languages.keep_choice_across(session.clear)
+    flash(_("You are logged out."), "success")
     return redirect(url_for("public.index"))
 
 
@@ -172,7 +163,8 @@ def new_appeal():
         status = filing.filing_status(principal)
         return render_template("owner/file.html", form=form, errors=error.fields, error=error.message,
                                **status), error.status
-    flash(f"Your appeal #{appeal.id} has been filed. We sent a confirmation to {appeal.contact_email}.", "success")
+    flash(_("Your appeal #%(id)s has been filed. We sent a confirmation to %(email)s.", id=appeal.id,
+            email=appeal.contact_email), "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal.id), 303)
 
 
@@ -204,7 +196,7 @@ def reply(appeal_id: int):
                      files=_uploads())
     except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, errors=error.fields or {"body": error.message}, reply_body=body)
-    flash("Thank you. Your reply has been sent to the reviewer.", "success")
+    flash(_("Thank you. Your reply has been sent to the reviewer."), "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal_id), 303)
 
 
@@ -215,12 +207,12 @@ def withdraw(appeal_id: int):
     principal = current_principal()
     if request.form.get("confirm") != "yes":
         # Renders through get_own_appeal, so someone else's appeal still answers 404.
-        return _appeal_page(appeal_id, 422, errors={"confirm": "Tick the box to confirm that you want to withdraw."})
+        return _appeal_page(appeal_id, 422, errors={"confirm": _("Tick the box to confirm that you want to withdraw.")})
     try:
         filing.withdraw(principal, actor_for(principal), appeal_id, _version(request.form.get("version")))
     except Conflict as error:
         return _appeal_page(appeal_id, error.status, errors={"confirm": error.message})
-    flash("Your appeal has been withdrawn.", "success")
+    flash(_("Your appeal has been withdrawn."), "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal_id), 303)
 
 

@@ -16,8 +16,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from appeals import db, runtime
+from appeals import db, i18n, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import DownloadLog, DownloadNotice, DownloadRequest, Researcher
 from appeals.services import notify, policy, signing
 from appeals.services.accounts import email_problem
@@ -39,8 +40,8 @@ class ReleaseWithdrawn(ServiceError):
 
     def __init__(self, dataset: str, version: int, current_version: int):
         super().__init__(
-            f"Version {version} of {dataset} was withdrawn and replaced by version {current_version}. "
-            "Please download the current version instead."
+            _("Version %(version)s of %(dataset)s was withdrawn and replaced by version %(current)s. "
+              "Please download the current version instead.", version=version, dataset=dataset, current=current_version)
         )
         self.dataset = dataset
         self.version = version
@@ -98,7 +99,7 @@ def release_path(dataset: str, version: int) -> str:
 
 def catalogue() -> list:
     """Every published dataset (DatasetInfo), by name."""
-    engine, _ = _engine()
+    engine, _errors = _engine()
     return sorted(engine.list_datasets(), key=lambda d: d.name)
 
 
@@ -108,7 +109,7 @@ def dataset(name: str):
     try:
         return engine.get_dataset(name)
     except errors.UnknownDataset:
-        raise NotFound("No such dataset.") from None
+        raise NotFound(_("No such dataset.")) from None
 
 
 def disclosed_at(info) -> str:
@@ -128,7 +129,7 @@ def release(name: str, version: int | None = None):
     wanted = info.current_version if version is None else version
     found = next((v for v in info.versions if v.version == wanted), None)
     if found is None:
-        raise NotFound("No such release.")
+        raise NotFound(_("No such release."))
     if found.status == "withdrawn":
         raise ReleaseWithdrawn(info.name, found.version, info.current_version)
     return info, found
@@ -159,7 +160,7 @@ def history(name: str) -> tuple:
 
 def public_manifest(name: str, version: int) -> dict:
     """The manifest of a live release as published: counts and file digests, nothing identifying."""
-    engine, _ = _engine()
+    engine, _errors = _engine()
     release(name, version)  # NotFound / ReleaseWithdrawn first
     raw = engine.manifest(name, version)
     doc = {key: raw.get(key) for key in _MANIFEST_KEYS if key != "files" and key != "summary"}
@@ -188,7 +189,7 @@ def signed(document: str, name: str, version: int) -> tuple[bytes, str]:
     elif document == "SHA256SUMS":
         data = sha256sums_bytes(name, version)
     else:
-        raise NotFound("No such document.")
+        raise NotFound(_("No such document."))
     return data, signing.sign(data)
 
 
@@ -210,9 +211,9 @@ def _validate_request(email, accept_terms, variant) -> dict[str, str]:
     if problem:
         problems["email"] = problem
     if accept_terms is not True:
-        problems["accept_terms"] = "You must accept the terms of use to download."
+        problems["accept_terms"] = _("You must accept the terms of use to download.")
     if variant not in VARIANTS:
-        problems["variant"] = "Choose the hashed (public) variant."
+        problems["variant"] = _("Choose the hashed (public) variant.")
     return problems
 
 
@@ -232,7 +233,7 @@ def request_links(
     """
     problems = _validate_request(email, accept_terms, variant)
     if problems:
-        raise Invalid("Please correct the form.", fields=problems)
+        raise Invalid(_("Please correct the form."), fields=problems)
     info, found = release(name, version)
     researcher_id = None
     email = email.strip()
@@ -243,7 +244,7 @@ def request_links(
     settings = runtime.settings()
     download = DownloadRequest(
         email=email, dataset=info.name, version=found.version, variant=variant,
-        researcher_id=researcher_id, accepted_terms_at=utcnow(), ip=ip,
+        researcher_id=researcher_id, accepted_terms_at=utcnow(), ip=ip, language=i18n.current_locale(),
     )
     db.session.add(download)
     db.session.flush()
@@ -258,7 +259,8 @@ def request_links(
         relative = f"{file_path_url(info.name, found.version, variant, f.path)}?token={token}"
         links.append(Link(f.path, variant, f.bytes, f.sha256, relative, settings.public_url + relative, expires_at))
     grant = LinkGrant(download.id, email, info.name, found.version, variant, expires_at, links)
-    notify.enqueue(email, f"Your download links: {info.name}, version {found.version}", _links_email(grant), "download_links")
+    subject = _("Your download links: %(dataset)s, version %(version)s", dataset=info.name, version=found.version)
+    notify.enqueue(email, subject, _links_email(grant), "download_links")
     db.session.commit()
     notify.deliver_pending()
     return grant
@@ -266,22 +268,24 @@ def request_links(
 
 def _links_email(grant: LinkGrant) -> str:
     base = runtime.settings().public_url
+    variant = _("hashed") if grant.variant == "hashed" else _("unhashed")
     lines = [
-        "Hello,",
+        _("Hello,"),
         "",
-        f"Here are your download links for the dataset {grant.dataset}, version {grant.version} "
-        f"({grant.variant} variant).",
-        f"They work until {grant.expires_at:%Y-%m-%d %H:%M} UTC.",
+        _("Here are your download links for the dataset %(dataset)s, version %(version)s (%(variant)s variant).",
+          dataset=grant.dataset, version=grant.version, variant=variant),
+        _("They work until %(when)s.", when=i18n.when(grant.expires_at)),
         "",
     ]
     for link in grant.links:
-        lines += [f"{link.path} ({link.bytes} bytes, sha256 {link.sha256})", f"  {link.url}", ""]
+        lines += [_("%(file)s (%(bytes)s bytes, sha256 %(sha256)s)", file=link.path,
+                    bytes=i18n.format_number(link.bytes), sha256=link.sha256), f"  {link.url}", ""]
     release = base + release_path(grant.dataset, grant.version)
     lines += [
-        f"Signed manifest and SHA256SUMS, and how to verify them: {release}",
+        _("Signed manifest and SHA256SUMS, and how to verify them: %(url)s", url=release),
         "",
-        "If this release is ever corrected, we will email you once so you can replace your copy.",
-        "You received this message because this address was entered on our download form.",
+        _("If this release is ever corrected, we will email you once so you can replace your copy."),
+        _("You received this message because this address was entered on our download form."),
     ]
     return "\n".join(lines)
 
@@ -293,7 +297,7 @@ def open_file(principal, name: str, version: int, variant: str, filename: str, t
     An unhashed file answers NotFound to anyone without a current grant and a link
     of their own, so its name is never confirmed. A withdrawn release answers 410.
     """
-    missing = NotFound("No such file.")
+    missing = NotFound(_("No such file."))
     if variant not in VARIANTS:
         raise missing
     if variant == "unhashed" and not policy.can(principal, "dataset.download_unhashed"):
@@ -303,14 +307,14 @@ def open_file(principal, name: str, version: int, variant: str, filename: str, t
         if variant == "unhashed":
             raise missing
         raise Forbidden(
-            "Downloads need a link: give your email and accept the terms on the dataset page.", code="link_required"
+            _("Downloads need a link: give your email and accept the terms on the dataset page."), code="link_required"
         )
     try:
         claims = _serializer().loads(token, max_age=runtime.settings().download_link_hours * 3600)
     except SignatureExpired:
         if variant == "unhashed" and not _token_is_for(token, principal):
             raise missing from None
-        raise Forbidden("This link has expired. Ask for a new one on the dataset page.", code="link_expired") from None
+        raise Forbidden(_("This link has expired. Ask for a new one on the dataset page."), code="link_expired") from None
     except BadSignature:
         raise missing from None
     if not isinstance(claims, dict) or (claims.get("d"), claims.get("v"), claims.get("t")) != (
@@ -392,33 +396,43 @@ def _queue_notices(releases: dict[str, int]) -> int:
         for email, old_versions in sorted(by_email.items()):
             for old_version in sorted(old_versions):
                 db.session.add(DownloadNotice(email=email, dataset=name, old_version=old_version, new_version=new_version))
-            notify.enqueue(
-                email,
-                f"{name}: version {new_version} replaces your copy",
-                _notice_email(name, sorted(old_versions), new_version, base),
-                "download_notice",
-            )
+            with i18n.use_locale(_downloader_language(email, name)):
+                subject = _("%(dataset)s: version %(version)s replaces your copy", dataset=name, version=new_version)
+                body = _notice_email(name, sorted(old_versions), new_version, base)
+            notify.enqueue(email, subject, body, "download_notice")
             sent += 1
         db.session.flush()
     return sent
 
 
+def _downloader_language(email: str, dataset: str) -> str | None:
+    # The language of the page of their latest request for this dataset (issue 16).
+    return db.session.scalar(
+        select(DownloadRequest.language)
+        .where(DownloadRequest.email == email, DownloadRequest.dataset == dataset)
+        .order_by(DownloadRequest.id.desc()).limit(1)
+    )
+
+
 def _notice_email(name: str, old_versions: list[int], new_version: int, base: str) -> str:
     olds = ", ".join(str(v) for v in old_versions)
-    plural = "s" if len(old_versions) > 1 else ""
     return "\n".join(
         [
-            "Hello,",
+            _("Hello,"),
             "",
-            f"You downloaded version{plural} {olds} of the dataset {name}. A corrected release, "
-            f"version {new_version}, now replaces it.",
+            i18n.ngettext(
+                "You downloaded version %(versions)s of the dataset %(dataset)s. A corrected release, "
+                "version %(version)s, now replaces it.",
+                "You downloaded versions %(versions)s of the dataset %(dataset)s. A corrected release, "
+                "version %(version)s, now replaces them.",
+                len(old_versions), versions=olds, dataset=name, version=new_version),
             "",
-            "Please delete your copy and download the new version:",
+            _("Please delete your copy and download the new version:"),
             f"  {base}{release_path(name, new_version)}",
             "",
-            "The release page lists what changed, as counts, with a signed manifest and SHA256SUMS "
-            "so you can check the files you get.",
+            _("The release page lists what changed, as counts, with a signed manifest and SHA256SUMS "
+              "so you can check the files you get."),
             "",
-            "You received this message once, because this address downloaded the earlier version.",
+            _("You received this message once, because this address downloaded the earlier version."),
         ]
     )

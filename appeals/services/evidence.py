@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from appeals import db, runtime
+from appeals.i18n import gettext as _
+from appeals.i18n import lazy_gettext
 from appeals.models import Appeal, Attachment, Staff
 from appeals.models.accounts import Account
 from appeals.services import policy
@@ -25,10 +27,10 @@ MAX_REQUEST_BYTES = MAX_FILES * MAX_BYTES + 1024 * 1024
 
 # Recognised type -> (what people call it, the name endings that agree with it, the ending we add).
 KINDS = {
-    "image/png": ("a PNG image", (".png",), ".png"),
-    "image/jpeg": ("a JPEG image", (".jpg", ".jpeg", ".jpe", ".jfif"), ".jpg"),
-    "application/pdf": ("a PDF document", (".pdf",), ".pdf"),
-    "text/plain": ("a plain text file", (".txt", ".text", ".eml", ".log", ".md", ".csv"), ".txt"),
+    "image/png": (lazy_gettext("a PNG image"), (".png",), ".png"),
+    "image/jpeg": (lazy_gettext("a JPEG image"), (".jpg", ".jpeg", ".jpe", ".jfif"), ".jpg"),
+    "application/pdf": (lazy_gettext("a PDF document"), (".pdf",), ".pdf"),
+    "text/plain": (lazy_gettext("a plain text file"), (".txt", ".text", ".eml", ".log", ".md", ".csv"), ".txt"),
 }
 ACCEPTED = "PNG, JPEG, PDF or plain text"
 # The web endpoints whose forms carry files: only they accept request bodies up to MAX_REQUEST_BYTES.
@@ -115,30 +117,34 @@ def check(uploads: list[Upload]) -> tuple[list[Checked], str | None]:
     """
     uploads = [u for u in uploads if u.filename or u.data]
     if len(uploads) > MAX_FILES:
-        return [], f"Choose at most {MAX_FILES} files; you chose {len(uploads)}."
+        return [], _("Choose at most %(max)s files; you chose %(count)s.", max=MAX_FILES, count=len(uploads))
     checked = []
     for upload in uploads:
         name = clean_name(upload.filename)
         if len(upload.data) > MAX_BYTES:
-            return [], f"{name} is larger than {MAX_BYTES // (1024 * 1024)} MB. Choose a smaller file."
+            return [], _("%(file)s is larger than %(max)s MB. Choose a smaller file.", file=name,
+                         max=MAX_BYTES // (1024 * 1024))
         if not upload.data:
-            return [], f"{name} is empty. Choose the file again."
+            return [], _("%(file)s is empty. Choose the file again.", file=name)
         media_type = sniff(upload.data)
         if media_type is None:
-            return [], f"{name} is not a {ACCEPTED} file. Choose a screenshot, a PDF or a text file."
+            return [], _("%(file)s is not a PNG, JPEG, PDF or plain text file. Choose a screenshot, a PDF or a text file.",
+                         file=name)
         kind, endings, default_ending = KINDS[media_type]
         stem, ending = os.path.splitext(name)
         if not ending:
             name += default_ending
         elif ending.lower() not in endings:
-            return [], (f"{name} is {kind}, but its name ends in {ending}. "
-                        f"Rename it to end in {default_ending}, or choose another file.")
+            return [], _("%(file)s is %(kind)s, but its name ends in %(ending)s. "
+                         "Rename it to end in %(default)s, or choose another file.", file=name, kind=kind,
+                         ending=ending, default=default_ending)
         data = upload.data
         if media_type.startswith("image/"):
             try:
                 data = _strip_image(data, media_type)
             except Exception:  # Pillow raises many kinds for a damaged image; all mean the same to the owner
-                return [], f"{name} looks like {kind} but cannot be read. It may be damaged; choose another file."
+                return [], _("%(file)s looks like %(kind)s but cannot be read. It may be damaged; choose another file.",
+                             file=name, kind=kind)
         checked.append(Checked(name, media_type, data))
     return checked, None
 
@@ -182,16 +188,16 @@ def open_attachment(principal, appeal_id, attachment_id) -> tuple[Attachment, ob
     try:
         appeal_id, attachment_id = int(appeal_id), int(attachment_id)
     except (TypeError, ValueError):
-        raise NotFound("No such file.") from None
+        raise NotFound(_("No such file.")) from None
     appeal = db.session.get(Appeal, appeal_id)
     attachment = db.session.get(Attachment, attachment_id)
     if appeal is None or attachment is None or attachment.appeal_id != appeal.id:
-        raise NotFound("No such file.")
+        raise NotFound(_("No such file."))
     if isinstance(principal, Account):
         policy.authorize(principal, "appeal.view_own", appeal)
     elif isinstance(principal, Staff) and policy.can(principal, "appeal.view", appeal):
         pass
     else:
         # Researchers, other owners, anyone: the file does not exist for them.
-        raise NotFound("No such file.")
+        raise NotFound(_("No such file."))
     return attachment, runtime.engine().store.blobs.open(attachment.sha256)

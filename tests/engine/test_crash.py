@@ -55,7 +55,11 @@ def test_kill_9(world, point):
     root = Path(__file__).resolve().parents[2]
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(root)!r})
+        import os
+        from config import Settings
+        from workers.engine import faults
         from workers.engine.api import Engine
+        faults.arm(Settings.from_env({{"APPEALS_MODE": "test", **os.environ}}).fault_kill_at)
         Engine({str(world.data_dir)!r}, {KEY!r}, {KEY_ID!r}).apply("b1", [("1000", "rehash")])
     """)
     env = dict(os.environ, APPEALS_FAULT_KILL_AT=point)

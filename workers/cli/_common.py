@@ -11,9 +11,11 @@ import click
 def engine():
     """An Engine over the configured data dir and hash key (no Flask, no app context)."""
     from config import Settings
+    from workers.engine import faults
     from workers.engine.api import Engine
 
     s = Settings.from_env()
+    faults.arm(s.fault_kill_at, s.fault_pause_at)
     return Engine(s.data_dir, s.hash_key, s.hash_key_id)
 
 
