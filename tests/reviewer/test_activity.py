@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from appeals.services import activity
 from appeals.services.activity import Window
@@ -77,7 +77,7 @@ def test_bars_and_window_sit_where_the_takeover_is(app):
     assert during == {2, 3, 4} and before_hours == {9, 10, 11}
 
 
-@hsettings(max_examples=40, deadline=None)
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.dates(min_value=date(2015, 1, 1), max_value=date(2022, 12, 31)), min_size=1, max_size=60),
        st.dates(min_value=date(2015, 1, 1), max_value=date(2022, 12, 31)), st.integers(0, 200))
 def test_every_tweet_is_counted_once_and_bars_stay_inside_the_plot(days, start, length):
