@@ -119,6 +119,8 @@ def settings(tmp_path, database_url, redis_url) -> Settings:
         "APPEALS_DATABASE_URL": database_url,
         "APPEALS_REDIS_URL": redis_url,
         "APPEALS_PUBLIC_URL": "http://testserver",
+        # Status emails go out at once here; the merging tests set a hold of their own.
+        "APPEALS_MAIL_HOLD_SECONDS": "0",
     }
     return runtime.bootstrap(Settings.from_env(env))
 
@@ -134,6 +136,7 @@ def settings_env(settings) -> dict:
         APPEALS_DATABASE_URL=settings.database_url,
         APPEALS_REDIS_URL=settings.redis_url,
         APPEALS_PUBLIC_URL=settings.public_url,
+        APPEALS_MAIL_HOLD_SECONDS=str(settings.mail_hold_seconds),
     )
     return env
 
@@ -235,6 +238,32 @@ def corpus_account(corpus, make_account):
 
 
 # --- servers for browser and mail tests ---------------------------------------------------
+
+
+def run_mail_worker() -> None:
+    """Run the mail queue's jobs in this process, as `appeals worker --burst` does (RQ's SimpleWorker)."""
+    import signal
+
+    from rq import SimpleWorker
+
+    from workers import queues
+    from workers.dispatch import mail_queue
+
+    connection = queues.connect()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        SimpleWorker([mail_queue(connection)], connection=connection).work(burst=True, with_scheduler=True)
+    finally:
+        # RQ installs its own stop handlers; give pytest its Ctrl-C back.
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        db.session.remove()
+
+
+@pytest.fixture
+def deliver_mail(settings):
+    """Requests only write outbox rows: this runs the worker's mail jobs, so the mail goes out."""
+    return run_mail_worker
 
 
 @pytest.fixture

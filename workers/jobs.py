@@ -14,7 +14,9 @@ import redis
 from rq import get_current_job
 
 from appeals import db, runtime
-from appeals.services import corrections, downloads, notify, review
+from appeals.db import utcnow
+from appeals.requests import iso
+from appeals.services import corrections, dispatch, downloads, notify, review
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -170,6 +172,22 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
         log.info("run %s is being resumed by another worker; not marking it failed", run_id)
     finally:
         db.session.remove()
+
+
+def deliver_mail() -> dict:
+    """The mail job: deliver every due outbox message exactly once (the claim makes concurrent workers safe).
+
+    Then ask for a delivery when the next held (or retried) message falls due.
+    """
+    ensure_bootstrapped()
+    try:
+        delivered = notify.deliver_pending()
+        later = notify.next_due()
+    finally:
+        db.session.remove()
+    if later is not None and later > utcnow():
+        dispatch.mail(later)
+    return {"delivered": delivered, "next_due": iso(later)}
 
 
 def sweep() -> dict:

@@ -16,7 +16,8 @@ from appeals import db
 from appeals.db import utcnow
 from appeals.models import REMEDIES, Account, Appeal, Correction, CorrectionRun, Staff
 from appeals.services import appeals as appeal_states
-from appeals.services import audit, notify, policy
+from appeals.services import audit, policy
+from appeals.services import dispatch as dispatcher
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
 
@@ -48,18 +49,13 @@ def queue_correction(appeal: Appeal, actor: Actor) -> Correction:
 
 
 def dispatch() -> None:
-    """After commit: make sure every queued correction has a job in Redis; never raises.
+    """After commit: ask for a job for every queued correction; never raises.
 
     When Redis is unreachable the corrections stay queued in the database and the
     worker's periodic sweep enqueues them later, so nothing is lost.
     """
-    try:
-        from workers import queues
-
-        ids = db.session.scalars(select(Correction.id).where(Correction.status == "queued")).all()
-        queues.ensure_jobs(ids)
-    except Exception:  # noqa: BLE001 - confirming must succeed whatever happens to Redis
-        log.warning("could not enqueue correction jobs; the sweep will retry", exc_info=True)
+    ids = db.session.scalars(select(Correction.id).where(Correction.status == "queued")).all()
+    dispatcher.corrections(ids)
 
 
 def retry(correction_id: int, actor: Actor) -> Correction:
@@ -83,7 +79,7 @@ def retry(correction_id: int, actor: Actor) -> Correction:
     audit.record(actor, "correction.retry", "correction", correction.id, before,
                  {"status": "queued", "appeal_id": correction.appeal_id})
     db.session.commit()
-    notify.deliver_pending()
+    dispatcher.mail()
     dispatch()
     return correction
 
@@ -153,11 +149,11 @@ def take_queued(job_id: str | None, fence: int) -> CorrectionRun | None:
         c.status = "running"
         c.run_id = run_id
         c.attempts += 1
-        if c.appeal.status == "correction_queued":
+        if appeal_states.can_move(c.appeal.status, "correcting"):
             appeal_states.transition(c.appeal, "correcting", WORKER, "correction.start",
                                      data={"run_id": run_id})
     session.commit()
-    notify.deliver_pending()
+    dispatcher.mail()
     return run
 
 
@@ -249,14 +245,14 @@ def finish(run_id: str, result) -> dict[str, int] | None:
         c.error = None
         c.finished_at = run.finished_at
         appeal = c.appeal
-        if appeal.status in ("correction_queued", "correcting"):
+        if appeal_states.can_move(appeal.status, "corrected"):
             appeal_states.transition(appeal, "corrected", WORKER, "correction.done", public_note=note,
                                      data={"releases": releases, "remedy": c.remedy, "run_id": run_id})
     audit.record(WORKER, "correction_run.done", "correction_run", run_id, None,
                  {"releases": releases, "items": len(run.items or []), "already_applied": bool(result.already_applied),
                   "bytes_written": run.bytes_written, "files_rewritten": run.files_rewritten})
     session.commit()
-    notify.deliver_pending()
+    dispatcher.mail()
     return releases
 
 
@@ -275,13 +271,13 @@ def fail(run_id: str, error: str) -> None:
         c.status = "failed"
         c.error = error
         c.finished_at = run.finished_at
-        if c.appeal.status in ("correction_queued", "correcting"):
+        if appeal_states.can_move(c.appeal.status, "correction_failed"):
             # The owner reads a plain note; the technical error stays with the staff.
             appeal_states.transition(c.appeal, "correction_failed", WORKER, "correction.failed",
                                      data={"run_id": run_id})
     audit.record(WORKER, "correction_run.failed", "correction_run", run_id, None, {"error": error})
     session.commit()
-    notify.deliver_pending()
+    dispatcher.mail()
     log.error("correction run %s failed: %s", run_id, error)
 
 
