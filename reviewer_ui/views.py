@@ -9,7 +9,8 @@ from flask import flash, redirect, render_template, request, session, url_for
 from appeals.db import utcnow
 from appeals.limits import login_limited
 from appeals.requests import form_version
-from appeals.services import audit_query, auth, policy, queue as queue_service, reference, review, staff as staff_service
+from appeals.services import activity, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
+    review, staff as staff_service
 from appeals.status import STATUS_TEXT, title
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
 from appeals.sessions import start_session
@@ -136,7 +137,9 @@ def queue():
     """The review queue: filters, sorting, pages, counts per status; overdue appeals stand out."""
     principal = current_principal()
     page = queue_service.list_queue(principal, queue_service.parse_filters(request.args))
-    return render_template("reviewer/queue.html", page=page, f=page.filters, describe=queue_service.describe)
+    return render_template("reviewer/queue.html", page=page, f=page.filters, describe=queue_service.describe,
+                           marks=queue_marks.markers([a.id for a in page.items]),
+                           reason_short=queue_marks.REASON_SHORT)
 
 
 @bp.post("/claim-next")
@@ -161,29 +164,44 @@ def appeal(appeal_id: int):
 
 
 def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None):
-    data = review.appeal_page(current_principal(), appeal_id)
-    form = dict(request.form) if request.method == "POST" else {}
-    # A template chosen with ?template=ID&target=statement|message fills the matching textarea.
+    principal = current_principal()
+    data = review.appeal_page(principal, appeal_id)
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"} if request.method == "POST" else {}
+    # Without script, ?template=ID&target=statement|message fills the matching textarea (with script,
+    # static/js/reviewer.js inserts the same filled text in place, keeping everything typed).
     chosen = request.args.get("template", "")
     target = request.args.get("target") if request.args.get("target") in ("statement", "message") else "statement"
+    # Issue 16: each template in the owner's language (English, marked, when it has no translation).
+    filled = {t.id: reference.choose(t, data["appeal"]) for t in data["templates"]}
     choice = None
     for template in data["templates"]:
         if chosen == str(template.id):
-            # Issue 16: the body in the owner's language (English, marked, when it has no translation).
-            choice = reference.choose(template, data["appeal"])
+            choice = filled[template.id]
             form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
+    work = activity.workspace(principal, appeal_id, request.args)
+    previous_id, next_id = _neighbours(principal, appeal_id)
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
-                           template_choice=choice, **data), status
+                           filled=filled, work=work, template_choice=choice, previous_id=previous_id, next_id=next_id,
+                           reason_short=queue_marks.REASON_SHORT, **data), status
+
+
+def _neighbours(principal, appeal_id: int) -> tuple[int | None, int | None]:
+    """The appeals before and after this one in the default queue (for the j / k shortcuts)."""
+    page = queue_service.list_queue(principal, queue_service.parse_filters({"per_page": "100"}), expire=False)
+    ids = [a.id for a in page.items]
+    if appeal_id not in ids:
+        return None, ids[0] if ids else None
+    at = ids.index(appeal_id)
+    return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
 
 
 def _act(appeal_id: int, action, success: str, to_queue: bool = False):
-    """Run one service action; on a refusal show the page again with the typed text kept."""
+    """Run one service action; on a refusal show the page again with the typed text kept, errors by their fields."""
     try:
         action()
     except (Invalid, Conflict) as error:
-        flash(error.message, "error")
-        return _render_appeal(appeal_id, error.status, error.fields)
+        return _render_appeal(appeal_id, error.status, error.fields or {"form": error.message})
     flash(success, "success")
     return redirect(url_for("reviewer.queue") if to_queue else url_for("reviewer.appeal", appeal_id=appeal_id), 303)
 
@@ -240,6 +258,15 @@ def decision(appeal_id: int):
 def confirm(appeal_id: int):
     """Confirm an approval (a senior other than the approver)."""
     principal = current_principal()
+    from appeals import db
+    from appeals.models import Appeal
+    from appeals.services import policy
+
+    found = db.session.get(Appeal, appeal_id)
+    allowed = found is not None and policy.can(principal, "appeal.confirm", found)
+    if allowed and request.form.get("confirm_changes") != "yes":
+        # The deliberate second step: the senior ticks that they checked exactly what will change.
+        return _render_appeal(appeal_id, 422, {"confirm_changes": "Tick the box to say you checked what will change."})
     return _act(appeal_id, lambda: review.confirm(principal, appeal_id, actor_for(principal), _version()),
                 "Confirmed. The correction of the published data is queued.")
 

@@ -314,21 +314,28 @@ def live_server(app):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def browser_page():
-    """A Playwright page in Debian's Chromium (never a downloaded browser); skips without it."""
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session (Debian's, never a downloaded browser); skips without it."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
+        instance = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page()
-        yield page
-        browser.close()
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    """A Playwright page with its own cookies, in the session's Chromium."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 def shared_data_or_skip() -> Path:

@@ -70,7 +70,12 @@ def test_web_claim_approve_confirm_with_plan(app, filed, reviewer, senior):
     assert "Confirmation: what will change" in body and "Confirm and correct the published data" in body
     for name in filed['datasets']:
         assert f'<th scope="row">{name}</th>' in body
-    response = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page))
+    # One click is not enough: the senior must tick that they checked what will change.
+    refused = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page))
+    assert refused.status_code == 422 and "Tick the box to say you checked what will change" in refused.get_data(as_text=True)
+    assert db.session.get(Appeal, filed['id'], populate_existing=True).status == "approved"
+    response = post(senior_client, page + "/confirm", page, version=version_on(senior_client, page),
+                    confirm_changes="yes")
     assert response.status_code == 303
     assert db.session.get(Appeal, filed['id'], populate_existing=True).status in (
         "correction_queued", "correcting", "corrected")
@@ -105,7 +110,10 @@ def test_template_fills_known_placeholders_and_unfilled_ones_are_refused(client,
     response = post(client, page + "/decision", page, version=version_on(client, page), action="deny",
                     reason_code="evidence_insufficient",
                     statement="We reviewed your appeal about @bakery_jo: {explanation}")
-    assert response.status_code == 422 and "Fill in every placeholder" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    # The error sits by the field (and in the decision form's summary, linked to it), not at the page top.
+    assert response.status_code == 422 and 'id="e-statement"' in body and "Still contains {explanation}" in body
+    assert 'href="#f-statement"' in body and "We reviewed your appeal about @bakery_jo: {explanation}" in body
 
 
 def test_notes_stay_internal_and_messages_reach_the_owner(app, reviewer, owner, seeded):
