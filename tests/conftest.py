@@ -314,21 +314,31 @@ def live_server(app):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def browser_page():
-    """A Playwright page in Debian's Chromium (never a downloaded browser); skips without it."""
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One Chromium for the whole session (never a downloaded browser); skips without it.
+
+    Playwright's sync API allows one running instance per thread, so every browser test shares it.
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    """A Playwright page of its own (own cookies) in the session's Chromium."""
+    context = chromium_browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 def shared_data_or_skip() -> Path:

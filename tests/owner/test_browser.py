@@ -26,8 +26,12 @@ def test_owner_path_in_a_browser(live_server, browser_page, owner_a):
 
     page.get_by_role("link", name="File an appeal").click()
     page.get_by_label("My account was compromised").check()
-    page.get_by_label("Date you lost control").fill("2019-01-02")
-    page.get_by_label("Date you regained control").fill("2019-02-03")
+    # Three-part dates (issue 15): day, month and year of each.
+    for name, (day, month, year) in (("compromised_from", ("2", "1", "2019")),
+                                     ("compromised_until", ("3", "2", "2019"))):
+        page.fill(f"#f-{name}-day", day)
+        page.fill(f"#f-{name}-month", month)
+        page.fill(f"#f-{name}-year", year)
     page.get_by_label("Your statement").fill("Someone took over my account in January 2019.")
     page.get_by_label("Email for updates about this appeal").fill("me@example.org")
     page.get_by_role("button", name="File my appeal").click()
