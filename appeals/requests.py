@@ -55,7 +55,8 @@ def json_version(data: dict) -> int | None:
 def _version(value: Any, text: bool) -> int | None:
     number, problem = number_problem(value, text=text)
     if problem:
-        raise Invalid(str(VERSION_MESSAGE), fields={"version": problem})
+        # The field is hidden in forms: its message says what to do, on pages and in the API alike.
+        raise Invalid(str(VERSION_MESSAGE), fields={"version": str(VERSION_MESSAGE)})
     return number
 
 

@@ -315,28 +315,25 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
-def chromium_browser():
-    """One Chromium for the whole session (never a downloaded browser); skips without it.
-
-    Playwright's sync API allows one running instance per thread, so every browser test shares it.
-    """
+def browser():
+    """One Chromium for the whole session (Debian's, never a downloaded browser); skips without it."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
+        instance = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        yield browser
-        browser.close()
+        yield instance
+        instance.close()
 
 
 @pytest.fixture
-def browser_page(chromium_browser):
-    """A Playwright page of its own (own cookies) in the session's Chromium."""
-    context = chromium_browser.new_context()
+def browser_page(browser):
+    """A Playwright page with its own cookies, in the session's Chromium."""
+    context = browser.new_context()
     yield context.new_page()
     context.close()
 

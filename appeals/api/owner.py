@@ -9,6 +9,7 @@ from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
 from appeals.requests import TEXT_MAX, json_version
 from appeals.services import accounts, filing, footprint
+from appeals.services.errors import Invalid
 from appeals.web import actor_for
 
 
@@ -38,6 +39,9 @@ def owner_file_appeal():
     principal = require_principal()
     data = json_body()
     fields = ("reason", "statement", "contact_email", "compromised_from", "compromised_until", "new_information")
+    wrong = {k: "Must be a string." for k in fields if data.get(k) is not None and not isinstance(data[k], str)}
+    if wrong:
+        raise Invalid("Please correct the request.", fields=wrong)
     appeal = filing.file_appeal(principal, actor_for(principal), {k: data.get(k) for k in fields})
     response = jsonify(filing.appeal_to_owner_dict(appeal))
     response.headers["Location"] = url_for("api.appeal_detail", appeal_id=appeal.id)
@@ -158,7 +162,7 @@ _APPEAL_RESPONSE = {"application/json": {"schema": APPEAL}}
 
 
 def _path_id(summary: str) -> list:
-    return [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer"}, "description": summary}]
+    return [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}, "description": summary}]
 
 
 OPENAPI_PATHS = {
@@ -209,13 +213,13 @@ OPENAPI_PATHS = {
                 "required": ["reason", "statement", "contact_email"],
                 "properties": {
                     "reason": {"type": "string", "enum": list(REASONS)},
-                    "statement": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
+                    "statement": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": "\\S"},
                     "contact_email": {"type": "string", "format": "email"},
-                    "compromised_from": {"type": "string", "format": "date",
+                    "compromised_from": {"type": ["string", "null"], "format": "date",
                                          "description": "Required when reason is compromised"},
-                    "compromised_until": {"type": "string", "format": "date",
+                    "compromised_until": {"type": ["string", "null"], "format": "date",
                                           "description": "Required when reason is compromised"},
-                    "new_information": {"type": "string", "maxLength": TEXT_MAX,
+                    "new_information": {"type": ["string", "null"], "maxLength": TEXT_MAX,
                                         "description": "Required within the cool-down after a denial"},
                 },
             }}}},
@@ -238,7 +242,7 @@ OPENAPI_PATHS = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["body"],
                 "properties": {"body": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
-                               "version": {"type": "integer"}}}}}},
+                               "version": {"type": ["integer", "null"]}}}}}},
             "responses": {"201": {"description": "The appeal, back in review", "content": _APPEAL_RESPONSE},
                           "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR, "422": _ERR},
         }
@@ -248,7 +252,7 @@ OPENAPI_PATHS = {
             "summary": "Withdraw the appeal",
             "parameters": _path_id("Appeal id"),
             "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"version": {"type": "integer"}}}}}},
+                "type": "object", "properties": {"version": {"type": ["integer", "null"]}}}}}},
             "responses": {"200": {"description": "The withdrawn appeal", "content": _APPEAL_RESPONSE},
                           "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR},
         }

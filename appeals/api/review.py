@@ -6,6 +6,7 @@ from flask import jsonify, request
 
 from appeals.api import bp, json_body, require_principal
 from appeals.services import audit_query, queue, review
+from appeals.models import APPEAL_STATUSES
 from appeals.services.errors import Invalid
 from appeals.requests import iso, json_version
 from appeals.status import title
@@ -203,7 +204,7 @@ _ERR = {"$ref": "#/components/responses/Error"}
 _APPEAL_STATE = {
     "type": "object",
     "properties": {
-        "id": {"type": "integer"}, "version": {"type": "integer"}, "status": {"type": "string"},
+        "id": {"type": "integer"}, "version": {"type": ["integer", "null"]}, "status": {"type": "string"},
         "status_text": {"type": "string"}, "assigned_to_id": {"type": ["integer", "null"]},
         "claim_touched_at": {"type": ["string", "null"]}, "decision": {"type": "object"},
         "info_due_at": {"type": ["string", "null"]},
@@ -214,9 +215,10 @@ _STATE_RESPONSE = {"description": "The appeal's new state",
 _VERSION_BODY = {
     "required": False,
     "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "version": {"type": "integer", "description": "The version you saw; 409 when the appeal changed since"}}}}},
+        "version": {"type": ["integer", "null"], "description": "The version you saw; 409 when the appeal changed since"}}}}},
 }
-_ID = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_ID = [{"name": "appeal_id", "in": "path", "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}]
 
 
 def _action(summary: str, body: dict | None = None, extra: dict | None = None) -> dict:
@@ -227,6 +229,15 @@ def _action(summary: str, body: dict | None = None, extra: dict | None = None) -
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
+    # An empty value means "not given" for every filter: the document says so.
+    if "enum" in schema:
+        schema = {**schema, "enum": [*schema["enum"], ""]}
+    elif schema.get("type") in ("integer", "boolean") or "format" in schema:
+        empty = {"type": "string", "maxLength": 0}
+        if "format" in schema:
+            schema = {"type": "string", "pattern": r"^(\d{4}-\d{2}-\d{2})?$"}
+        else:
+            schema = {"anyOf": [schema, empty]}
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
@@ -234,14 +245,15 @@ OPENAPI_PATHS = {
     "/queue": {"get": {
         "summary": "The review queue (staff)",
         "parameters": [
-            _query("status", {"type": "string"}, "waiting (default), open, all, or one status"),
+            _query("status", {"type": "string", "enum": list(queue.STATUS_GROUPS) + list(APPEAL_STATUSES)},
+                   "waiting (default), open, all, or one status"),
             _query("reason", {"type": "string", "enum": ["included_in_error", "compromised", "other"]}, "Reason"),
-            _query("dataset", {"type": "string"}, "Only appeals about this dataset"),
+            _query("dataset", {"type": "string", "maxLength": 128}, "Only appeals about this dataset"),
             _query("assigned", {"type": "string", "enum": ["me", "unassigned"]}, "Claimed by me, or by nobody"),
-            _query("min_age_days", {"type": "integer"}, "Filed at least this many days ago"),
+            _query("min_age_days", {"type": "integer", "minimum": 0, "maximum": 3650}, "Filed at least this many days ago"),
             _query("overdue", {"type": "boolean"}, "Only appeals past their SLA due date"),
             _query("sort", {"type": "string", "enum": list(queue.SORTS)}, "oldest (default), newest, due, footprint"),
-            _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+            _query("page", {"type": "integer", "minimum": 1, "maximum": 100000}, "Page number"),
             _query("per_page", {"type": "integer", "minimum": 1, "maximum": queue.MAX_PER_PAGE}, "Page size"),
         ],
         "responses": {
@@ -275,7 +287,7 @@ OPENAPI_PATHS = {
                 "remedy": {"type": "string", "enum": ["remove", "rehash"], "description": "approve only"},
                 "reason_code": {"type": "string", "description": "Required to deny; optional to approve"},
                 "statement": {"type": "string", "description": "Statement of reasons, question, or escalation note"},
-                "version": {"type": "integer"},
+                "version": {"type": ["integer", "null"]},
             }}}},
     }),
     "/appeals/{appeal_id}/confirm": _action(
@@ -283,7 +295,7 @@ OPENAPI_PATHS = {
     "/appeals/{appeal_id}/send-back": _action("Send an approval back to review (senior)", {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object", "required": ["reason"], "properties": {
-            "reason": {"type": "string"}, "version": {"type": "integer"}}}}},
+            "reason": {"type": "string"}, "version": {"type": ["integer", "null"]}}}}},
     }),
     "/appeals/{appeal_id}/notes": {"post": {
         "summary": "Add an internal note", "parameters": _ID,
@@ -295,20 +307,20 @@ OPENAPI_PATHS = {
         "summary": "Send the owner a message (claim holder)", "parameters": _ID,
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["body"],
-            "properties": {"body": {"type": "string"}, "version": {"type": "integer"}}}}}},
+            "properties": {"body": {"type": "string"}, "version": {"type": ["integer", "null"]}}}}}},
         "responses": {"201": {"description": "The message"}, "401": _ERR, "403": _ERR, "404": _ERR,
                       "409": _ERR, "422": _ERR},
     }},
     "/audit": {"get": {
         "summary": "The audit log, newest first (staff)",
         "parameters": [
-            _query("action", {"type": "string"}, "An action, or a prefix ending in '.' (e.g. appeal.)"),
-            _query("actor", {"type": "string"}, "Part of the actor's label (email)"),
-            _query("object_type", {"type": "string"}, "appeal, staff, correction..."),
-            _query("object_id", {"type": "string"}, "The object's id"),
+            _query("action", {"type": "string", "maxLength": 254}, "An action, or a prefix ending in '.' (e.g. appeal.)"),
+            _query("actor", {"type": "string", "maxLength": 254}, "Part of the actor's label (email)"),
+            _query("object_type", {"type": "string", "maxLength": 254}, "appeal, staff, correction..."),
+            _query("object_id", {"type": "string", "maxLength": 254}, "The object's id"),
             _query("since", {"type": "string", "format": "date"}, "From this day (UTC)"),
             _query("until", {"type": "string", "format": "date"}, "To this day (UTC), inclusive"),
-            _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+            _query("page", {"type": "integer", "minimum": 1, "maximum": 100000}, "Page number"),
             _query("per_page", {"type": "integer", "minimum": 1, "maximum": audit_query.MAX_PER_PAGE}, "Page size"),
         ],
         "responses": {"200": {"description": "Entries", "content": {"application/json": {"schema": {

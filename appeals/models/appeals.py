@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from appeals import status as status_table
@@ -64,6 +65,10 @@ class Appeal(Base):
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # issue 13: set when the appeal is escalated and never cleared: it stays with senior reviewers,
+    # also after a request for information and the owner's reply.
+    senior_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     # Optimistic concurrency: every change bumps it; stale actions are refused (409).
     version: Mapped[int] = mapped_column(Integer, default=1)

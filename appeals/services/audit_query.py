@@ -54,7 +54,7 @@ def parse_filters(args) -> AuditFilters:
         raw = (args.get(name) or "").strip()
         if not raw:
             return default
-        if not raw.isdigit() or not 1 <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= high:
             problems[name] = f"A whole number from 1 to {high}."
             return default
         return int(raw)

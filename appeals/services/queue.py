@@ -21,8 +21,9 @@ from appeals.requests import iso
 from appeals.services import corrections, policy
 from appeals.services.errors import Invalid
 
-# The queue's default view: appeals the team still has to act on, and those waiting on their owner.
-WAITING_STATUSES = table.WAITING_FOR_STAFF + table.WAITING_FOR_OWNER
+# The queue's default view: what staff still have to act on, exactly; an appeal waiting on its owner's
+# answer is not waiting for staff (issue 15).
+WAITING_STATUSES = table.WAITING_FOR_STAFF
 # Undecided appeals run against the SLA clock; decided ones have stopped it.
 UNDECIDED_STATUSES = table.UNDECIDED
 STATUS_GROUPS = {"waiting": WAITING_STATUSES, "open": OPEN_STATUSES, "all": APPEAL_STATUSES}
@@ -89,7 +90,7 @@ def parse_filters(args) -> QueueFilters:
         raw = (args.get(name) or "").strip()
         if not raw:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
             problems[name] = f"A whole number from {low} to {high}."
             return default
         return int(raw)

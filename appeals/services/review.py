@@ -23,6 +23,7 @@ from appeals.requests import iso
 from appeals.requests import text as clean_text
 from appeals.services import corrections, dispatch, notify, policy, reference
 from appeals.services.appeals import check_version, clear_claim, record_action, snapshot, timeline, transition
+from appeals.services import staff as staff_service
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
 from appeals.services.footprint import entries_for_user_id
@@ -119,7 +120,9 @@ def claim_next(principal, actor: Actor) -> Appeal | None:
         query = (
             select(Appeal.id)
             .where(Appeal.status.in_(statuses),
-                   or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()))
+                   or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()),
+                   # issue 13: an appeal once escalated stays with the seniors
+                   or_(Appeal.senior_only.is_(False), principal.has_role("senior")))
             .order_by(Appeal.created_at, Appeal.id)
             .limit(1 if skip_locked else 5)
         )
@@ -278,6 +281,7 @@ def decide(
     else:  # escalate: the reason is for the seniors, not for the owner
         db.session.add(InternalNote(appeal_id=appeal.id, staff_id=principal.id, body="Escalated: " + statement))
         clear_claim(appeal)
+        appeal.senior_only = True  # issue 13: stays with the seniors after any request for information
         transition(appeal, "escalated", actor, "appeal.escalate", before=before)
     db.session.commit()
     dispatch.mail()
@@ -297,6 +301,8 @@ def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     appeal.confirmed_at = utcnow()
     transition(appeal, "correction_queued", actor, "appeal.confirm",
                data={"remedy": appeal.decision_remedy}, before=before)
+    # issue 13: flags the confirm entry written just above, before anything flushes it.
+    staff_service.flag_new_staff_confirmation(principal, appeal, actor)
     corrections.queue_correction(appeal, actor)
     db.session.commit()
     corrections.dispatch()

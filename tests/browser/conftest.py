@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 AXE_VERSION = "4.14.1"
 
@@ -25,12 +26,6 @@ def axe_source(tmp_path_factory) -> str:
     except (subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"axe-core could not be installed from the npm registry: {exc}")
     return (target / "node_modules" / "axe-core" / "axe.min.js").read_text()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_browser):
-    """The session's one Chromium (tests/conftest.py): Playwright's sync API runs one per thread."""
-    return chromium_browser
 
 
 @pytest.fixture(params=sorted(VIEWPORTS))

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import Appeal, InternalNote
-from appeals.requests import TEXT_MAX
+from appeals.requests import TEXT_MAX, VERSION_MESSAGE
 from tests.reviewer.conftest import bearer, csrf_from, login, token_for
 
 
@@ -31,6 +31,6 @@ def test_a_malformed_version_is_a_422_on_the_page_and_in_the_api(app, client, ap
     token = token_for(app.test_client(), reviewer)
     api = client.post(f"/api/v1/appeals/{appeal.id}/claim", headers=bearer(token), json={"version": "1"})
     assert page.status_code == 422 and api.status_code == 422
-    assert api.get_json()["fields"] == {"version": "Must be a positive whole number."}
+    assert api.get_json()["fields"] == {"version": str(VERSION_MESSAGE)}
     db.session.expire_all()
     assert db.session.get(Appeal, appeal.id).assigned_to_id is None
