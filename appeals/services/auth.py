@@ -228,9 +228,9 @@ def create_token(username, password, otp, actor: Actor) -> tuple[str, int]:
     """
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise Invalid(_("username and password are required."),
-                      fields={"username": _("required"), "password": _("required")})
+                      fields={"username": _("Required: a string."), "password": _("Required: a string.")})
     if otp is not None and (isinstance(otp, bool) or not isinstance(otp, (str, int))):
-        raise Invalid("otp must be a string of 6 digits.", fields={"otp": "A string of 6 digits."})
+        raise Invalid(_("otp must be a string of 6 digits."), fields={"otp": _("A string of 6 digits.")})
     if otp is not None:
         # The same two steps as the reviewer pages, in one call.
         principal = staff_login(actor, email=username, password=password, code=str(otp)).staff
