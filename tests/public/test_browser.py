@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from sqlalchemy import select
@@ -38,6 +39,12 @@ def test_find_download_and_follow_a_correction(live_server, browser_page, corpus
     digest = next(f["sha256"] for f in expected if f["path"] == users_file and f["variant"] == "hashed")
     assert hashlib.sha256(open(download.path(), "rb").read()).hexdigest() == digest
     old_link = page.get_by_role("link", name=users_file).get_attribute("href")
+    # Links on a page prove no address (issue 13): notices go only to downloads through the link
+    # that was emailed. The newcomer uses that one too, as from their mailbox.
+    mail = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "download_links"))
+    emailed = re.search(r"(/files/\S+/" + re.escape(users_file) + r"\?token=[\w.\-]+)", mail.body).group(1)
+    assert emailed != old_link
+    assert page.request.get(live_server + emailed).body() == open(download.path(), "rb").read()
 
     # A correction is published (as the pipeline would) and earlier downloaders are told.
     result = runtime.engine().apply("batch-browser", [(corpus_account.user_id, "rehash")])
