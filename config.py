@@ -38,6 +38,26 @@ def hash_key_id(key: bytes) -> str:
     return "hmac-sha256:" + hashlib.sha256(b"appeals-key-id:" + key).hexdigest()[:16]
 
 
+def _issue17(env: dict, home: Path) -> dict:
+    """issue 17: the object store, presigned downloads, file jobs, and the signing key as PEM text."""
+    store_url = env.get("APPEALS_STORE_URL") or None
+    if store_url is not None and not (store_url.startswith("s3://") and len(store_url) > 5):
+        raise ConfigError(f"APPEALS_STORE_URL must look like s3://bucket/prefix, got {store_url!r}")
+    presign = _int(env, "APPEALS_PRESIGN_SECONDS", 900)
+    if not 1 <= presign <= 900:
+        raise ConfigError("APPEALS_PRESIGN_SECONDS must be between 1 and 900 (15 minutes)")
+    raw_key = env.get("APPEALS_SIGNING_KEY") or ""
+    pem = raw_key if "-----BEGIN" in raw_key else None
+    return dict(
+        store_url=store_url,
+        s3_endpoint_url=env.get("APPEALS_S3_ENDPOINT_URL") or None,
+        s3_cache_mb=_int(env, "APPEALS_S3_CACHE_MB", 2048),
+        presign_seconds=presign,
+        file_job_timeout=_int(env, "APPEALS_FILE_JOB_TIMEOUT", 3600),
+        signing_key_pem=pem,  # when set, signing_key_path is unused
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the product, resolved to concrete values."""
@@ -63,6 +83,13 @@ class Settings:
     info_request_days: int
     download_link_hours: int
     login_rate_limit: str
+    # issue 17: the release store on S3-compatible storage, presigned downloads, per-file fan-out, key from env
+    store_url: str | None = None  # APPEALS_STORE_URL=s3://bucket/prefix; None: the local data dir
+    s3_endpoint_url: str | None = None  # APPEALS_S3_ENDPOINT_URL for non-AWS stores (MinIO, Ceph, R2, moto)
+    s3_cache_mb: int = 2048  # APPEALS_S3_CACHE_MB: local cache of objects being read (per process)
+    presign_seconds: int = 900  # APPEALS_PRESIGN_SECONDS: presigned download URL lifetime, at most 15 minutes
+    file_job_timeout: int = 3600  # APPEALS_FILE_JOB_TIMEOUT: one per-file rewrite job's time limit
+    signing_key_pem: str | None = None  # APPEALS_SIGNING_KEY given as PEM text rather than a path
     extra: dict = field(default_factory=dict)
 
     @property
@@ -125,5 +152,6 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            **_issue17(env, home),
         )
         return replace(settings, **overrides) if overrides else settings
