@@ -77,7 +77,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
                                    name="sweep", daemon=True)
         sweeper.start()
     worker = SimpleWorker(
-        [queues.corrections_queue(connection)],
+        [queues.corrections_queue(connection), queues.files_queue(connection)],
         connection=connection,
         name=name or f"appeals-{socket.gethostname()}-{os.getpid()}",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import os
 import random
@@ -34,6 +35,8 @@ from .store import EMPTY_HEAD, Store, canonical_json, map_file
 # Big files go up in parts of this size, several at once; small ones in one PUT.
 TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024,
                           max_concurrency=4, use_threads=True)
+SMALL_OBJECT = 8 * 1024 * 1024  # below this a blob goes up in one PUT without a look first
+READ_CHUNK = 8 * 1024 * 1024  # one ranged GET per this many bytes read
 PRESIGN_MAX_SECONDS = 15 * 60  # a download link to the store lives at most this long
 COMMIT_ATTEMPTS = 50  # conditional-write retries before a commit gives up (each re-checks preconditions)
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -72,6 +75,44 @@ def _check_sha(sha256: str) -> str:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"bad blob id {sha256!r}")
     return sha256
+
+
+class _RangeReader(io.RawIOBase):
+    """An object read by ranged GETs, seekable: what zipfile and the CSV readers need."""
+
+    def __init__(self, client, bucket: str, key: str, size: int):
+        self.client, self.bucket, self.key, self.size, self.pos = client, bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, b) -> int:
+        n = min(len(b), self.size - self.pos)
+        if n <= 0:
+            return 0
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key,
+                                      Range=f"bytes={self.pos}-{self.pos + n - 1}")["Body"]
+        view = memoryview(b)
+        got = 0
+        while got < n:
+            chunk = body.read(n - got)
+            if not chunk:
+                raise OSError(f"{self.key}: short read at {self.pos + got}")
+            view[got:got + len(chunk)] = chunk
+            got += len(chunk)
+        self.pos += got
+        return got
 
 
 class S3BlobStore:
@@ -117,7 +158,12 @@ class S3BlobStore:
         Objects appear whole or not at all (a multipart upload is invisible until completed),
         so an interrupted upload leaves nothing a reader could take for the blob.
         """
-        if self.size(sha256) == os.path.getsize(src):
+        size = os.path.getsize(src)
+        if size < SMALL_OBJECT:  # one PUT: cheaper than asking first, and the same bytes either way
+            with open(src, "rb") as f:
+                self.client.put_object(Bucket=self.bucket, Key=self.key(sha256), Body=f)
+            return True
+        if self.size(sha256) == size:
             return False  # content-addressed: the same bytes are already there
         self.client.upload_file(str(src), self.bucket, self.key(sha256), Config=TRANSFER)
         return True
@@ -142,11 +188,16 @@ class S3BlobStore:
         return self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"].read()
 
     def open(self, sha256: str):
-        """A streaming reader of the blob (read(n), a context manager): never the whole file in memory."""
+        """A seekable, buffered reader of the blob by ranged GETs: never the whole file in memory
+        (zip archives seek to their central directory)."""
         cached = self.cache_dir / sha256
         if cached.exists():
             return open(cached, "rb")
-        return self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+        size = self.size(sha256)
+        if size is None:
+            raise FileNotFoundError(f"no object {self.key(sha256)}")
+        return io.BufferedReader(_RangeReader(self.client, self.bucket, self.key(sha256), size),
+                                 buffer_size=READ_CHUNK)
 
     def local_path(self, sha256: str) -> Path:
         """A local copy of the blob, downloaded once into the cache and checked against its address."""
