@@ -186,8 +186,8 @@ def wait_for_commit(file_jobs, commit, lock: locks.Lock | None = None, poll: flo
             d["noop"] = [tuple(x) for x in d["noop"]]
             return CorrectionResult(**d)
         for j in [*file_jobs, commit]:
-            if j.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED) \
-                    and not j.retries_left:
+            # FAILED is final: a job with retries left is queued or scheduled again instead.
+            if j.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
                 commit.cancel()
                 raise FileJobFailed(f"{j.description}: {_last_error(j)}")
         if lock is not None and lock.lost:
