@@ -132,7 +132,7 @@ def make_gamma(src: Path, name: str = "gamma") -> Path:
     return src
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def store_kind(request) -> str:
     """Every engine test runs on the local store and on the S3 store (moto server)."""
     return request.param

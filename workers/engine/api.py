@@ -63,6 +63,7 @@ class Engine:
         self.key = hash_key
         self.key_id = key_id
         self.store = store or Store(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store.clean_stale_staging()
         self.index = Index(self.data_dir / "index.sqlite")
 
