@@ -33,6 +33,35 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _pipeline(env: dict) -> dict:
+    """The pipeline's timings and fault hooks (issue 12/14), validated."""
+    raw = env.get("APPEALS_RETRY_INTERVALS") or "10,30,60"
+    try:
+        intervals = tuple(int(x) for x in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"APPEALS_RETRY_INTERVALS must be comma-separated seconds, got {raw!r}") from None
+    if not intervals or min(intervals) < 0:
+        raise ConfigError(f"APPEALS_RETRY_INTERVALS must be non-negative seconds, got {raw!r}")
+    values = {
+        "sweep_seconds": _int(env, "APPEALS_SWEEP_SECONDS", 30),
+        "lock_seconds": _int(env, "APPEALS_LOCK_SECONDS", 60),
+        "lock_wait_seconds": _int(env, "APPEALS_LOCK_WAIT_SECONDS", 10),
+        "retry_intervals": intervals,
+        "correction_timeout": _int(env, "APPEALS_CORRECTION_TIMEOUT", 4 * 3600),
+        "fault_kill_at": env.get("APPEALS_FAULT_KILL_AT") or None,
+        "fault_pause_at": env.get("APPEALS_FAULT_PAUSE_AT") or None,
+    }
+    for name in ("sweep_seconds", "lock_seconds", "correction_timeout"):
+        if values[name] < 1:
+            raise ConfigError(f"APPEALS_{name.upper()} must be at least 1 second")
+    if values["lock_wait_seconds"] < 0:
+        raise ConfigError("APPEALS_LOCK_WAIT_SECONDS must not be negative")
+    pause = values["fault_pause_at"]
+    if pause and not (pause.count(":") == 1 and pause.split(":")[1].replace(".", "", 1).isdigit()):
+        raise ConfigError(f"APPEALS_FAULT_PAUSE_AT must be POINT:SECONDS, got {pause!r}")
+    return values
+
+
 def hash_key_id(key: bytes) -> str:
     """Public identifier of a hashing key: lets a manifest name its key without revealing it."""
     return "hmac-sha256:" + hashlib.sha256(b"appeals-key-id:" + key).hexdigest()[:16]
@@ -91,6 +120,16 @@ class Settings:
     file_job_timeout: int = 3600  # APPEALS_FILE_JOB_TIMEOUT: one per-file rewrite job's time limit
     signing_key_pem: str | None = None  # APPEALS_SIGNING_KEY given as PEM text rather than a path
     extra: dict = field(default_factory=dict)
+    # issue 15: where owners reach a person (help page, every footer)
+    contact_email: str = "appeals@localhost"
+    # issue 12/14: the pipeline's timings and fault hooks (formerly read in workers/queues.py and faults.py)
+    sweep_seconds: int = 30  # APPEALS_SWEEP_SECONDS: how often a worker sweeps
+    lock_seconds: int = 60  # APPEALS_LOCK_SECONDS: the dataset lock's expiry, renewed while held
+    lock_wait_seconds: int = 10  # APPEALS_LOCK_WAIT_SECONDS: how long a run waits for a busy lock
+    retry_intervals: tuple[int, ...] = (10, 30, 60)  # APPEALS_RETRY_INTERVALS: backoff between retries
+    correction_timeout: int = 4 * 3600  # APPEALS_CORRECTION_TIMEOUT: a run's hard time limit
+    fault_kill_at: str | None = None  # APPEALS_FAULT_KILL_AT: SIGKILL at this pipeline checkpoint (tests)
+    fault_pause_at: str | None = None  # APPEALS_FAULT_PAUSE_AT: "point:seconds", sleep there (tests)
 
     @property
     def hash_key_id(self) -> str:
@@ -152,6 +191,10 @@ class Settings:
             info_request_days=_int(env, "APPEALS_INFO_REQUEST_DAYS", 14),
             download_link_hours=_int(env, "APPEALS_DOWNLOAD_LINK_HOURS", 72),
             login_rate_limit=env.get("APPEALS_LOGIN_RATE_LIMIT", "5 per minute;20 per hour"),
+            # issue 15: where owners reach a person
+            contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
+            # issue 12/14: pipeline timings and fault hooks
+            **_pipeline(env),
             **_issue17(env, home),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 
 from appeals import db, runtime
 from appeals.extensions import csrf, limiter, login_manager
+from appeals.i18n import N_, gettext, lazy_gettext
 from config import Settings
 
 
@@ -19,8 +20,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(settings.home))
     configure(app, settings)
     register_extensions(app, settings)
+    register_i18n(app)
     register_blueprints(app)
     register_error_pages(app)
+    register_schema_guard(app)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     return app
 
@@ -39,6 +42,17 @@ def configure(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         RATELIMIT_HEADERS_ENABLED=True,
     )
+    # issue 15: only the forms that take evidence files accept large bodies; registered before CSRF
+    # protection so its reading of the form already obeys the limit.
+    from appeals.services.evidence import MAX_REQUEST_BYTES, UPLOAD_ENDPOINTS
+
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+
+    @app.before_request
+    def _body_limit():
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            request.max_content_length = 2 * 1024 * 1024
+
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -53,8 +67,16 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
     login_manager.login_view = "owner.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = N_("Please log in to continue.")
+    login_manager.localize_callback = gettext  # the flash is stored in the session: a plain, translated str
     login_manager.user_loader(_load_user)
+
+
+def register_i18n(app: Flask) -> None:
+    """Languages (issue 16): Flask-Babel, the request's locale, the switcher; see appeals.languages."""
+    from appeals import languages
+
+    languages.init_app(app)
 
 
 def _load_user(identity: str):
@@ -81,13 +103,56 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
 
 
+HTTP_DESCRIPTIONS = {
+    400: lazy_gettext("The request could not be understood. Go back and try again."),
+    403: lazy_gettext("You are not allowed to see this page."),
+    404: lazy_gettext("There is no page at this address. Check the link, or start from the home page."),
+    405: lazy_gettext("This page cannot be used that way. Go back and try again."),
+    410: lazy_gettext("This is no longer available."),
+    413: lazy_gettext("What you sent is too large."),
+    429: lazy_gettext("Too many attempts. Wait a minute and try again."),
+    500: lazy_gettext("Something went wrong on our side. Please try again later."),
+}
+
+
 def register_error_pages(app: Flask) -> None:
     """Plain, friendly pages for HTTP errors outside the API."""
 
     def render_error(error):
         code = getattr(error, "code", 500) or 500
-        description = getattr(error, "description", None) or "Something went wrong."
+        description = getattr(error, "description", None)
+        if not description or description == getattr(type(error), "description", None):
+            # Werkzeug's stock descriptions are English: say it in the visitor's language instead.
+            description = HTTP_DESCRIPTIONS.get(code, HTTP_DESCRIPTIONS[500])
         return render_template("error.html", code=code, description=description), code
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, render_error)
+
+
+def register_schema_guard(app: Flask) -> None:
+    """Until the database is at the migration head, every request gets a 503 naming `appeals db upgrade`.
+
+    Checked per request until it passes once, so an upgrade run meanwhile needs no restart.
+    """
+    from flask import request
+
+    from appeals import schema
+
+    state = {"ok": False}
+
+    @app.before_request
+    def _require_current_schema():
+        if state["ok"]:
+            return None
+        try:
+            schema.check(db.make_engine(runtime.settings().database_url))
+        except schema.SchemaOutdated as exc:
+            message = f"The service is not ready: {exc}"
+            if request.path.startswith("/api/"):
+                from appeals.api import error_response
+
+                return error_response(503, "schema_outdated", message)
+            return render_template("error.html", code=503, description=message), 503
+        state["ok"] = True
+        return None

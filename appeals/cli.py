@@ -16,7 +16,19 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class AppealsGroup(FlaskGroup):
+    """Flask's group without loading the app to list commands: `--help` starts no database or Redis.
+
+    The app defines no commands of its own, so there is nothing to find by loading it;
+    Flask's `run`, `shell` and `routes` still load it when they are invoked.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+
+@click.group(cls=AppealsGroup, create_app=_create_app, add_version_option=False)
 def cli() -> None:
     """Appeals against inclusion in published information-operations datasets."""
 

@@ -76,3 +76,9 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+
+
+def forget_engines_after_fork() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (they are the parent's)."""
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)

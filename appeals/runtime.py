@@ -14,12 +14,14 @@ _state: dict = {}
 def bootstrap(settings: Settings) -> Settings:
     """Make `settings` current for this process and bind the database session."""
     from appeals import db
+    from workers.engine import faults
 
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _state.clear()
     _state["settings"] = settings
     db.init_db(settings.database_url)
+    faults.arm(settings.fault_kill_at, settings.fault_pause_at)
     return settings
 
 

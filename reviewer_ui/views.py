@@ -48,6 +48,9 @@ def _helpers() -> dict:
     return {
         "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
         "staff_can": lambda action: policy.can(principal, action),
+        "t_missing": reference.missing_languages,  # issue 16: templates not yet in a language
+        "template_body": reference.body_in,
+        "translated_languages": reference.TRANSLATED_LANGUAGES,
     }
 
 
@@ -156,12 +159,15 @@ def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None
     # A template chosen with ?template=ID&target=statement|message fills the matching textarea.
     chosen = request.args.get("template", "")
     target = request.args.get("target") if request.args.get("target") in ("statement", "message") else "statement"
+    choice = None
     for template in data["templates"]:
         if chosen == str(template.id):
-            form.setdefault(target, reference.fill(template.body, data["appeal"]))
+            # Issue 16: the body in the owner's language (English, marked, when it has no translation).
+            choice = reference.choose(template, data["appeal"])
+            form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
-                           **data), status
+                           template_choice=choice, **data), status
 
 
 def _act(appeal_id: int, action, success: str, to_queue: bool = False):
@@ -173,6 +179,17 @@ def _act(appeal_id: int, action, success: str, to_queue: bool = False):
         return _render_appeal(appeal_id, error.status, error.fields)
     flash(success, "success")
     return redirect(url_for("reviewer.queue") if to_queue else url_for("reviewer.appeal", appeal_id=appeal_id), 303)
+
+
+@bp.get("/appeals/<int:appeal_id>/files/<int:attachment_id>")
+def attachment(appeal_id: int, attachment_id: int):
+    """One of the owner's evidence files, as a download (reviewers only; anyone else gets 404)."""
+    from appeals.owner.views import send_attachment
+
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("Please log in.")
+    return send_attachment(principal, appeal_id, attachment_id)
 
 
 @bp.post("/appeals/<int:appeal_id>/claim")
@@ -336,7 +353,9 @@ def reference_data():
                 raw_id = form.get("template_id") or ""
                 reference.save_template(principal, actor_for(principal), form.get("name", ""),
                                         form.get("body", ""), form.get("active") == "1",
-                                        int(raw_id) if raw_id.isdigit() else None)
+                                        int(raw_id) if raw_id.isdigit() else None,
+                                        {code: form[f"body_{code}"] for code in reference.TRANSLATED_LANGUAGES
+                                         if f"body_{code}" in form})
         except Invalid as error:
             flash(error.message, "error")
             errors, status = error.fields, 422

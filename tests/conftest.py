@@ -89,6 +89,17 @@ def redis_url(tmp_path_factory):
         pass
 
 
+@pytest.fixture(autouse=True)
+def no_embedded_redis_left_behind(tmp_path):
+    """After every test: no redis-server working under the test's directory outlives it (issue 14)."""
+    yield
+    import psutil
+
+    left = [p.pid for p in psutil.process_iter(["name", "cwd"])
+            if p.info["name"] == "redis-server" and (p.info["cwd"] or "").startswith(str(tmp_path))]
+    assert not left, f"embedded redis-server(s) {left} outlived the commands that started them"
+
+
 def _clean_database(url: str) -> None:
     engine = db.make_engine(url)
     with engine.begin() as conn:

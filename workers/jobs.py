@@ -11,6 +11,7 @@ import json
 import logging
 import time
 
+import redis
 from rq import get_current_job
 
 from appeals import db, runtime
@@ -52,14 +53,13 @@ def run_corrections(correction_id: int | None = None) -> dict:
     `correction_id` names the correction whose confirmation enqueued this job; the run
     takes all of them anyway. Returns what was done, for the job's result.
     """
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     connection = queues.connect()
     job = get_current_job()
     job_id = job.id if job else None
     outcomes: list[dict] = []
     try:
-        with locks.held(connection, LOCK_NAME, tuning.lock_seconds, wait=tuning.lock_wait_seconds,
+        with locks.held(connection, LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()) as lock:
             for run_id in corrections.interrupted_runs():
                 run = corrections.resume(run_id, job_id, lock.token)
@@ -84,7 +84,12 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
     if job is not None:
         # The failure callback needs to know which run a dead or failing job was applying.
         job.meta["run_id"] = run_id
-        job.save_meta()
+        try:
+            job.save_meta()
+        except redis.RedisError:
+            # Redis is away: the run goes on (its record is in the database and the lock
+            # re-claims itself); without the note a failure is left to the sweep, not the callback.
+            log.warning("could not note run %s on job %s; carrying on", run_id, job.id, exc_info=True)
     corrections.set_progress(run_id, 0.1)
     screen_names = corrections.directory_names(item[0] for item in items)
     # Long file work ahead: give the connection back rather than hold a transaction open.
@@ -147,14 +152,12 @@ def _fan_out(engine, run_id: str, items, lock: locks.Lock, screen_names: dict):
 def enqueue_fan_out(engine, plan, connection):
     """Save the plan in the store and enqueue its file jobs and the commit job that depends on them all;
     return (file jobs, commit job)."""
-    from rq import Retry
-
     plan_id = engine.save_plan(plan)
-    tuning = queues.Tuning.from_env()
-    timeout = runtime.settings().file_job_timeout
+    settings = runtime.settings()
+    timeout = settings.file_job_timeout
     q = queues.files_queue(connection)
     tag = f"{plan.batch_id}-{plan_id[:12]}"
-    common = dict(retry=Retry(max=len(tuning.retry_intervals), interval=list(tuning.retry_intervals)),
+    common = dict(retry=queues.retry_policy(settings),
                   job_timeout=timeout, result_ttl=queues.RESULT_TTL, failure_ttl=queues.FAILURE_TTL)
     file_jobs = [q.enqueue(FILE_JOB, plan_id, i, job_id=f"file-{tag}-{i}",
                            description=f"rewrite {task.label} for run {plan.batch_id}", **common)
@@ -257,12 +260,11 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     """
     import hashlib
 
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     digest = hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:16]
     batch_id = f"op-{digest}"
     try:
-        with locks.held(queues.connect(), LOCK_NAME, tuning.lock_seconds, wait=tuning.lock_wait_seconds,
+        with locks.held(queues.connect(), LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()) as lock:
             corrections.start_operator_run(batch_id, items, lock.token, actor, reason)
             try:
@@ -301,10 +303,9 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
     run_id = (job.meta or {}).get("run_id")
     if not run_id:
         return  # nothing taken: the corrections are still queued and the sweep re-enqueues them
-    ensure_bootstrapped()
-    tuning = queues.Tuning.from_env()
+    settings = ensure_bootstrapped()
     try:
-        with locks.held(connection, LOCK_NAME, tuning.lock_seconds, wait=1, floor=corrections.fence_floor()):
+        with locks.held(connection, LOCK_NAME, settings.lock_seconds, wait=1, floor=corrections.fence_floor()):
             corrections.fail(run_id, f"{getattr(exc_type, '__name__', 'Error')}: {exc_value}")
     except locks.LockBusy:
         log.info("run %s is being resumed by another worker; not marking it failed", run_id)

@@ -35,9 +35,15 @@ if v <= tonumber(ARGV[1]) then
 end
 return v
 """
+# Renew; if the key is gone (Redis restarted empty) take it back, and lift the fence
+# counter above our token, so no later holder can draw a token at or below ours.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if (tonumber(redis.call('GET', KEYS[2]) or '0')) < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
+return 1
 """
 
 
@@ -62,8 +68,8 @@ class Lock:
         self.lost: str | None = None  # set by `held`'s renewing thread when renewal fails
 
     def renew(self) -> None:
-        """Push the expiry back by the lock's ttl; raises LockLost if it is no longer ours."""
-        if not self.conn.eval(_RENEW, 1, self.key, self.value, int(self.ttl * 1000)):
+        """Push the expiry back by the lock's ttl (re-taking a vanished key); raises LockLost if someone else has it."""
+        if not self.conn.eval(_RENEW, 2, self.key, FENCE_KEY, self.value, int(self.ttl * 1000), self.token):
             raise LockLost(f"lock {self.name!r} (token {self.token}) expired or was taken over")
 
     def release(self) -> bool:
@@ -103,8 +109,9 @@ def is_held(conn: redis.Redis, name: str) -> bool:
 def held(conn: redis.Redis, name: str, ttl: float, wait: float = 0.0, floor: int = 0):
     """Hold lock `name` for the duration of the block, renewing it every ttl/3 from a thread.
 
-    The renewing thread stops when the block ends; if renewal fails the lock is marked
-    lost (`lock.lost`), and the fencing token still protects what the holder publishes.
+    The renewing thread stops when the block ends. While Redis is unreachable it keeps
+    trying (the holder carries on with its work); if another holder took the lock it is
+    marked lost (`lock.lost`), and the fencing token still protects what the holder publishes.
     """
     lock = acquire(conn, name, ttl, wait, floor)
     stop = threading.Event()
@@ -113,6 +120,8 @@ def held(conn: redis.Redis, name: str, ttl: float, wait: float = 0.0, floor: int
         while not stop.wait(ttl / 3):
             try:
                 lock.renew()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("cannot renew lock %s while Redis is away (%s); retrying", name, exc)
             except (LockLost, redis.RedisError) as exc:
                 lock.lost = str(exc)
                 log.error("%s", exc)

@@ -1,4 +1,4 @@
-"""Queue names, timeouts, result TTLs, the retry policy and the enqueue helpers, in one place.
+"""Queue names, result TTLs, the retry policy, job liveness and the enqueue helpers, in one place.
 
 Jobs run without a Flask app context on purpose (they bootstrap `appeals.runtime`
 and use plain SQLAlchemy), so Flask-RQ was considered and not used: it only adds
@@ -6,13 +6,18 @@ an app-bound queue we would have to work around. Every call passes `connection=`
 
 Job ids are deterministic, `correction-<id>`, and enqueued with `unique=True`: a
 double confirmation, a sweep and a dispatch racing each other give one job.
+
+A job counts as live only if something will still run it: it sits in the queue, it is
+scheduled or deferred, or it was started by a worker whose heartbeat key is still there.
+A job a dead worker had taken (RQ's intermediate list, or `started` with no heartbeat)
+is replaced at once, so the sweep recovers it within one sweep period instead of
+waiting for RQ's ten-minute maintenance.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
+import time
 
 import redis
 from rq import Queue, Retry
@@ -20,7 +25,7 @@ from rq.callbacks import Callback
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from config import ConfigError, _int
+from config import Settings
 
 log = logging.getLogger("appeals.queues")
 
@@ -34,48 +39,35 @@ ON_FAILURE = "workers.jobs.on_run_failure"
 RESULT_TTL = 24 * 3600  # finished jobs stay visible a day
 FAILURE_TTL = 7 * 24 * 3600  # failed ones a week, for the people who look into them
 
-# A job in one of these states will still run (or is running): no need for another.
-LIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED,
-                           JobStatus.CREATED, JobStatus.READY_TO_ENQUEUE})
+# Will still run without anyone's help (RQ's scheduler moves these to the queue).
+WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED,
+                              JobStatus.READY_TO_ENQUEUE})
+
+# A live worker moves a job it dequeued into `started` within milliseconds; a job still
+# between the two after this long belongs to a worker that died there.
+HANDOFF_GRACE_SECONDS = 0.5
+
+HEARTBEAT_PREFIX = "appeals:worker-alive:"
 
 
-@dataclass(frozen=True)
-class Tuning:
-    """Worker timings, from the environment so tests (and big installations) can change them."""
+def retry_policy(settings: Settings) -> Retry:
+    """Retry transient failures once per interval of APPEALS_RETRY_INTERVALS, with that backoff."""
+    return Retry(max=len(settings.retry_intervals), interval=list(settings.retry_intervals))
 
-    sweep_seconds: int  # APPEALS_SWEEP_SECONDS: how often the worker sweeps
-    lock_seconds: int  # APPEALS_LOCK_SECONDS: the dataset lock's expiry, renewed while held
-    lock_wait_seconds: int  # APPEALS_LOCK_WAIT_SECONDS: how long a run waits for a busy lock
-    retry_intervals: tuple[int, ...]  # APPEALS_RETRY_INTERVALS: backoff between retries, e.g. "10,30,60"
-    job_timeout: int  # APPEALS_CORRECTION_TIMEOUT: a run's hard time limit
 
-    @classmethod
-    def from_env(cls, env: dict | None = None) -> "Tuning":
-        """Read the timings from `env` (default os.environ)."""
-        env = dict(os.environ if env is None else env)
-        raw = env.get("APPEALS_RETRY_INTERVALS") or "10,30,60"
-        try:
-            intervals = tuple(int(x) for x in raw.split(","))
-        except ValueError:
-            raise ConfigError(f"APPEALS_RETRY_INTERVALS must be comma-separated seconds, got {raw!r}") from None
-        if not intervals or min(intervals) < 0:
-            raise ConfigError(f"APPEALS_RETRY_INTERVALS must be non-negative seconds, got {raw!r}")
-        tuning = cls(
-            sweep_seconds=_int(env, "APPEALS_SWEEP_SECONDS", 30),
-            lock_seconds=_int(env, "APPEALS_LOCK_SECONDS", 60),
-            lock_wait_seconds=_int(env, "APPEALS_LOCK_WAIT_SECONDS", 10),
-            retry_intervals=intervals,
-            job_timeout=_int(env, "APPEALS_CORRECTION_TIMEOUT", 4 * 3600),
-        )
-        for name in ("sweep_seconds", "lock_seconds", "job_timeout"):
-            if getattr(tuning, name) < 1:
-                raise ConfigError(f"{name} must be at least 1 second")
-        return tuning
+def heartbeat_ttl(settings: Settings) -> float:
+    """How long a worker's heartbeat lasts: shorter than a sweep period, so a dead worker is seen by the next sweep."""
+    return float(max(2, min(settings.sweep_seconds, 15)))
 
-    @property
-    def retry(self) -> Retry:
-        """Retry transient failures once per interval, with that backoff."""
-        return Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+
+def beat(connection: redis.Redis, worker_name: str, ttl: float) -> None:
+    """Record that `worker_name` is alive for the next `ttl` seconds."""
+    connection.set(HEARTBEAT_PREFIX + worker_name, "1", px=int(ttl * 1000))
+
+
+def worker_alive(connection: redis.Redis, worker_name: str | None) -> bool:
+    """True while `worker_name`'s heartbeat has not expired."""
+    return bool(worker_name) and bool(connection.exists(HEARTBEAT_PREFIX + worker_name))
 
 
 def connect() -> redis.Redis:
@@ -101,32 +93,67 @@ def job_id_for(correction_id: int) -> str:
     return f"correction-{int(correction_id)}"
 
 
+def _in_queue(connection: redis.Redis, queue: Queue, job_id: str) -> bool:
+    return connection.lpos(queue.key, job_id) is not None
+
+
+def job_is_live(connection: redis.Redis, job: Job, replace_started: bool = False) -> bool:
+    """True when `job` will still run (or is running) without anyone's help; see the module's docstring."""
+    status = job.get_status(refresh=True)
+    if status in WAITING_STATUSES:
+        return True
+    if status == JobStatus.STARTED:
+        return not replace_started and worker_alive(connection, job.worker_name)
+    if status != JobStatus.QUEUED:
+        return False  # finished, failed, stopped or canceled: a new job is needed
+    queue = corrections_queue(connection)
+    if _in_queue(connection, queue, job.id):
+        return True
+    # Dequeued but not started: a worker is handing it over right now, or died doing so.
+    time.sleep(HANDOFF_GRACE_SECONDS)
+    status = job.get_status(refresh=True)
+    if status == JobStatus.STARTED:
+        return worker_alive(connection, job.worker_name)
+    return status == JobStatus.QUEUED and _in_queue(connection, queue, job.id)
+
+
+def _discard(connection: redis.Redis, job: Job) -> None:
+    """Remove every trace of a dead job, RQ's intermediate list and started registry included."""
+    queue = corrections_queue(connection)
+    connection.lrem(queue.intermediate_queue_key, 0, job.id)
+    queue.started_job_registry.remove_executions(job)
+    job.delete()
+
+
 def enqueue_correction(connection: redis.Redis, correction_id: int, replace_started: bool = False) -> bool:
     """Make sure correction `correction_id` has a live job; True when a job was enqueued now.
 
-    A finished or failed job of the same id is replaced. A `started` one is kept unless
-    `replace_started`: the sweep says so when the run it belongs to is known to be dead.
+    A finished, failed or dead job of the same id is replaced. A `started` one whose worker
+    is alive is kept unless `replace_started`: the sweep says so when the run it belongs
+    to is known to be dead.
     """
+    from appeals import runtime
+
     job_id = job_id_for(correction_id)
     try:
         job = Job.fetch(job_id, connection=connection)
     except NoSuchJobError:
         job = None
     if job is not None:
-        status = job.get_status(refresh=False)
-        if status in LIVE_STATUSES and not (status == JobStatus.STARTED and replace_started):
+        if job_is_live(connection, job, replace_started):
             return False
-        job.delete()
-    tuning = Tuning.from_env()
+        log.warning("job %s is %s with no live worker; replacing it", job_id, job.get_status(refresh=False))
+        _discard(connection, job)
+    settings = runtime.settings()
     try:
         corrections_queue(connection).enqueue(
             RUN_JOB,
             correction_id,
             job_id=job_id,
             unique=True,
-            retry=tuning.retry,
+            retry=retry_policy(settings),
             on_failure=Callback(ON_FAILURE),
-            job_timeout=tuning.job_timeout,
+            job_timeout=settings.correction_timeout,
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             description=f"correction run for correction {correction_id}",

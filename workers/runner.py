@@ -1,20 +1,27 @@
-"""The worker process: an RQ worker with RQ's scheduler (retry backoff), plus the periodic sweep.
+"""The worker process: an RQ worker with RQ's scheduler (retry backoff), a heartbeat and the periodic sweep.
 
 It uses `SimpleWorker`, which runs each job in the worker process itself: a crash
-takes the worker down with the job, and recovery is the same in every case (lock
-expiry, then the sweep). Forking a horse per job would only add database
-connections shared across `fork`.
+takes the worker down with the job, and recovery is the same in every case (the
+heartbeat stops, the lock expires, then the sweep replaces the job). Forking a horse
+per job would only add database connections shared across `fork`.
+
+A Redis outage does not end the process: the worker waits for Redis with backoff and
+carries on (a job that was running keeps running; only RQ's own bookkeeping of it may
+be lost, and the sweep covers that).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 
+import redis
 from rq import SimpleWorker
 
 from appeals import db
@@ -22,14 +29,16 @@ from workers import jobs, queues
 
 log = logging.getLogger("appeals.worker")
 
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+MAX_BACKOFF_SECONDS = 30.0
+
 _fork_guard_installed = False
 
 
 def _after_fork_in_child() -> None:
     # RQ forks its scheduler from the worker. The child must not use (or, on exit, close)
     # the parent's pooled database connections, and must not outlive a parent killed by -9.
-    for engine in list(db._engines.values()):
-        engine.dispose(close=False)
+    db.forget_engines_after_fork()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -48,6 +57,50 @@ def install_fork_guard() -> None:
         _fork_guard_installed = True
 
 
+def wait_for_redis(connection: redis.Redis, stop: threading.Event | None = None) -> None:
+    """Block until Redis answers a PING, retrying with exponential backoff (capped)."""
+    delay = 0.5
+    while stop is None or not stop.is_set():
+        try:
+            connection.ping()
+            return
+        except REDIS_DOWN as exc:
+            log.warning("Redis unreachable (%s); retrying in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+
+def _surviving_redis(method):
+    """Wrap a worker method: when Redis is away, wait for it with backoff instead of letting RQ quit."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except REDIS_DOWN as exc:
+                log.warning("Redis went away during %s: %s", method.__name__, exc)
+                wait_for_redis(self.connection)
+                if method.__name__ == "execute_job":
+                    return None  # never run a job twice here; the sweep re-enqueues what is unfinished
+
+    return wrapper
+
+
+class ResilientWorker(SimpleWorker):
+    """RQ's SimpleWorker that waits out Redis outages instead of quitting ("unhandled exception")."""
+
+    execute_job = _surviving_redis(SimpleWorker.execute_job)
+    heartbeat = _surviving_redis(SimpleWorker.heartbeat)
+    check_for_suspension = _surviving_redis(SimpleWorker.check_for_suspension)
+    run_maintenance_tasks = _surviving_redis(SimpleWorker.run_maintenance_tasks)
+
+    def handle_warm_shutdown_request(self):
+        """Remember that we were asked to stop, so the runner does not start over."""
+        self.stop_asked = True
+        super().handle_warm_shutdown_request()
+
+
 def _sweep_forever(stop: threading.Event, every: int) -> None:
     while not stop.wait(every):
         try:
@@ -56,35 +109,57 @@ def _sweep_forever(stop: threading.Event, every: int) -> None:
             log.exception("sweep failed")
 
 
+def _beat_forever(stop: threading.Event, connection: redis.Redis, name: str, ttl: float) -> None:
+    while True:
+        try:
+            queues.beat(connection, name, ttl)
+        except redis.RedisError as exc:
+            log.warning("heartbeat failed: %s", exc)
+        if stop.wait(ttl / 4):
+            return
+
+
 def run(burst: bool = False, name: str | None = None) -> bool:
     """Run the worker until stopped (SIGINT/SIGTERM), or with `burst` until nothing is queued or due.
 
     Sweeps once first, so corrections whose jobs Redis lost are queued before the work
     starts. Returns True when any job was processed.
     """
-    tuning = queues.Tuning.from_env()
-    jobs.ensure_bootstrapped()
+    settings = jobs.ensure_bootstrapped()
     install_fork_guard()
     connection = queues.connect()
+    name = name or f"appeals-{socket.gethostname()}-{os.getpid()}"
+    stop = threading.Event()
+    # The heartbeat goes first: the initial sweep must not take our own jobs for a dead worker's.
+    beater = threading.Thread(target=_beat_forever, args=(stop, connection, name, queues.heartbeat_ttl(settings)),
+                              name="heartbeat", daemon=True)
+    beater.start()
     try:
         jobs.sweep()
     except Exception:  # noqa: BLE001 - start anyway; the periodic sweep tries again
         log.exception("initial sweep failed")
-    stop = threading.Event()
     sweeper = None
     if not burst:
-        sweeper = threading.Thread(target=_sweep_forever, args=(stop, tuning.sweep_seconds),
+        sweeper = threading.Thread(target=_sweep_forever, args=(stop, settings.sweep_seconds),
                                    name="sweep", daemon=True)
         sweeper.start()
-    worker = SimpleWorker(
-        [queues.corrections_queue(connection), queues.files_queue(connection)],
-        connection=connection,
-        name=name or f"appeals-{socket.gethostname()}-{os.getpid()}",
-    )
+    worked = False
     try:
-        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        while True:
+            worker = ResilientWorker([queues.corrections_queue(connection), queues.files_queue(connection)],
+                                     connection=connection, name=name)
+            worker.stop_asked = False
+            try:
+                worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO") or worked
+            except REDIS_DOWN:
+                log.warning("Redis went away while the worker was starting or stopping")
+            if burst or worker.stop_asked:
+                return worked
+            # RQ's loop ended on an error it does not survive by itself: wait for Redis, start over.
+            wait_for_redis(connection)
     finally:
         stop.set()
         if sweeper is not None:
             sweeper.join(timeout=5)
+        beater.join(timeout=5)
         db.session.remove()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from appeals.i18n import gettext as _
 from appeals.services.errors import ServiceError, Unauthorized
 
 bp = Blueprint("api", __name__)
@@ -28,7 +29,7 @@ def require_principal():
     """The bearer token's principal; 401 without a valid token."""
     principal = getattr(g, "api_principal", None)
     if principal is None:
-        raise Unauthorized("A valid bearer token is required (POST /api/v1/tokens).", code="unauthorized")
+        raise Unauthorized(_("A valid bearer token is required (POST /api/v1/tokens)."), code="unauthorized")
     return principal
 
 
@@ -38,13 +39,13 @@ def json_body() -> dict:
 
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise Invalid("The request body must be a JSON object.", code="invalid_json")
+        raise Invalid(_("The request body must be a JSON object."), code="invalid_json")
     return data
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     """The one shape of every API error: {"code", "message", "fields"?}."""
-    body = {"code": code, "message": message}
+    body = {"code": code, "message": str(message)}
     if fields:
         body["fields"] = fields
     return jsonify(body), status
@@ -57,9 +58,15 @@ def _service_error(error: ServiceError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
+    from appeals.app import HTTP_DESCRIPTIONS
+
     code = (error.name or "error").lower().replace(" ", "_")
-    return error_response(error.code or 500, code, error.description or error.name)
+    message = error.description or error.name
+    if message == getattr(type(error), "description", None):
+        # Werkzeug's stock text is English; the code stays, the message follows the negotiated language.
+        message = HTTP_DESCRIPTIONS.get(error.code or 500, message)
+    return error_response(error.code or 500, code, message)
 
 
 # Route modules register themselves on `bp` when imported.
-from appeals.api import datasets, openapi, owner, review, tokens  # noqa: E402,F401
+from appeals.api import datasets, openapi, owner, reference, review, tokens  # noqa: E402,F401

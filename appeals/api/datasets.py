@@ -7,6 +7,7 @@ from flask import jsonify, request
 from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.i18n import gettext as _
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -89,16 +90,16 @@ def create_download():
     problems = {}
     version = data.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems["version"] = "Must be a positive integer."
+        problems["version"] = _("Must be a positive integer.")
     name = data.get("dataset")
     if not isinstance(name, str) or not name:
-        problems["dataset"] = "Required."
+        problems["dataset"] = _("Required.")
     variant = data.get("variant", "hashed")
     if variant != "hashed":
         # Unhashed files are for logged-in licensed researchers, on the website only.
-        problems["variant"] = "The API serves the hashed variant only."
+        problems["variant"] = _("The API serves the hashed variant only.")
     if problems:
-        raise Invalid("Please correct the request.", fields=problems)
+        raise Invalid(_("Please correct the request."), fields=problems)
     grant = downloads.request_links(
         None, data.get("email"), name, version, variant, data.get("accept_terms"), ip=request.remote_addr,
     )

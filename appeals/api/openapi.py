@@ -9,7 +9,8 @@ from flask import jsonify
 from appeals.api import bp
 
 # Route modules that contribute paths; each defines OPENAPI_PATHS.
-PATH_MODULES = ("appeals.api.tokens", "appeals.api.owner", "appeals.api.review", "appeals.api.datasets")
+PATH_MODULES = ("appeals.api.tokens", "appeals.api.owner", "appeals.api.review", "appeals.api.datasets",
+                "appeals.api.reference")
 
 
 def document() -> dict:

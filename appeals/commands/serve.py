@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -50,8 +52,30 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException(f"Configuration error: {exc}") from None
     if not settings.is_relaxed and settings.database_url.startswith("sqlite"):
         click.echo("Warning: serving production from SQLite; set APPEALS_DATABASE_URL to PostgreSQL.", err=True)
+    _warn_if_unmigrated(settings)
+    if not settings.redis_url:
+        from workers.connection import redis_url
+
+        # This process owns the embedded server; gunicorn's workers connect to it by URL.
+        os.environ["APPEALS_REDIS_URL"] = redis_url(settings)
     click.echo(f"Serving on http://{host}:{port} (mode {settings.mode})")
     make_server(host, port, workers=workers).run()
+
+
+def _warn_if_unmigrated(settings) -> None:
+    """One line on stderr when the pages will answer 503 until the database is migrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appeals import db, schema
+
+    try:
+        schema.check(db.make_engine(settings.database_url))
+    except schema.SchemaOutdated as exc:
+        click.echo(f"Warning: {exc} (until then every page answers 503)", err=True)
+    except SQLAlchemyError:
+        pass  # unreachable now; each request says so when it matters
+    finally:
+        db.dispose_engines()  # gunicorn forks after this: no pooled connection may cross the fork
 
 
 commands = [serve]

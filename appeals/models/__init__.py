@@ -14,15 +14,16 @@ from appeals.models.appeals import (
 )
 from appeals.models.audit import AuditEntry
 from appeals.models.corrections import Correction, CorrectionRun
+from appeals.models.evidence import Attachment  # issue 15
 from appeals.models.downloads import DownloadLog, DownloadNotice, DownloadRequest, Researcher
 from appeals.models.outbox import OutboxMessage
-from appeals.models.reference import MessageTemplate, ReasonCode
+from appeals.models.reference import MessageTemplate, MessageTemplateBody, ReasonCode
 from appeals.models.staff import STAFF_ROLES, Staff
 
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
-    "Account", "ApiToken", "Appeal", "AppealDataset", "AppealEvent", "AuditEntry",
+    "Account", "ApiToken", "Appeal", "Attachment", "AppealDataset", "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
-    "InternalNote", "Message", "MessageTemplate", "OutboxMessage", "ReasonCode",
+    "InternalNote", "Message", "MessageTemplate", "MessageTemplateBody", "OutboxMessage", "ReasonCode",
     "Researcher", "Staff",
 ]

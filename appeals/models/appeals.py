@@ -57,6 +57,8 @@ class Appeal(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)
     # Footprint at filing: sorting by size must not reach the engine per row.
     footprint_size: Mapped[int] = mapped_column(Integer, default=0)
+    # issue 16: the language the owner filed in; emails use it when the account stores no choice.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     # Claim: at most one holder; expires after an idle time (see services.review).
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

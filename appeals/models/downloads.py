@@ -26,6 +26,8 @@ class DownloadRequest(Base):
     accepted_terms_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # issue 16: the language of the page the request came from; the downloader's emails use it.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class DownloadLog(Base):

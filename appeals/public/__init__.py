@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from babel import units
 from flask import Blueprint, Response, redirect, render_template, request, send_file, session, url_for
 from flask_login import login_user
 
-from appeals import runtime
+from appeals import i18n, languages, runtime
 from appeals.extensions import limiter
 from appeals.services import downloads, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
@@ -23,12 +24,16 @@ def _helpers() -> dict:
 
 def human_bytes(n: int) -> str:
     """A file size for people: 1.4 MB rather than 1433562."""
+    # Babel's unit names and digits for the page's locale: "1,4 MB", "١٫٤ ميغابايت".
     size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    for unit in ("byte", "kilobyte", "megabyte", "gigabyte"):
+        if size < 1000 or unit == "gigabyte":
+            pattern = "#,##0" if unit == "byte" else "#,##0.0"
+            return i18n.digits(units.format_unit(size, f"digital-{unit}", length="long" if unit == "byte" else "short",
+                                     format=pattern,
+                                     locale=i18n.babel_locale()))
         size /= 1000
-    return f"{n} bytes"
+    return str(n)
 
 
 @bp.errorhandler(ServiceError)
@@ -230,7 +235,7 @@ def researcher_login():
         except Unauthorized as exc:
             error = exc.message
         else:
-            session.clear()  # a fresh session at each login: nothing carried over from before
+            languages.keep_choice_across(session.clear)  # a fresh session at each login (but the language stays)
             login_user(researcher)
             return redirect(safe_next(request.args.get("next")) or url_for("public.researcher_home"))
     return render_template("public/researcher_login.html", email=email, error=error), 401 if error else 200

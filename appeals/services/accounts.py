@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import Account, Researcher, Staff
+from appeals import i18n
+from appeals.i18n import gettext as _
 from appeals.services import audit, auth
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, Unauthorized
@@ -22,9 +24,9 @@ EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 def email_problem(email: str) -> str | None:
     """Why `email` is not a usable address, or None."""
     if not email:
-        return "Enter an email address."
+        return _("Enter an email address.")
     if len(email) > 254 or not EMAIL_RE.fullmatch(email) or any(ord(c) < 32 for c in email):
-        return "Enter an email address like name@example.org."
+        return _("Enter an email address like name@example.org.")
     return None
 
 
@@ -87,15 +89,15 @@ def login(identifier: str, password: str, actor: Actor) -> Account:
     """The account for a screen name or email and password; audits the attempt, raises Unauthorized."""
     identifier = (identifier or "").strip()
     if not identifier or not password:
-        raise Invalid("Enter your screen name or email, and your password.",
-                      fields={k: "Required." for k, v in (("username", identifier), ("password", password)) if not v})
+        raise Invalid(_("Enter your screen name or email, and your password."),
+                      fields={k: _("Required.") for k, v in (("username", identifier), ("password", password)) if not v})
     account = auth.authenticate_account(identifier, password)
     if account is None:
         # The label is the name tried, so repeated guesses at one account show in the audit log.
         audit.record(Actor(actor.kind, None, identifier[:254], actor.ip, actor.user_agent),
                      "account.login_failed", "account", None)
         db.session.commit()
-        raise Unauthorized("That screen name or email and password do not match an account.",
+        raise Unauthorized(_("That screen name or email and password do not match an account."),
                            code="invalid_credentials")
     audit.record(Actor("account", account.id, account.screen_name, actor.ip, actor.user_agent),
                  "account.login", "account", account.id)
@@ -114,14 +116,31 @@ def describe(account: Account) -> dict:
     }
 
 
+def set_language(principal, actor: Actor, code: str) -> Account:
+    """Store the owner's explicit language choice (a shipped language) on their account."""
+    language = i18n.normalize(code)
+    if language is None:
+        raise Invalid(_("Choose one of the languages offered."), code="unknown_language",
+                      fields={"language": _("Choose one of the languages offered.")})
+    account = db.session.get(Account, getattr(principal, "id", None)) if isinstance(principal, Account) else None
+    if account is None:
+        raise Unauthorized(_("Please log in."))
+    if account.language != language:
+        before = account.language
+        account.language = language
+        audit.record(actor, "account.language", "account", account.id, {"language": before}, {"language": language})
+        db.session.commit()
+    return account
+
+
 def whoami(principal) -> dict:
     """What the API's /me says about the calling principal."""
     if principal is None:
-        raise Unauthorized("Please log in.")
+        raise Unauthorized(_("Please log in."))
     if isinstance(principal, Account):
         return {"kind": "account", "id": principal.id, **describe(principal)}
     if isinstance(principal, Staff):
         return {"kind": "staff", "id": principal.id, "email": principal.email, "role": principal.role}
     if isinstance(principal, Researcher):
         return {"kind": "researcher", "id": principal.id, "email": principal.email, "status": principal.status}
-    raise Unauthorized("Please log in.")
+    raise Unauthorized(_("Please log in."))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from appeals import db
 from appeals.models import Appeal, AppealEvent, Message
+from appeals.i18n import gettext as _
+from appeals.i18n import lazy_gettext as _l
 from appeals.services import audit, notify
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict
@@ -32,34 +34,35 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "withdrawn": frozenset(),
 }
 
-# What each status means to the owner, and what comes next: shown on pages and in emails.
-STATUS_TEXT: dict[str, tuple[str, str]] = {
-    "filed": ("Filed", "Your appeal is waiting for a reviewer. You will get an email when that changes."),
-    "in_review": ("In review", "A reviewer is looking at your appeal and the published data."),
+# What each status means to the owner, and what comes next: shown on pages and in emails,
+# translated lazily (issue 16) into the locale in force where they are shown.
+STATUS_TEXT: dict[str, tuple] = {
+    "filed": (_l("Filed"), _l("Your appeal is waiting for a reviewer. You will get an email when that changes.")),
+    "in_review": (_l("In review"), _l("A reviewer is looking at your appeal and the published data.")),
     "info_requested": (
-        "Information requested",
-        "The reviewer needs more information from you. Please answer on the appeal page.",
+        _l("Information requested"),
+        _l("The reviewer needs more information from you. Please answer on the appeal page."),
     ),
-    "escalated": ("Escalated", "Your appeal has been passed to a senior reviewer."),
+    "escalated": (_l("Escalated"), _l("Your appeal has been passed to a senior reviewer.")),
     "approved": (
-        "Approved, awaiting confirmation",
-        "A reviewer approved your appeal. A second, senior reviewer must confirm it before the data changes.",
+        _l("Approved, awaiting confirmation"),
+        _l("A reviewer approved your appeal. A second, senior reviewer must confirm it before the data changes."),
     ),
     "correction_queued": (
-        "Correction queued",
-        "Your appeal was approved and confirmed. The published datasets are about to be corrected.",
+        _l("Correction queued"),
+        _l("Your appeal was approved and confirmed. The published datasets are about to be corrected."),
     ),
-    "correcting": ("Correcting", "The published datasets are being corrected now."),
+    "correcting": (_l("Correcting"), _l("The published datasets are being corrected now.")),
     "corrected": (
-        "Corrected",
-        "A corrected release of every dataset concerned has been published. Nothing more is needed from you.",
+        _l("Corrected"),
+        _l("A corrected release of every dataset concerned has been published. Nothing more is needed from you."),
     ),
     "correction_failed": (
-        "Correction delayed",
-        "The correction hit a problem and has not been published yet. The team has been told and will retry.",
+        _l("Correction delayed"),
+        _l("The correction hit a problem and has not been published yet. The team has been told and will retry."),
     ),
-    "denied": ("Denied", "The reviewers decided not to change the published data. Their reasons are below."),
-    "withdrawn": ("Withdrawn", "You withdrew this appeal."),
+    "denied": (_l("Denied"), _l("The reviewers decided not to change the published data. Their reasons are below.")),
+    "withdrawn": (_l("Withdrawn"), _l("You withdrew this appeal.")),
 }
 
 
@@ -85,7 +88,7 @@ def check_version(appeal: Appeal, expected: int | None) -> None:
     """Refuse an action based on a stale view of the appeal (HTTP 409)."""
     if expected is not None and int(expected) != appeal.version:
         raise Conflict(
-            "This appeal changed since you loaded it. Reload the page to see the current state, then try again.",
+            _("This appeal changed since you loaded it. Reload the page to see the current state, then try again."),
             code="stale_version",
         )
 
@@ -158,7 +161,7 @@ def timeline(appeal: Appeal, for_owner: bool) -> list[dict]:
             "at": e.created_at.isoformat() + "Z",
             "status": e.status_to,
             "from_status": e.status_from,
-            "title": STATUS_TEXT[e.status_to][0],
+            "title": str(STATUS_TEXT[e.status_to][0]),
             "note": e.public_note,
             "data": _owner_data(e.data) if for_owner else e.data,
             "actor": e.actor_kind,

@@ -9,6 +9,7 @@ import json
 from urllib.parse import quote
 
 from appeals import runtime
+from appeals.i18n import gettext as _
 from appeals.services import signing
 from appeals.services.errors import NotFound, ServiceError
 
@@ -26,8 +27,8 @@ class ReleaseWithdrawn(ServiceError):
 
     def __init__(self, dataset: str, version: int, current_version: int):
         super().__init__(
-            f"Version {version} of {dataset} was withdrawn and replaced by version {current_version}. "
-            "Please download the current version instead."
+            _("Version %(version)s of %(dataset)s was withdrawn and replaced by version %(current)s. "
+              "Please download the current version instead.", version=version, dataset=dataset, current=current_version)
         )
         self.dataset = dataset
         self.version = version
@@ -51,7 +52,7 @@ def release_path(dataset: str, version: int) -> str:
 
 def catalogue() -> list:
     """Every published dataset (DatasetInfo), by name."""
-    engine, _ = engine_and_errors()
+    engine, _errors = engine_and_errors()
     return sorted(engine.list_datasets(), key=lambda d: d.name)
 
 
@@ -61,7 +62,7 @@ def dataset(name: str):
     try:
         return engine.get_dataset(name)
     except errors.UnknownDataset:
-        raise NotFound("No such dataset.") from None
+        raise NotFound(_("No such dataset.")) from None
 
 
 def disclosed_at(info) -> str:
@@ -81,7 +82,7 @@ def release(name: str, version: int | None = None):
     wanted = info.current_version if version is None else version
     found = next((v for v in info.versions if v.version == wanted), None)
     if found is None:
-        raise NotFound("No such release.")
+        raise NotFound(_("No such release."))
     if found.status == "withdrawn":
         raise ReleaseWithdrawn(info.name, found.version, info.current_version)
     return info, found
@@ -112,7 +113,7 @@ def history(name: str) -> tuple:
 
 def public_manifest(name: str, version: int) -> dict:
     """The manifest of a live release as published: counts and file digests, nothing identifying."""
-    engine, _ = engine_and_errors()
+    engine, _errors = engine_and_errors()
     release(name, version)  # NotFound / ReleaseWithdrawn first
     raw = engine.manifest(name, version)
     doc = {key: raw.get(key) for key in _MANIFEST_KEYS if key != "files" and key != "summary"}
@@ -141,7 +142,7 @@ def signed(document: str, name: str, version: int) -> tuple[bytes, str]:
     elif document == "SHA256SUMS":
         data = sha256sums_bytes(name, version)
     else:
-        raise NotFound("No such document.")
+        raise NotFound(_("No such document."))
     return data, signing.sign(data)
 
 

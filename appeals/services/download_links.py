@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from appeals import db, runtime
+from appeals import db, i18n, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import DownloadLog, DownloadRequest, Researcher
 from appeals.services import notify, policy
 from appeals.services.accounts import email_problem
@@ -79,9 +80,9 @@ def _validate_request(email, accept_terms, variant) -> dict[str, str]:
     if problem:
         problems["email"] = problem
     if accept_terms is not True:
-        problems["accept_terms"] = "You must accept the terms of use to download."
+        problems["accept_terms"] = _("You must accept the terms of use to download.")
     if variant not in VARIANTS:
-        problems["variant"] = "Choose the hashed (public) variant."
+        problems["variant"] = _("Choose the hashed (public) variant.")
     return problems
 
 
@@ -101,7 +102,7 @@ def request_links(
     """
     problems = _validate_request(email, accept_terms, variant)
     if problems:
-        raise Invalid("Please correct the form.", fields=problems)
+        raise Invalid(_("Please correct the form."), fields=problems)
     info, found = release(name, version)
     researcher_id = None
     email = email.strip()
@@ -112,7 +113,7 @@ def request_links(
     settings = runtime.settings()
     download = DownloadRequest(
         email=email, dataset=info.name, version=found.version, variant=variant,
-        researcher_id=researcher_id, accepted_terms_at=utcnow(), ip=ip,
+        researcher_id=researcher_id, accepted_terms_at=utcnow(), ip=ip, language=i18n.current_locale(),
     )
     db.session.add(download)
     db.session.flush()
@@ -127,7 +128,8 @@ def request_links(
         relative = f"{file_path_url(info.name, found.version, variant, f.path)}?token={token}"
         links.append(Link(f.path, variant, f.bytes, f.sha256, relative, settings.public_url + relative, expires_at))
     grant = LinkGrant(download.id, email, info.name, found.version, variant, expires_at, links)
-    notify.enqueue(email, f"Your download links: {info.name}, version {found.version}", _links_email(grant), "download_links")
+    subject = _("Your download links: %(dataset)s, version %(version)s", dataset=info.name, version=found.version)
+    notify.enqueue(email, subject, _links_email(grant), "download_links")
     db.session.commit()
     notify.deliver_pending()
     return grant
@@ -135,22 +137,24 @@ def request_links(
 
 def _links_email(grant: LinkGrant) -> str:
     base = runtime.settings().public_url
+    variant = _("hashed") if grant.variant == "hashed" else _("unhashed")
     lines = [
-        "Hello,",
+        _("Hello,"),
         "",
-        f"Here are your download links for the dataset {grant.dataset}, version {grant.version} "
-        f"({grant.variant} variant).",
-        f"They work until {grant.expires_at:%Y-%m-%d %H:%M} UTC.",
+        _("Here are your download links for the dataset %(dataset)s, version %(version)s (%(variant)s variant).",
+          dataset=grant.dataset, version=grant.version, variant=variant),
+        _("They work until %(when)s.", when=i18n.when(grant.expires_at)),
         "",
     ]
     for link in grant.links:
-        lines += [f"{link.path} ({link.bytes} bytes, sha256 {link.sha256})", f"  {link.url}", ""]
+        lines += [_("%(file)s (%(bytes)s bytes, sha256 %(sha256)s)", file=link.path,
+                    bytes=i18n.format_number(link.bytes), sha256=link.sha256), f"  {link.url}", ""]
     release = base + release_path(grant.dataset, grant.version)
     lines += [
-        f"Signed manifest and SHA256SUMS, and how to verify them: {release}",
+        _("Signed manifest and SHA256SUMS, and how to verify them: %(url)s", url=release),
         "",
-        "If this release is ever corrected, we will email you once so you can replace your copy.",
-        "You received this message because this address was entered on our download form.",
+        _("If this release is ever corrected, we will email you once so you can replace your copy."),
+        _("You received this message because this address was entered on our download form."),
     ]
     return "\n".join(lines)
 
@@ -162,7 +166,7 @@ def open_file(principal, name: str, version: int, variant: str, filename: str, t
     An unhashed file answers NotFound to anyone without a current grant and a link
     of their own, so its name is never confirmed. A withdrawn release answers 410.
     """
-    missing = NotFound("No such file.")
+    missing = NotFound(_("No such file."))
     if variant not in VARIANTS:
         raise missing
     if variant == "unhashed" and not policy.can(principal, "dataset.download_unhashed"):
@@ -172,14 +176,14 @@ def open_file(principal, name: str, version: int, variant: str, filename: str, t
         if variant == "unhashed":
             raise missing
         raise Forbidden(
-            "Downloads need a link: give your email and accept the terms on the dataset page.", code="link_required"
+            _("Downloads need a link: give your email and accept the terms on the dataset page."), code="link_required"
         )
     try:
         claims = _serializer().loads(token, max_age=runtime.settings().download_link_hours * 3600)
     except SignatureExpired:
         if variant == "unhashed" and not _token_is_for(token, principal):
             raise missing from None
-        raise Forbidden("This link has expired. Ask for a new one on the dataset page.", code="link_expired") from None
+        raise Forbidden(_("This link has expired. Ask for a new one on the dataset page."), code="link_expired") from None
     except BadSignature:
         raise missing from None
     if not isinstance(claims, dict) or (claims.get("d"), claims.get("v"), claims.get("t")) != (

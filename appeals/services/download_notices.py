@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from appeals import db, runtime
-from appeals.models import DownloadLog, DownloadNotice
+from appeals import db, i18n, runtime
+from appeals.i18n import gettext as _
+from appeals.models import DownloadLog, DownloadNotice, DownloadRequest
 from appeals.services import notify
 from appeals.services.catalogue import release_path
 
@@ -53,33 +54,43 @@ def _queue_notices(releases: dict[str, int]) -> int:
         for email, old_versions in sorted(by_email.items()):
             for old_version in sorted(old_versions):
                 db.session.add(DownloadNotice(email=email, dataset=name, old_version=old_version, new_version=new_version))
-            notify.enqueue(
-                email,
-                f"{name}: version {new_version} replaces your copy",
-                _notice_email(name, sorted(old_versions), new_version, base),
-                "download_notice",
-            )
+            with i18n.use_locale(_downloader_language(email, name)):
+                subject = _("%(dataset)s: version %(version)s replaces your copy", dataset=name, version=new_version)
+                body = _notice_email(name, sorted(old_versions), new_version, base)
+            notify.enqueue(email, subject, body, "download_notice")
             sent += 1
         db.session.flush()
     return sent
 
 
+def _downloader_language(email: str, dataset: str) -> str | None:
+    # The language of the page of their latest request for this dataset (issue 16).
+    return db.session.scalar(
+        select(DownloadRequest.language)
+        .where(DownloadRequest.email == email, DownloadRequest.dataset == dataset)
+        .order_by(DownloadRequest.id.desc()).limit(1)
+    )
+
+
 def _notice_email(name: str, old_versions: list[int], new_version: int, base: str) -> str:
     olds = ", ".join(str(v) for v in old_versions)
-    plural = "s" if len(old_versions) > 1 else ""
     return "\n".join(
         [
-            "Hello,",
+            _("Hello,"),
             "",
-            f"You downloaded version{plural} {olds} of the dataset {name}. A corrected release, "
-            f"version {new_version}, now replaces it.",
+            i18n.ngettext(
+                "You downloaded version %(versions)s of the dataset %(dataset)s. A corrected release, "
+                "version %(version)s, now replaces it.",
+                "You downloaded versions %(versions)s of the dataset %(dataset)s. A corrected release, "
+                "version %(version)s, now replaces them.",
+                len(old_versions), versions=olds, dataset=name, version=new_version),
             "",
-            "Please delete your copy and download the new version:",
+            _("Please delete your copy and download the new version:"),
             f"  {base}{release_path(name, new_version)}",
             "",
-            "The release page lists what changed, as counts, with a signed manifest and SHA256SUMS "
-            "so you can check the files you get.",
+            _("The release page lists what changed, as counts, with a signed manifest and SHA256SUMS "
+              "so you can check the files you get."),
             "",
-            "You received this message once, because this address downloaded the earlier version.",
+            _("You received this message once, because this address downloaded the earlier version."),
         ]
     )

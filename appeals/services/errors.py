@@ -10,11 +10,13 @@ class ServiceError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, code: str | None = None, fields: dict[str, str] | None = None):
+        # str(): a lazily translated message is fixed in the locale in force when raised.
+        message = str(message)
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
-        self.fields = fields or {}
+        self.fields = {name: str(problem) for name, problem in (fields or {}).items()}
 
 
 class Invalid(ServiceError):

@@ -6,10 +6,12 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from appeals import db, runtime
+from appeals import db, i18n, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
+from appeals.i18n import N_, lazy_gettext
 from appeals.models import OPEN_STATUSES, REASONS, Account, Appeal, AppealDataset, AppealEvent, Message, ReasonCode
-from appeals.services import appeals, audit, notify, policy
+from appeals.services import appeals, audit, evidence, notify, policy
 from appeals.services.accounts import describe, email_problem
 from appeals.services.appeals import STATUS_TEXT
 from appeals.services.audit import Actor
@@ -18,11 +20,14 @@ from appeals.services.footprint import entries_for_user_id
 from appeals.services.transactions import atomic
 
 TEXT_MAX = 5000
+# The filing form's fields in the order it asks them (error summaries follow it).
+FIELD_ORDER = ("reason", "compromised_from", "compromised_until", "statement", "new_information",
+               "contact_email", "evidence")
 
 REASON_LABELS = {
-    "included_in_error": "My account was included in error",
-    "compromised": "My account was compromised (someone else controlled it) at the time",
-    "other": "Another reason",
+    "included_in_error": lazy_gettext("My account was included in error"),
+    "compromised": lazy_gettext("My account was compromised (someone else controlled it) at the time"),
+    "other": lazy_gettext("Another reason"),
 }
 
 # Once a decision is final the owner sees it; an approval awaiting its second reviewer may still change.
@@ -63,13 +68,14 @@ def _eligibility(account: Account) -> dict:
     blocked = None
     if open_appeal is not None:
         blocked = Conflict(
-            f"You already have an open appeal (#{open_appeal}). It covers every dataset your account "
-            "appears in, so there is no need for another. You can follow it, reply to it or withdraw it.",
+            _("You already have an open appeal (#%(id)s). It covers every dataset your account "
+              "appears in, so there is no need for another. You can follow it, reply to it or withdraw it.",
+              id=open_appeal),
             code="appeal_open",
         )
     elif not footprint:
         blocked = Conflict(
-            "Your account does not appear in any published dataset, so there is nothing to appeal.",
+            _("Your account does not appear in any published dataset, so there is nothing to appeal."),
             code="not_in_any_dataset",
         )
     return {
@@ -100,7 +106,7 @@ def overview(principal) -> dict:
         {
             "id": a.id,
             "status": a.status,
-            "status_title": STATUS_TEXT[a.status][0],
+            "status_title": str(STATUS_TEXT[a.status][0]),
             "created_at": _iso(a.created_at),
             "updated_at": _iso(a.updated_at),
             "is_open": a.is_open,
@@ -125,14 +131,14 @@ def _own_appeal(principal, action: str, appeal_id, lock: bool = False) -> Appeal
     try:
         appeal_id = int(appeal_id)
     except (TypeError, ValueError):
-        raise NotFound("No such appeal.") from None
+        raise NotFound(_("No such appeal.")) from None
     query = select(Appeal).where(Appeal.id == appeal_id)
     if lock:
         # Only the appeal row: the joined (nullable) relations cannot be locked on PostgreSQL.
         query = query.with_for_update(of=Appeal).execution_options(populate_existing=True)
     appeal = db.session.scalar(query)
     if appeal is None:
-        raise NotFound("No such appeal.")
+        raise NotFound(_("No such appeal."))
     policy.authorize(principal, action, appeal)  # someone else's appeal: NotFound, never Forbidden
     return appeal
 
@@ -144,7 +150,7 @@ def get_own_appeal(principal, appeal_id) -> Appeal:
 
 def appeal_to_owner_dict(appeal: Appeal) -> dict:
     """The appeal as its owner sees it (pages and API): no staff identities, no internal notes."""
-    title, explanation = STATUS_TEXT[appeal.status]
+    title, explanation = (str(text) for text in STATUS_TEXT[appeal.status])
     timeline = appeals.timeline(appeal, for_owner=True)
     releases = None
     for item in reversed(timeline):
@@ -202,6 +208,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "decision": decision,
         "releases": releases,
         "can_reply": appeal.status == "info_requested",
+        "attachments": evidence.listing(appeal.id),
         "can_withdraw": appeals.can_move(appeal.status, "withdrawn"),
         "timeline": timeline,
     }
@@ -215,36 +222,92 @@ def _text(data: dict, name: str, label: str, problems: dict, required: bool) -> 
     if value is None:
         value = ""
     if not isinstance(value, str):
-        problems[name] = f"{label} must be text."
+        problems[name] = _("%(field)s must be text.", field=label)
         return None
     # Browsers send line breaks as CR LF; count each as one character, as the page does.
     value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if "\x00" in value:
-        problems[name] = f"{label} contains a character that cannot be stored (NUL)."
+        problems[name] = _("%(field)s contains a character that cannot be stored (NUL).", field=label)
         return None
     if not value:
         if required:
-            problems[name] = f"{label} is required."
+            problems[name] = _("%(field)s is required.", field=label)
         return None
     if len(value) > TEXT_MAX:
-        problems[name] = f"{label} can have at most {TEXT_MAX:,} characters; it has {len(value):,}."
+        problems[name] = _("%(field)s can have at most %(max)s characters; it has %(count)s.", field=label,
+                           max=i18n.format_number(TEXT_MAX), count=i18n.format_number(len(value)))
         return None
     return value
 
 
+DATE_PARTS = ("day", "month", "year")
+# Which parts of a three-part date are blank -> what to say (one whole sentence each, for translators).
+MISSING_DATE_PARTS = {
+    ("day",): N_("%(field)s must include a day"),
+    ("month",): N_("%(field)s must include a month"),
+    ("year",): N_("%(field)s must include a year"),
+    ("day", "month"): N_("%(field)s must include a day and a month"),
+    ("day", "year"): N_("%(field)s must include a day and a year"),
+    ("month", "year"): N_("%(field)s must include a month and a year"),
+}
+
+
+def _lower_first(text: str) -> str:
+    # "Date you lost control" inside a sentence; scripts without case are left as they are.
+    return text[:1].lower() + text[1:]
+
+
+def parse_date_parts(day, month, year, label: str) -> tuple[date | None, str | None]:
+    """A date from its three typed parts (GOV.UK pattern): (date, None), or (None, a message naming the part).
+
+    Blank parts are named ("must include a month and a year"); years have 4 digits, so "19" or "20190"
+    never becomes a date nobody meant. Returns (None, None) when all three parts are blank.
+    """
+    parts = {"day": day, "month": month, "year": year}
+    cleaned = {k: (v.strip() if isinstance(v, str) else ("" if v is None else str(v))) for k, v in parts.items()}
+    missing = [k for k in DATE_PARTS if not cleaned[k]]
+    if len(missing) == 3:
+        return None, None
+    if missing:
+        return None, _(MISSING_DATE_PARTS[tuple(missing)], field=label)
+    if not all(cleaned[k].isascii() and cleaned[k].isdigit() for k in DATE_PARTS):
+        return None, _("%(field)s must be a real date, written in numbers, for example 27 3 2019", field=label)
+    if len(cleaned["year"]) != 4:
+        return None, _("The year of %(field)s must have 4 numbers, for example 2019", field=_lower_first(label))
+    try:
+        return date(int(cleaned["year"]), int(cleaned["month"]), int(cleaned["day"])), None
+    except ValueError:
+        if not 1 <= int(cleaned["month"]) <= 12:
+            return None, _("%(field)s must be a real date: the month must be a number from 1 to 12", field=label)
+        return None, _("%(field)s must be a real date: that month has no day %(day)s", field=label,
+                       day=int(cleaned["day"]))
+
+
 def _date(data: dict, name: str, label: str, problems: dict) -> date | None:
+    # Pages send three parts (<name>_day, _month, _year); the API sends one YYYY-MM-DD string.
+    if any(f"{name}_{part}" in data for part in DATE_PARTS):
+        value, problem = parse_date_parts(*(data.get(f"{name}_{part}") for part in DATE_PARTS), label=label)
+        if problem:
+            problems[name] = problem
+            return None
+        if value is None:
+            problems[name] = _("Enter the %(field)s, because your account was compromised", field=_lower_first(label))
+        return value
     value = data.get(name)
     if value is None or value == "":
-        problems[name] = f"{label} is required when the account was compromised."
+        problems[name] = _("Enter the %(field)s, because your account was compromised", field=_lower_first(label))
         return None
     if isinstance(value, date):
         return value
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            parsed = date.fromisoformat(value.strip())
         except ValueError:
-            pass
-    problems[name] = f"{label} must be a date written as YYYY-MM-DD, for example 2019-03-31."
+            parsed = None
+        # fromisoformat also reads 20190331; only the dashed form is unambiguous enough for an API.
+        if parsed is not None and len(value.strip()) == 10 and parsed.year >= 1000:
+            return parsed
+    problems[name] = _("%(field)s must be a date written as YYYY-MM-DD, for example 2019-03-31.", field=label)
     return None
 
 
@@ -252,27 +315,31 @@ def _validate_filing(data: dict) -> dict:
     problems: dict[str, str] = {}
     reason = data.get("reason")
     if reason not in REASONS:
-        problems["reason"] = "Choose why you are appealing: included in error, compromised, or another reason."
-    statement = _text(data, "statement", "Your statement", problems, required=True)
+        problems["reason"] = _("Choose why you are appealing: included in error, compromised, or another reason.")
+    statement = _text(data, "statement", _("Your statement"), problems, required=True)
     contact_email = data.get("contact_email")
     contact_email = contact_email.strip() if isinstance(contact_email, str) else ""
     if problem := email_problem(contact_email):
         problems["contact_email"] = problem
-    new_information = _text(data, "new_information", "New information", problems, required=False)
+    new_information = _text(data, "new_information", _("New information"), problems, required=False)
 
     compromised_from = compromised_until = None
     if reason == "compromised":
-        compromised_from = _date(data, "compromised_from", "The date you lost control", problems)
-        compromised_until = _date(data, "compromised_until", "The date you regained control", problems)
+        compromised_from = _date(data, "compromised_from", _("Date you lost control"), problems)
+        compromised_until = _date(data, "compromised_until", _("Date you regained control"), problems)
         today = utcnow().date()
         if compromised_from and compromised_from > today:
-            problems["compromised_from"] = "The date you lost control cannot be in the future."
+            problems["compromised_from"] = _("The date you lost control cannot be in the future.")
         if compromised_until and compromised_until > today:
-            problems["compromised_until"] = "The date you regained control cannot be in the future."
+            problems["compromised_until"] = _("The date you regained control cannot be in the future.")
         if compromised_from and compromised_until and compromised_until < compromised_from:
-            problems["compromised_until"] = "The date you regained control must be on or after the date you lost it."
+            problems["compromised_until"] = _("The date you regained control must be on or after the date you lost it.")
     if problems:
-        raise Invalid("Some answers need your attention: " + " ".join(problems.values()), fields=problems)
+        # In the order the form asks, one sentence each (the page lists them; the API reads `fields`).
+        ordered = [problems[k] for k in FIELD_ORDER if k in problems] + [
+            v for k, v in problems.items() if k not in FIELD_ORDER]
+        raise Invalid(_("Some answers need your attention.") + " " + " ".join(
+            m if m.endswith((".", "。")) else m + _(".") for m in ordered), fields=problems)
     return {
         "reason": reason,
         "statement": statement,
@@ -287,11 +354,12 @@ def _validate_filing(data: dict) -> dict:
 
 
 @atomic
-def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
+def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) -> Appeal:
     """File one appeal covering every dataset the owner's account appears in.
 
     `data` holds reason, statement, contact_email, and where they apply compromised_from,
-    compromised_until (YYYY-MM-DD) and new_information. Refused: an account in no dataset,
+    compromised_until (YYYY-MM-DD, or three parts <name>_day/_month/_year) and new_information;
+    `files` are evidence.Upload objects (checked with the form). Refused: an account in no dataset,
     a second open appeal, a re-appeal within the cool-down without new information.
     """
     policy.authorize(principal, "appeal.file")
@@ -303,12 +371,22 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     status = _eligibility(account)
     if status["blocked"] is not None:
         raise status["blocked"]
-    values = _validate_filing(data)
+    checked, file_problem = evidence.check(files or [])
+    try:
+        values = _validate_filing(data)
+    except Invalid as error:
+        if file_problem:
+            error.fields["evidence"] = file_problem
+        raise
+    if file_problem:
+        raise Invalid(file_problem, fields={"evidence": file_problem})
     if status["needs_new_information"] and not values["new_information"]:
-        until = status["cooldown_until"].strftime("%d %B %Y")
-        message = (
-            f"Your previous appeal was denied less than {status['cooldown_days']} days ago. Until {until}, "
-            "a new appeal must bring new information: tell us what is new since that decision."
+        message = i18n.ngettext(
+            "Your previous appeal was denied less than %(num)s day ago. Until %(until)s, "
+            "a new appeal must bring new information: tell us what is new since that decision.",
+            "Your previous appeal was denied less than %(num)s days ago. Until %(until)s, "
+            "a new appeal must bring new information: tell us what is new since that decision.",
+            status["cooldown_days"], until=i18n.when(status["cooldown_until"].date()),
         )
         raise Conflict(message, code="reappeal_too_soon", fields={"new_information": message})
 
@@ -331,6 +409,7 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
             )
             for e in footprint
         ],
+        language=i18n.current_locale(),
         **values,
     )
     db.session.add(appeal)
@@ -342,6 +421,7 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
     db.session.add(event)
     db.session.flush()
     audit.record(actor, "appeal.file", "appeal", appeal.id, None, appeals.snapshot(appeal))
+    evidence.attach(appeal, checked)
     notify.status_changed(appeal, event)
     db.session.commit()
     notify.deliver_pending()
@@ -349,23 +429,28 @@ def file_appeal(principal, actor: Actor, data: dict) -> Appeal:
 
 
 @atomic
-def reply(principal, actor: Actor, appeal_id, body, expected_version=None) -> Appeal:
-    """The owner answers a request for information; the appeal goes back to its reviewer."""
+def reply(principal, actor: Actor, appeal_id, body, expected_version=None, files: list | None = None) -> Appeal:
+    """The owner answers a request for information (with evidence.Upload files); the appeal goes back to its reviewer."""
     appeal = _own_appeal(principal, "appeal.reply", appeal_id, lock=True)
     appeals.check_version(appeal, expected_version)
     if appeal.status != "info_requested":
         raise Conflict(
-            "You can reply only while the reviewer is waiting for information from you.",
+            _("You can reply only while the reviewer is waiting for information from you."),
             code="not_awaiting_reply",
         )
     problems: dict[str, str] = {}
-    text = _text({"body": body}, "body", "Your reply", problems, required=True)
+    text = _text({"body": body}, "body", _("Your reply"), problems, required=True)
+    checked, file_problem = evidence.check(files or [])
+    if file_problem:
+        problems["evidence"] = file_problem
     if problems:
-        raise Invalid(problems["body"], fields=problems)
+        raise Invalid(" ".join(problems.values()), fields=problems)
     before = appeals.snapshot(appeal)
-    db.session.add(Message(appeal_id=appeal.id, author_kind="account", body=text))
+    message = Message(appeal_id=appeal.id, author_kind="account", body=text)
+    db.session.add(message)
     appeal.info_due_at = None
     appeals.transition(appeal, "in_review", actor, "appeal.reply", before=before)
+    evidence.attach(appeal, checked, message_id=message.id)
     db.session.commit()
     notify.deliver_pending()
     return appeal
@@ -378,11 +463,11 @@ def withdraw(principal, actor: Actor, appeal_id, expected_version=None) -> Appea
     appeals.check_version(appeal, expected_version)
     if not appeals.can_move(appeal.status, "withdrawn"):
         if appeal.is_open:
-            message = ("The correction of the published data is already under way, "
-                       "so this appeal can no longer be withdrawn.")
+            message = _("The correction of the published data is already under way, "
+                        "so this appeal can no longer be withdrawn.")
         else:
-            message = (f"This appeal is already closed ({STATUS_TEXT[appeal.status][0].lower()}); "
-                       "there is nothing to withdraw.")
+            message = _("This appeal is already closed (%(status)s); there is nothing to withdraw.",
+                        status=_lower_first(str(STATUS_TEXT[appeal.status][0])))
         raise Conflict(message, code="cannot_withdraw")
     before = appeals.snapshot(appeal)
     appeal.assigned_to_id = None

@@ -2,7 +2,8 @@
 
 With SMTP configured (APPEALS_SMTP_HOST), `deliver_pending` sends; without it,
 messages are logged and kept in the outbox table so the demo can show them.
-No message ever names an account other than its recipient's own.
+No message ever names an account other than its recipient's own. Owners' emails go out
+in the owner's language (issue 16).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from email.message import EmailMessage
 
 from sqlalchemy import select
 
-from appeals import db, runtime
+from appeals import db, i18n, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Appeal, AppealEvent, OutboxMessage
 
 log = logging.getLogger("appeals.mail")
@@ -27,27 +29,38 @@ def enqueue(to_addr: str, subject: str, body: str, kind: str) -> OutboxMessage:
     return message
 
 
+def owner_language(appeal: Appeal) -> str:
+    """The language of the owner's emails: the account's stored choice, else the one they filed in."""
+    account = appeal.account
+    return i18n.normalize(getattr(account, "language", None)) or i18n.normalize(appeal.language) or i18n.DEFAULT
+
+
 def status_changed(appeal: Appeal, event: AppealEvent) -> OutboxMessage:
-    """Queue the owner's email for a change of status of their appeal."""
+    """Queue the owner's email for a change of status of their appeal, in the owner's language."""
     from appeals.services.appeals import STATUS_TEXT
 
-    title, explanation = STATUS_TEXT[event.status_to]
-    url = f"{runtime.settings().public_url}/appeals/{appeal.id}"
-    lines = [
-        "Hello,",
-        "",
-        f"The status of your appeal #{appeal.id} is now: {title}.",
-        "",
-        explanation,
-    ]
-    if event.public_note:
-        lines += ["", event.public_note]
-    releases = (event.data or {}).get("releases")
-    if releases:
-        lines += ["", "Corrected releases published:"]
-        lines += [f"  {name}: version {version}" for name, version in sorted(releases.items())]
-    lines += ["", f"Follow your appeal: {url}", "", "This message was sent because you filed an appeal."]
-    return enqueue(appeal.contact_email, f"Your appeal #{appeal.id}: {title}", "\n".join(lines), "status")
+    with i18n.use_locale(owner_language(appeal)):
+        title, explanation = (str(text) for text in STATUS_TEXT[event.status_to])
+        url = f"{runtime.settings().public_url}/appeals/{appeal.id}"
+        lines = [
+            _("Hello,"),
+            "",
+            _("The status of your appeal #%(id)s is now: %(status)s.", id=appeal.id, status=title),
+            "",
+            explanation,
+        ]
+        if event.public_note:
+            # The reviewer's own words, sent as written.
+            lines += ["", event.public_note]
+        releases = (event.data or {}).get("releases")
+        if releases:
+            lines += ["", _("Corrected releases published:")]
+            lines += ["  " + _("%(dataset)s: version %(version)s", dataset=name, version=i18n.format_number(version))
+                      for name, version in sorted(releases.items())]
+        lines += ["", _("Follow your appeal: %(url)s", url=url), "",
+                  _("This message was sent because you filed an appeal.")]
+        subject = _("Your appeal #%(id)s: %(status)s", id=appeal.id, status=title)
+    return enqueue(appeal.contact_email, subject, "\n".join(lines), "status")
 
 
 def deliver_pending(limit: int = 100) -> int:

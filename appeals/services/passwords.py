@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from appeals.i18n import gettext as _
+
 _hasher = PasswordHasher()
 # Compared against when the user does not exist, so timing does not reveal which names are real.
 _DUMMY_HASH = _hasher.hash("appeals-dummy-password")
@@ -28,7 +30,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Why `password` is unacceptable as a new password, or None."""
     if len(password) < MIN_LENGTH:
-        return f"Passwords need at least {MIN_LENGTH} characters."
+        return _("Passwords need at least %(min)s characters.", min=MIN_LENGTH)
     if len(password) > 1024:
-        return "Passwords can have at most 1024 characters."
+        return _("Passwords can have at most %(max)s characters.", max=1024)
     return None

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from appeals import runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Account, Appeal, Researcher, Staff
 from appeals.services.errors import Forbidden, NotFound, Unauthorized
 
@@ -32,6 +33,7 @@ STAFF_ACTIONS: dict[str, str] = {
     "dashboard.view": "reviewer",
     "staff.manage": "admin",
     "reference.manage": "admin",
+    "reference.view": "reviewer",  # issue 14: GET /api/v1/reference
     "correction.retry": "admin",
     "researcher.manage": "admin",
 }
@@ -66,25 +68,25 @@ def authorize(principal, action: str, appeal: Appeal | None = None) -> None:
     they must not learn that it exists.
     """
     if principal is None or getattr(principal, "is_anonymous", False):
-        raise Unauthorized("Please log in.")
+        raise Unauthorized(_("Please log in."))
 
     if action in OWNER_ACTIONS:
         if not isinstance(principal, Account):
-            raise Forbidden("Only account owners can do this.")
+            raise Forbidden(_("Only account owners can do this."))
         if appeal is not None and appeal.account_id != principal.id:
-            raise NotFound("No such appeal.")
+            raise NotFound(_("No such appeal."))
         return
 
     if action == "dataset.download_unhashed":
         if not (isinstance(principal, Researcher) and researcher_has_access(principal)):
-            raise Forbidden("Unhashed data needs an approved, current researcher grant.")
+            raise Forbidden(_("Unhashed data needs an approved, current researcher grant."))
         return
 
     minimum = STAFF_ACTIONS.get(action)
     if minimum is None:
-        raise Forbidden(f"Unknown action {action!r}.")
+        raise Forbidden(_("Unknown action %(action)r.", action=action))
     if not isinstance(principal, Staff) or not principal.has_role(minimum):
-        raise Forbidden("Your role does not allow this.")
+        raise Forbidden(_("Your role does not allow this."))
     if appeal is None:
         return
 

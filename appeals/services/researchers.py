@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from appeals import db, runtime
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Researcher
 from appeals.services import audit, auth, notify, policy
 from appeals.services.audit import Actor
@@ -46,25 +47,26 @@ def apply(name, institution, email, purpose, password, accept_licence, ip: str |
     """
     values = {k: (v.strip() if isinstance(v, str) else "") for k, v in
               {"name": name, "institution": institution, "email": email, "purpose": purpose}.items()}
-    problems = {k: "Required." for k, v in values.items() if not v}
-    problems.update({k: f"At most {n} characters." for k, n in _LIMITS.items() if len(values[k]) > n})
+    problems = {k: _("Required.") for k, v in values.items() if not v}
+    problems.update({k: _("At most %(max)s characters.", max=n) for k, n in _LIMITS.items() if len(values[k]) > n})
     if "email" not in problems and email_problem(values["email"]):
         problems["email"] = email_problem(values["email"])
-    weak = password_problem(password) if isinstance(password, str) else "Required."
+    weak = password_problem(password) if isinstance(password, str) else _("Required.")
     if weak:
         problems["password"] = weak
     if accept_licence is not True:
-        problems["accept_licence"] = "You must accept the data licence to apply."
+        problems["accept_licence"] = _("You must accept the data licence to apply.")
     if problems:
-        raise Invalid("Please correct the form.", fields=problems)
+        raise Invalid(_("Please correct the form."), fields=problems)
 
     existing = db.session.scalar(select(Researcher).where(func.lower(Researcher.email) == values["email"].lower()))
     if existing is not None:
         notify.enqueue(
-            existing.email, "Your researcher application",
-            "Hello,\n\nSomeone (perhaps you) applied again for researcher access with this address. "
-            "You already have an application or grant with us; log in to see where it stands:\n"
-            f"  {runtime.settings().public_url}/researchers/login\n\nIf this was not you, you can ignore this message.",
+            existing.email, _("Your researcher application"),
+            _("Hello,\n\nSomeone (perhaps you) applied again for researcher access with this address. "
+              "You already have an application or grant with us; log in to see where it stands:\n"
+              "  %(url)s\n\nIf this was not you, you can ignore this message.",
+              url=f"{runtime.settings().public_url}/researchers/login"),
             "researcher",
         )
         db.session.commit()
@@ -80,9 +82,10 @@ def apply(name, institution, email, purpose, password, accept_licence, ip: str |
     audit.record(Actor("researcher", researcher.id, researcher.email, ip, user_agent), "researcher.apply",
                  "researcher", researcher.id, None, _snapshot(researcher))
     notify.enqueue(
-        researcher.email, "We received your researcher application",
-        f"Hello {researcher.name},\n\nThank you for applying for access to the unhashed datasets. "
-        "An administrator will review your application; you will get an email with the decision.",
+        researcher.email, _("We received your researcher application"),
+        _("Hello %(name)s,\n\nThank you for applying for access to the unhashed datasets. "
+          "An administrator will review your application; you will get an email with the decision.",
+          name=researcher.name),
         "researcher",
     )
     db.session.commit()
@@ -96,7 +99,7 @@ def authenticate(email, password) -> Researcher:
     if isinstance(email, str) and isinstance(password, str) and email and password:
         researcher = auth.authenticate_researcher(email, password)
     if researcher is None:
-        raise Unauthorized("That email and password do not match an application.", code="invalid_credentials")
+        raise Unauthorized(_("That email and password do not match an application."), code="invalid_credentials")
     return researcher
 
 

@@ -9,6 +9,7 @@ reviewers racing for an appeal get exactly one winner on SQLite and PostgreSQL a
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, or_, select, update
@@ -62,6 +63,7 @@ def appeal_page(principal, appeal_id: int) -> dict:
         "staff_names": names,
         "reason_codes": reference.reason_codes(),
         "templates": reference.templates(),
+        "owner_language": notify.owner_language(appeal),  # issue 16: reviewers see it; templates follow it
     }
 
 
@@ -103,26 +105,44 @@ def claim(principal, appeal_id: int, actor: Actor, expected_version: int | None 
 
 @atomic
 def claim_next(principal, actor: Actor) -> Appeal | None:
-    """Claim the oldest unclaimed appeal waiting for a reviewer (seniors also take escalations)."""
+    """Claim the oldest unclaimed appeal waiting for a reviewer (seniors also take escalations).
+
+    Returns None only when nothing is claimable. On PostgreSQL candidates are locked with
+    FOR UPDATE SKIP LOCKED, so racing reviewers each get a different row at once; SQLite
+    has no row locks but serializes writers, so there a lost race (the conditional UPDATE
+    matching nothing) simply looks again: every round someone wins, so the loop ends.
+    """
     policy.authorize(principal, "appeal.claim")
     statuses = ["filed", "in_review"] + (["escalated"] if principal.has_role("senior") else [])
-    candidates = db.session.scalars(
-        select(Appeal.id)
-        .where(Appeal.status.in_(statuses), or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()))
-        .order_by(Appeal.created_at, Appeal.id)
-        .limit(5)
-    ).all()
-    for appeal_id in candidates:
-        appeal = db.session.get(Appeal, appeal_id)
-        try:
-            _take(principal, appeal, actor)
-        except Conflict:
-            db.session.rollback()  # another reviewer was faster; try the next one
+    skip_locked = db.session.get_bind().dialect.name == "postgresql"
+    while True:
+        query = (
+            select(Appeal.id)
+            .where(Appeal.status.in_(statuses),
+                   or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()))
+            .order_by(Appeal.created_at, Appeal.id)
+            .limit(1 if skip_locked else 5)
+        )
+        candidates = db.session.scalars(query.with_for_update(skip_locked=True, of=Appeal)
+                                        if skip_locked else query).all()
+        if not candidates:
+            # Every candidate may be locked by a claim in flight; one that rolls back is ours to take.
+            in_flight = skip_locked and db.session.scalar(query.limit(1)) is not None
+            db.session.rollback()
+            if not in_flight:
+                return None
+            time.sleep(0.01)
             continue
-        db.session.commit()
-        notify.deliver_pending()
-        return appeal
-    return None
+        for appeal_id in candidates:
+            appeal = db.session.get(Appeal, appeal_id)
+            try:
+                _take(principal, appeal, actor)
+            except Conflict:
+                db.session.rollback()  # another reviewer was faster; try the next one
+                continue
+            db.session.commit()
+            notify.deliver_pending()
+            return appeal
 
 
 @atomic

@@ -7,9 +7,10 @@ import functools
 from sqlalchemy.orm.exc import StaleDataError
 
 from appeals import db
+from appeals.i18n import lazy_gettext
 from appeals.services.errors import Conflict
 
-STALE_MESSAGE = "This appeal changed while you were acting on it. Reload the page to see the current state, then try again."
+STALE_MESSAGE = lazy_gettext("This appeal changed while you were acting on it. Reload the page to see the current state, then try again.")
 
 
 def atomic(fn):

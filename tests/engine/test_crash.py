@@ -55,10 +55,13 @@ def test_kill_9(world, point):
     root = Path(__file__).resolve().parents[2]
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(root)!r})
+        import os
+        from config import Settings
+        from workers.engine import faults
         from workers.engine.api import Engine
         from workers.engine.store import open_store
-        from config import Settings
         s = Settings.from_env()
+        faults.arm(s.fault_kill_at)
         Engine(s.data_dir, {KEY!r}, {KEY_ID!r}, store=open_store(s)).apply("b1", [("1000", "rehash")])
     """)
     env = dict(os.environ, APPEALS_FAULT_KILL_AT=point, APPEALS_MODE="test", APPEALS_DATA_DIR=str(world.data_dir))

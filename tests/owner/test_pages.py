@@ -62,14 +62,21 @@ def test_form_errors_are_shown_next_to_fields_and_values_kept(client, owner_a):
     web_login(client, owner_a.screen_name)
     response = client.post("/appeals/new", data={
         "csrf_token": csrf_from(client, "/appeals/new"), "reason": "compromised", "statement": "kept text",
-        "contact_email": "broken", "compromised_from": "2019-05-01", "compromised_until": "2019-04-01"})
+        "contact_email": "broken", "compromised_from_day": "1", "compromised_from_month": "5",
+        "compromised_from_year": "2019", "compromised_until_day": "1", "compromised_until_month": "4",
+        "compromised_until_year": "2019"})
     assert response.status_code == 422
     page = _text(response)
-    for name in ("contact_email", "compromised_until"):
+    for name, input_id in (("contact_email", "f-contact_email"), ("compromised_until", "f-compromised_until-day")):
         assert f'id="e-{name}"' in page
-        field = re.search(rf'<input id="f-{name}"[^>]*>', page, re.S).group(0)
-        assert f"e-{name}" in field and 'aria-invalid="true"' in field
-    assert "kept text" in page and 'value="broken"' in page
+        field = re.search(rf'<input id="{input_id}"[^>]*>', page, re.S).group(0)
+        assert 'aria-invalid="true"' in field
+    assert "kept text" in page and 'value="broken"' in page and 'value="2019"' in page
+    # The summary lists the problems in the order the form asks them, each linked to its field.
+    summary = re.search(r'<div class="error-summary".*?</div>', page, re.S).group(0)
+    links = re.findall(r'href="#([^"]+)"', summary)
+    assert links == ["f-compromised_until-day", "f-contact_email"]
+    assert "<title>Error: " in page
     assert db.session.scalars(select(Appeal)).first() is None
 
 
@@ -138,7 +145,8 @@ def test_corrected_appeal_lists_the_new_releases(client, owner_a):
     move(appeal.id, "corrected", data={"releases": {"ira_demo_a": 2, "ira_demo_b": 3}})
     web_login(client, owner_a.screen_name)
     page = _text(client.get(f"/appeals/{appeal.id}"))
-    assert "Corrected releases" in page and "ira_demo_a: version 2" in page and "ira_demo_b: version 3" in page
+    assert "Corrected release" in page and "ira_demo_a version 2" in page and "ira_demo_b version 3" in page
+    assert "/datasets/ira_demo_a/releases/2" in page  # the release is a link, not a dead end
 
 
 def test_pages_fit_a_phone_and_label_every_field(client, owner_a):

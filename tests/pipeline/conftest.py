@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import Appeal, Staff
 from appeals.services.audit import Actor
+from config import Settings
 from tests.conftest import users_of
 
 # Short timings so retries, lock expiry and sweeps happen within a test.
@@ -28,10 +30,12 @@ ENTRY = "from appeals.cli import main; main()"
 
 
 @pytest.fixture
-def fast(monkeypatch, settings):
-    """Fast pipeline timings in this process's environment."""
-    for key, value in FAST.items():
-        monkeypatch.setenv(key, value)
+def fast(settings):
+    """Fast pipeline timings in this process's settings (subprocesses get them through `worker_env`)."""
+    timed = Settings.from_env({"APPEALS_MODE": "test", **FAST})
+    runtime.bootstrap(replace(runtime.settings(), sweep_seconds=timed.sweep_seconds,
+                              lock_seconds=timed.lock_seconds, lock_wait_seconds=timed.lock_wait_seconds,
+                              retry_intervals=timed.retry_intervals))
     return FAST
 
 

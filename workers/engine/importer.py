@@ -9,18 +9,15 @@ from __future__ import annotations
 import hashlib
 import heapq
 import re
-import zipfile
 from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import csvio
-from .correct import write_zip
+from . import csvio, media
 from .errors import ImportFailed, PublishConflict
 from .hashing import split_member, hash_row, hashed_file_name, is_hashed, pseudonym
 from .index import Buffer, connect, contributions
 from .store import HashingWriter, Store
-from .zips import BadZip
 
 USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
 TWEETS_COLUMNS = (
@@ -28,7 +25,6 @@ TWEETS_COLUMNS = (
     "in_reply_to_userid", "retweet_userid", "user_mentions",
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
-MEMBER_RE = re.compile(r"^([^/]+)/images/[^/]+-[^/]+\.[A-Za-z0-9]+$")
 RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spilled to disk when full)
 # Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
 IMPORT_CHUNK = 2 * 1024 * 1024
@@ -101,6 +97,7 @@ class _Job:
         self.progress = progress
         self.users: dict[str, int] = {}  # user id -> follower count
         self.pseudo_of: dict[str, str] = {}
+        self.hashed_names: dict[str, set] = {}  # raw id of a hashed account -> its screen names (verification)
         self.entries: list[dict] = []
         self.idx = connect(staging / "index.sqlite")
         self.idx.execute("BEGIN")
@@ -171,6 +168,8 @@ class _Job:
             if is_hashed(fc):
                 # Known before hash_row runs on this very row, so the users file is hashed too.
                 self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
+                sn = fields[cols["user_screen_name"]]
+                self.hashed_names[uid] = {sn.lower()} if sn else set()
             return
         if uid not in self.users:
             self.fail(path, csvio.line_of(records, line, i), f"tweet author {uid} is not in the users file")
@@ -221,37 +220,28 @@ class _Job:
                             seen[tid] = where
 
     def media_file(self, path: Path) -> None:
-        """Check member names, copy the zip as unhashed, write the hashed zip with pseudonym names."""
+        """Check the archive (media.read_archive), index its members, write both variants normalised."""
         un_name = path.name
         h_name = hashed_file_name(un_name)
         try:
-            zin = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise ImportFailed(f"{un_name}: not a readable zip archive ({e})") from None
-        with zin:
-            infos = zin.infolist()
-            for n, info in enumerate(infos, 1):
-                if info.is_dir():
-                    continue
-                m = MEMBER_RE.match(info.filename)
-                if not m:
-                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r} is not <userid>/images/<tweetid>-<n>.<ext>")
-                if m.group(1) not in self.users:
-                    raise ImportFailed(f"{un_name}: member {n}: member {info.filename!r}: user {m.group(1)} is not in the users file")
-                self.buf.add(un_name, contributions("media", info.filename))
-        with HashingWriter(self.staging / h_name) as hw:
-            try:
-                write_zip(path, hw, lambda name: _rename_member(name, self.pseudo_of))
-            except BadZip as e:
-                raise ImportFailed(f"{un_name}: {e}") from None
-            hsha, hbytes = hw.close(), hw.bytes
-        with open(path, "rb") as f, HashingWriter(self.staging / un_name) as uw:
-            while chunk := f.read(csvio.CHUNK):
-                uw.write(chunk)
-            usha = uw.close()
-        rows = len(infos)
-        self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows, "sha256": usha})
-        self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hbytes, "rows": rows, "sha256": hsha})
+            arc = media.read_archive(path)
+        except media.MediaRefused as e:
+            raise ImportFailed(str(e)) from None
+        for n, name in enumerate(arc.names, 1):
+            if media.member_account(name) not in self.users:
+                raise ImportFailed(f"{un_name}: member {n} {name!r}: user {media.member_account(name)} "
+                                   "is not in the users file")
+            self.buf.add(un_name, contributions("media", name))
+        with HashingWriter(self.staging / un_name) as uw, HashingWriter(self.staging / h_name) as hw:
+            rows_u, rows_h = media.write_archive(arc, [(uw, None), (hw, lambda n: _rename_member(n, self.pseudo_of))])
+            usha, hsha = uw.close(), hw.close()
+        # The proof of section 5 for the archive: no byte of the hashed variant's metadata names a hashed account.
+        problems = media.metadata_traces(self.staging / h_name, self.pseudo_of,
+                                         {sn for sns in self.hashed_names.values() for sn in sns}, label=h_name)
+        if problems:
+            raise ImportFailed("; ".join(problems[:5]))
+        self.entries.append({"variant": "unhashed", "kind": "media", "path": un_name, "bytes": uw.bytes, "rows": rows_u, "sha256": usha})
+        self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hw.bytes, "rows": rows_h, "sha256": hsha})
         if self.bar:
             self.bar.update(path.stat().st_size)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import csvio, zips
+from . import csvio, media, zips
 from .correct import hit_records
 from .handles import handle_pattern
 from .search import Needles
@@ -229,10 +229,12 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
         at, was = zips.local_name_and_data(new, n0), zips.local_name_and_data(old, o0)
         if at is None or was is None or at[0] != name.encode("utf-8"):
             problems.append(f"{label}: member {name}: local header missing or naming another member")
-        elif not (_same_bytes(new, n0 + 8, old, o0 + 8, 18) and _same_bytes(new, n0 + 28, old, o0 + 28, 2)
+        elif not (_same_bytes(new, n0 + 8, old, o0 + 8, 18)
+                  and zips.local_extra(new, n0) == zips.zip64_only(zips.local_extra(old, o0))
                   and _same_bytes(new, at[1], old, was[1], int(ne[j]) - at[1])
                   and int(ne[j]) - at[1] == int(oe[j]) - was[1]):
             problems.append(f"{label}: member {name}: stored bytes differ from the parent's")
+    problems += media.metadata_traces(new, fb.ids, fb.screen_names, fb.pseudonyms, label)  # every metadata byte
     # Every trace in a name contains an id or pseudonym: one search of the directory finds the few to look at.
     for j in nd.holding(sorted({x.encode() for x in fb.ids | fb.pseudonyms | fb.removed_ids if x})):
         name = nd.name(j)

@@ -185,6 +185,11 @@ def _extra_fields(extra: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
+def zip64_only(extra: bytes) -> bytes:
+    """The ZIP64 fields of an extra field block, without every other field (Unicode path, comments, times...)."""
+    return b"".join(struct.pack("<HH", h, len(d)) + d for h, d in _extra_fields(extra) if h == 1)
+
+
 def _zip64_values(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
     """The real sizes and offset of an entry whose 32-bit fields say 0xFFFFFFFF."""
     for hid, data in _extra_fields(extra):
@@ -200,14 +205,17 @@ def _zip64_values(extra: bytes, usize: int, csize: int, offset: int) -> tuple[in
     raise BadZip("ZIP64 sizes announced without a ZIP64 extra field")
 
 
-def central_entry(m: Member, name: str, offset: int) -> bytes:
-    """m's central directory entry with a new name and local header offset (ZIP64 where it must be)."""
-    if name == m.name and m.raw[42:46] != b"\xff\xff\xff\xff" and offset < _MAX32:
+def central_entry(m: Member, name: str, offset: int, scrub: bool = False) -> bytes:
+    """m's central directory entry with a new name and local header offset (ZIP64 where it must be);
+    `scrub`: without its comment and every extra field but ZIP64 (they may repeat the old name)."""
+    if name == m.name and not scrub and m.raw[42:46] != b"\xff\xff\xff\xff" and offset < _MAX32:
         return m.raw[:42] + _OFFSET.pack(offset) + m.raw[46:]  # the usual case: only the offset moves
     f = list(_CENTRAL.unpack_from(m.raw))
     nlen, xlen = f[12], f[13]
     extra = m.raw[_CENTRAL.size + nlen:_CENTRAL.size + nlen + xlen]
     comment = m.raw[_CENTRAL.size + nlen + xlen:]
+    if scrub:
+        extra, comment, f[14] = zip64_only(extra), b"", 0
     name_b = name.encode("utf-8")
     if not name.isascii():
         f[5] |= 0x800
@@ -245,11 +253,21 @@ def local_name_and_data(buf, offset: int) -> tuple[bytes, int] | None:
     return bytes(buf[offset + 30:offset + 30 + name_len]), offset + 30 + name_len + extra_len
 
 
+def local_extra(buf, offset: int) -> bytes:
+    """The extra field block of the local header at offset (b"" when there is no local header there)."""
+    head = bytes(buf[offset:offset + _LOCAL.size])
+    if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
+        return b""
+    name_len, extra_len = struct.unpack_from("<HH", head, 26)
+    return bytes(buf[offset + 30 + name_len:offset + 30 + name_len + extra_len])
+
+
 def rewrite(src: Path, out, rename: Callable[[str], str | None],
             hint: Iterable[bytes] | None = None) -> list[tuple[str, str | None]]:
     """Write the zip at src to out (anything with write()) with members renamed or dropped by rename();
     return the (old name, new name | None) of every member changed, in directory order. `hint`: see
-    Directory.changes.
+    Directory.changes. A renamed member loses its comment and every extra field but ZIP64, and the
+    archive its comment: metadata an import would not have published (media.py).
 
     Member bytes are copied as stored, never decompressed: the parent's bytes between
     changed members go out as slices of the mapped file, a renamed member gets a new
@@ -273,14 +291,17 @@ def rewrite(src: Path, out, rename: Callable[[str], str | None],
         head = bytes(buf[start[i]:start[i] + _LOCAL.size])
         if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
             raise BadZip(f"member {d.name(i)!r}: bad local header")
-        f = list(_LOCAL.unpack(head))  # f[3]: flags, f[10]: name length
+        f = list(_LOCAL.unpack(head))  # f[3]: flags, f[10]: name length, f[11]: extra length
         name_b = new.encode("utf-8")
-        grow[i] = len(name_b) - f[10]
-        data_at = int(start[i]) + _LOCAL.size + f[10]
+        # The old extra fields may repeat the old name (Unicode path 0x7075): only ZIP64 sizes stay.
+        at = int(start[i]) + _LOCAL.size + f[10]
+        extra = zip64_only(bytes(buf[at:at + f[11]]))
+        grow[i] = len(name_b) + len(extra) - f[10] - f[11]
+        data_at = at + f[11]
         if not new.isascii():
             f[3] |= 0x800
-        f[10] = len(name_b)
-        heads[i] = (_LOCAL.pack(*f) + name_b, data_at)
+        f[10], f[11] = len(name_b), len(extra)
+        heads[i] = (_LOCAL.pack(*f) + name_b + extra, data_at)
     # Each member's new offset: its old one, moved by what the changed records before it gave up or added.
     first = int(start.min()) if len(d) else 0
     order = np.argsort(start, kind="stable")
@@ -320,10 +341,11 @@ def rewrite(src: Path, out, rename: Callable[[str], str | None],
         pieces.append(cd[prev:d.pos[i]].tobytes())
         new = changed[i] if i in changed else d.name(i)
         if new is not None:
-            pieces.append(central_entry(d.member(i), new, int(new_offset[i])))
+            pieces.append(central_entry(d.member(i), new, int(new_offset[i]), scrub=i in changed))
         prev = int(d.end[i])
     pieces.append(cd[prev:].tobytes())
     central = b"".join(pieces)
     kept = len(d) - sum(1 for new in changed.values() if new is None)
-    out.write(central + end_records(kept, written, len(central), d.comment))
+    # The archive comment is dropped, as an import drops it (media.py): it may name an account.
+    out.write(central + end_records(kept, written, len(central), b""))
     return [(d.name(i), changed[i]) for i in sorted(changed)]

@@ -1,0 +1,82 @@
+"""Browser stories in Debian's Chromium: one browser per session, axe-core from the npm registry, overflow checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHROMIUM
+
+VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+AXE_VERSION = "4.14.1"
+
+
+@pytest.fixture(scope="session")
+def axe_source(tmp_path_factory) -> str:
+    """axe-core's browser bundle, installed from the npm registry into this session's tmp dir."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: axe-core cannot be fetched")
+    target = tmp_path_factory.mktemp("axe")
+    try:
+        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(target),
+                        f"axe-core@{AXE_VERSION}"], check=True, timeout=180, capture_output=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"axe-core could not be installed from the npm registry: {exc}")
+    return (target / "node_modules" / "axe-core" / "axe.min.js").read_text()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session (never a downloaded browser); skips without it."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(params=sorted(VIEWPORTS))
+def viewport(request) -> dict:
+    """Each story runs at 1366x900 and at 390x844."""
+    return VIEWPORTS[request.param]
+
+
+@pytest.fixture
+def new_page(browser, viewport, axe_source):
+    """Open a fresh page (own cookies) at the story's viewport; closed after the test."""
+    contexts = []
+
+    def make(size: dict | None = None):
+        context = browser.new_context(viewport=size or viewport)
+        context.set_default_timeout(10_000)
+        # Injected by the browser itself, so a strict Content-Security-Policy does not block it.
+        context.add_init_script(script=axe_source)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def assert_page_ok(page) -> None:
+    """No horizontal overflow at this width, and axe-core reports no violation (colour contrast included)."""
+    width = page.evaluate("window.innerWidth")
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url}: the page is {scroll}px wide at {width}px"
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+    }""")
+    assert result == [], f"{page.url}: axe-core violations: {json.dumps(result, indent=1)}"
