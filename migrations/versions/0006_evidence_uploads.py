@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0006_evidence_uploads'
-down_revision = '0002_queue_indexes'
+down_revision = '0005_default_reference'
 branch_labels = None
 depends_on = None
 
