@@ -204,15 +204,26 @@ def _last_error(job) -> str:
     return text[-1] if text else "failed"
 
 
+_plans: dict = {}  # plan id -> (plan, (corrector, forbidden)): a worker usually takes several files of one plan
+
+
+def _plan_and_rules(engine, plan_id: str):
+    if plan_id not in _plans:
+        plan = engine.load_plan(plan_id)
+        _plans.clear()  # one plan at a time: plans are immutable, so a stale entry is only memory
+        _plans[plan_id] = plan, (plan.corrector(), plan.forbidden())
+    return _plans[plan_id]
+
+
 def rewrite_file(plan_id: str, index: int) -> dict:
     """File job: rewrite one file of a fanned-out run from the store, verify it, and upload it under its
     content address; returns its outcome document (or the reason it cannot be done, for the commit job)."""
     ensure_bootstrapped()
     engine = runtime.engine()
-    plan = engine.load_plan(plan_id)
+    plan, rules = _plan_and_rules(engine, plan_id)
     faults.checkpoint("file_job")
     try:
-        outcome = engine.rewrite_task(plan, index)
+        outcome = engine.rewrite_task(plan, index, rules)
     except PERMANENT_ERRORS as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     job = get_current_job()

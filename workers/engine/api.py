@@ -402,12 +402,16 @@ class Engine:
         """A plan saved by save_plan."""
         return BatchPlan.from_doc(self.store.get_json(plan_id), self.store.get_json)
 
-    def rewrite_task(self, plan: BatchPlan, index: int) -> FileOutcome:
-        """Step 2, one file (a file job): rewrite and check it, store the result under its content address."""
+    def rewrite_task(self, plan: BatchPlan, index: int, rules: tuple | None = None) -> FileOutcome:
+        """Step 2, one file (a file job): rewrite and check it, store the result under its content address.
+
+        `rules` is (plan.corrector(), plan.forbidden()) when the caller keeps them across the plan's files
+        (building the Corrector compiles its needle search)."""
         task = plan.tasks[index]
+        fix, fb = rules or (plan.corrector(), plan.forbidden())
         with self.store.staging() as staging:
             out = staging / "out"
-            outcome, w = self._rewrite_file(plan.corrector(), plan.forbidden(), task, out)
+            outcome, w = self._rewrite_file(fix, fb, task, out)
             try:
                 w.close()
             except BaseException:
