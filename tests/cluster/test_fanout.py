@@ -21,9 +21,13 @@ FAST = {"APPEALS_RETRY_INTERVALS": "0,0", "APPEALS_LOCK_SECONDS": "5", "APPEALS_
 
 
 @pytest.fixture
-def fast(monkeypatch):
+def fast(monkeypatch, s3_corpus):
+    """Immediate retries and short locks, here (Settings) and in worker subprocesses (environment)."""
+    from dataclasses import replace
+
     for k, v in FAST.items():
         monkeypatch.setenv(k, v)
+    runtime.bootstrap(replace(runtime.settings(), retry_intervals=(0, 0), lock_seconds=5, lock_wait_seconds=2))
 
 
 def _work_files(connection) -> None:
