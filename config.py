@@ -130,6 +130,13 @@ class Settings:
     correction_timeout: int = 4 * 3600  # APPEALS_CORRECTION_TIMEOUT: a run's hard time limit
     fault_kill_at: str | None = None  # APPEALS_FAULT_KILL_AT: SIGKILL at this pipeline checkpoint (tests)
     fault_pause_at: str | None = None  # APPEALS_FAULT_PAUSE_AT: "point:seconds", sleep there (tests)
+    # issue 12/15: mail is delivered by the worker; a status email waits this long so quick changes merge
+    mail_hold_seconds: int = 60
+    # issue 13: security settings
+    trusted_proxies: int = 0  # reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    session_idle_minutes: int = 30  # a web session untouched this long ends
+    session_max_hours: int = 12  # and every web session ends this long after its login
+    login_account_rate_limit: str = "50 per hour"  # failed logins per account from every address together
 
     @property
     def hash_key_id(self) -> str:
@@ -195,6 +202,86 @@ class Settings:
             contact_email=env.get("APPEALS_CONTACT_EMAIL") or env.get("APPEALS_MAIL_FROM", "appeals@localhost"),
             # issue 12/14: pipeline timings and fault hooks
             **_pipeline(env),
+            # issue 12/15: how long a status email is held so that changes seconds apart send one email
+            mail_hold_seconds=_int(env, "APPEALS_MAIL_HOLD_SECONDS", 60),
+            # issue 13: security settings
+            trusted_proxies=_int(env, "APPEALS_TRUSTED_PROXIES", 0),
+            session_idle_minutes=_int(env, "APPEALS_SESSION_IDLE_MINUTES", 30),
+            session_max_hours=_int(env, "APPEALS_SESSION_MAX_HOURS", 12),
+            login_account_rate_limit=env.get("APPEALS_LOGIN_ACCOUNT_RATE_LIMIT", "50 per hour"),
             **_issue17(env, home),
         )
-        return replace(settings, **overrides) if overrides else settings
+        if settings.mail_hold_seconds < 0:
+            raise ConfigError("APPEALS_MAIL_HOLD_SECONDS must be 0 or more seconds")
+        settings = replace(settings, **overrides) if overrides else settings
+        if not relaxed:
+            check_production_secrets(settings)
+        return settings
+
+
+# --- issue 13: production secrets are strong, unpublished, and the signing key exists ------------
+
+GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS = 96  # estimated from the value's own character distribution
+# Text files of a source checkout searched for published values (a secret written there is public).
+_SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".yml", ".yaml", ".json", ".sh", ".env", "")
+_SCAN_LIMIT = 2 * 1024 * 1024
+
+
+def secret_problem(value: str | bytes) -> str | None:
+    """Why `value` is unfit as a production secret (short, low entropy, or published), or None."""
+    import math
+    from collections import Counter
+
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"is {len(raw)} bytes long; at least {MIN_SECRET_BYTES} are required"
+    counts = Counter(raw)
+    bits = -sum(n * math.log2(n / len(raw)) for n in counts.values())
+    if len(counts) < 8 or bits < MIN_SECRET_BITS:
+        return "has too little entropy (repeated or predictable characters)"
+    if raw in (_DEMO_HASH_KEY, _DEMO_SECRET_KEY.encode()) or _written_in_repository(raw):
+        return "is a value written in the repository, so it is public"
+    return None
+
+
+def _written_in_repository(raw: bytes) -> bool:
+    """True when `raw` occurs in a text file of this source tree (docs, tests, CI, code)."""
+    root = Path(__file__).resolve().parent
+    # In a source checkout scan the whole tree; installed as a package, only our own packages.
+    roots = [root] if (root / "pyproject.toml").exists() else [root / "appeals", root / "workers", root / "reviewer_ui"]
+    skip = {".git", ".venv", "node_modules", "__pycache__", "instance", ".hypothesis", ".pytest_cache"}
+    stack = [r for r in roots if r.is_dir()]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in skip or entry.name.endswith(".egg-info"):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False) and Path(entry.name).suffix in _SCANNED_SUFFIXES:
+                try:
+                    if entry.stat().st_size <= _SCAN_LIMIT and raw in Path(entry.path).read_bytes():
+                        return True
+                except OSError:
+                    continue
+    return False
+
+
+def check_production_secrets(settings: Settings) -> None:
+    """Refuse to start production with a weak or published key, or without a signing key."""
+    for name, value in (("APPEALS_SECRET_KEY", settings.secret_key), ("APPEALS_HASH_KEY", settings.hash_key)):
+        problem = secret_problem(value)
+        if problem:
+            raise ConfigError(f"{name} {problem}. Generate a good one with: {GENERATE_HINT}")
+    # issue 17: a key given as PEM text in the environment needs no file (no shared filesystem).
+    if settings.signing_key_pem is None and not Path(settings.signing_key_path).is_file():
+        raise ConfigError(
+            f"APPEALS_SIGNING_KEY must name an Ed25519 private key (PEM); {settings.signing_key_path} does not "
+            "exist. Create one with: openssl genpkey -algorithm ed25519 -out signing_key.pem"
+        )

@@ -21,9 +21,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     configure(app, settings)
     register_extensions(app, settings)
     register_i18n(app)
+    register_converters(app)
     register_blueprints(app)
     register_error_pages(app)
     register_schema_guard(app)
+    register_security(app, settings)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     return app
 
@@ -37,6 +39,7 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_NAME="__Host-session" if settings.public_url.startswith("https://") else "session",
         REMEMBER_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
@@ -59,17 +62,22 @@ def configure(app: Flask, settings: Settings) -> None:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     """Bind the unbound extensions of appeals.extensions."""
+    from appeals.sessions import load_user
     from workers.connection import limiter_storage_uri
 
     app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(settings)
+    # Fail fast when Redis is away: logins then answer 503 (see register_security), never hang.
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # Sessions are checked on the server (appeals.sessions); Flask-Login's "strong" mode hashed a
+    # client-supplied X-Forwarded-For header and protected nothing.
+    login_manager.session_protection = None
     login_manager.login_view = "owner.login"
     login_manager.login_message = N_("Please log in to continue.")
     login_manager.localize_callback = gettext  # the flash is stored in the session: a plain, translated str
-    login_manager.user_loader(_load_user)
+    login_manager.user_loader(load_user)
 
 
 def register_i18n(app: Flask) -> None:
@@ -77,16 +85,6 @@ def register_i18n(app: Flask) -> None:
     from appeals import languages
 
     languages.init_app(app)
-
-
-def _load_user(identity: str):
-    from appeals.services.auth import load_principal
-
-    kind, _, raw_id = identity.partition(":")
-    if not raw_id.isdigit():
-        return None
-    principal = load_principal(kind, int(raw_id))
-    return principal if principal is not None and principal.is_active else None
 
 
 def register_blueprints(app: Flask) -> None:
@@ -119,6 +117,10 @@ def register_error_pages(app: Flask) -> None:
     """Plain, friendly pages for HTTP errors outside the API."""
 
     def render_error(error):
+        from appeals.security import api_error, is_api_request
+
+        if is_api_request():
+            return api_error(error)  # issue 13: every API status answers JSON {code, message}
         code = getattr(error, "code", 500) or 500
         description = getattr(error, "description", None)
         if not description or description == getattr(type(error), "description", None):
@@ -128,6 +130,23 @@ def register_error_pages(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, render_error)
+
+
+# --- issue 13: security (proxies, headers, caching, hostile input, errors on the API) ----------
+
+
+def register_converters(app: Flask) -> None:
+    """URL ids are bounded to 64-bit integers: a larger one matches no route (404), never a database error."""
+    from appeals.security import BoundedInt
+
+    app.url_map.converters["int"] = BoundedInt
+
+
+def register_security(app: Flask, settings: Settings) -> None:
+    """Trusted proxies, security headers, no-store on private pages, hostile input and JSON API errors."""
+    from appeals.security import install
+
+    install(app, settings)
 
 
 def register_schema_guard(app: Flask) -> None:

@@ -1,11 +1,14 @@
-"""The `appeals` command: Flask's CLI group, with the product's command groups mounted on it."""
+"""The `appeals` command: the product's command groups, with Flask's own commands (`run`, `shell`, `routes`) behind them.
+
+Flask is imported only when one of Flask's commands is asked for: `appeals --help` and the
+operator's commands start without the web stack (and without a database or Redis).
+"""
 
 from __future__ import annotations
 
 import sys
 
 import click
-from flask.cli import FlaskGroup
 
 from config import ConfigError
 
@@ -16,19 +19,26 @@ def _create_app():
     return create_app()
 
 
-class AppealsGroup(FlaskGroup):
-    """Flask's group without loading the app to list commands: `--help` starts no database or Redis.
+class AppealsGroup(click.Group):
+    """Our commands first; any other name is looked up in Flask's group (loaded on demand)."""
 
-    The app defines no commands of its own, so there is nothing to find by loading it;
-    Flask's `run`, `shell` and `routes` still load it when they are invoked.
-    """
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        from flask.cli import FlaskGroup, ScriptInfo
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_plugin_commands()
-        return sorted(self.commands)
+        if not isinstance(ctx.obj, ScriptInfo):
+            ctx.obj = ScriptInfo(create_app=_create_app, set_debug_flag=False)
+        return FlaskGroup(create_app=_create_app, add_version_option=False).get_command(ctx, name)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write_text("Flask's own commands (run, shell, routes) work too.")
 
 
-@click.group(cls=AppealsGroup, create_app=_create_app, add_version_option=False)
+@click.group(cls=AppealsGroup)
 def cli() -> None:
     """Appeals against inclusion in published information-operations datasets."""
 

@@ -12,8 +12,13 @@ _state: dict = {}
 
 
 def bootstrap(settings: Settings) -> Settings:
-    """Make `settings` current for this process and bind the database session."""
+    """Make `settings` current for this process, bind the database session and the work dispatchers.
+
+    Every process starts here (create_app, the worker, the command line), so this is
+    where the services' dispatch is bound to the RQ senders of `workers.dispatch`.
+    """
     from appeals import db
+    from workers import dispatch as senders  # here, not at the top: RQ loads only in a started process
     from workers.engine import faults
 
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -21,6 +26,7 @@ def bootstrap(settings: Settings) -> Settings:
     _state.clear()
     _state["settings"] = settings
     db.init_db(settings.database_url)
+    senders.install()
     faults.arm(settings.fault_kill_at, settings.fault_pause_at)
     return settings
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import functools
-import logging
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str):
     """An Alembic configuration for the database at `url`."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -23,22 +21,43 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` up to `revision`."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
     """Migrate the database at `url` down to `revision`."""
+    from alembic import command
+
     command.downgrade(alembic_config(url), revision)
 
 
 def heads() -> list[str]:
-    """The head revisions of the migration scripts (there must be exactly one)."""
-    return list(_heads())
+    """The head revisions of the migration scripts, as Alembic computes them (there must be exactly one)."""
+    from alembic.script import ScriptDirectory
+
+    return list(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
 @functools.lru_cache(maxsize=1)
-def _heads() -> tuple[str, ...]:
-    return tuple(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+def script_heads() -> frozenset[str]:
+    """The same heads read straight from the scripts' `revision`/`down_revision` lines.
+
+    Importing Alembic costs most of a command's start-up; a check before every command
+    only needs these two assignments of each script (a test keeps it equal to `heads()`).
+    """
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                if name == "revision":
+                    revisions.add(ast.literal_eval(node.value))
+                elif name == "down_revision":
+                    down = ast.literal_eval(node.value)
+                    parents.update(down if isinstance(down, (tuple, list)) else [down] if down else [])
+    return frozenset(revisions - parents)
 
 
 class SchemaOutdated(RuntimeError):
@@ -48,19 +67,19 @@ class SchemaOutdated(RuntimeError):
 UPGRADE = "run `appeals db upgrade`"
 
 
+def current_revisions(engine) -> set[str]:
+    """The revisions the database is at (empty when it was never migrated)."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return set()
+        return set(conn.scalars(text("SELECT version_num FROM alembic_version")))
+
+
 def check(engine) -> None:
     """Raise SchemaOutdated unless the database behind `engine` is at the migration head."""
-    from alembic.runtime.migration import MigrationContext
-
-    quiet = logging.getLogger("alembic.runtime.migration")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # a check, not a migration: no "Context impl" lines
-    try:
-        with engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
-    finally:
-        quiet.setLevel(level)
-    wanted = set(_heads())
+    current, wanted = current_revisions(engine), set(script_heads())
     if current == wanted:
         return
     if not current:

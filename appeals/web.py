@@ -1,4 +1,4 @@
-"""Flask-side helpers shared by every blueprint: the acting principal and rate-limit keys."""
+"""Flask-side helpers shared by every blueprint: the acting principal and safe redirects (login limits: limits.py)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,6 @@ def actor_for(principal) -> Actor:
         return Actor("anonymous", None, "anonymous", ip, agent)
     label = getattr(principal, "email", None) or getattr(principal, "screen_name", None) or str(principal.id)
     return Actor(principal.kind, principal.id, label, ip, agent)
-
-
-def login_identity_key() -> str:
-    """Rate-limit key for the account a login attempt names (form or JSON field)."""
-    data = request.get_json(silent=True) if request.is_json else request.form
-    data = data if isinstance(data, dict) or hasattr(data, "get") else {}
-    name = (data.get("username") or data.get("email") or data.get("identifier") or "").strip().lower()
-    return "login-account:" + name[:254]
 
 
 def safe_next(target: str | None, prefix: str = "/") -> str | None:

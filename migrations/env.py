@@ -33,12 +33,21 @@ def run_migrations_online() -> None:
         owns = True
     else:
         owns = False
+    sqlite = connectable.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode copies a table and drops the old one; with rows referring to it (a downgrade
+        # of a database in use) SQLite's enforced foreign keys would refuse the drop.
+        connectable.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connectable.commit()  # end SQLAlchemy's autobegun transaction: Alembic must own the next one
     try:
         # render_as_batch: SQLite can only ALTER tables by copying them.
         context.configure(connection=connectable, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
     finally:
+        if sqlite:
+            connectable.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connectable.commit()
         if owns:
             connectable.close()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import login_user
 
-from appeals import runtime
 from appeals.db import utcnow
-from appeals.extensions import limiter
-from appeals.services import audit_query, queue as queue_service, reference, review, staff as staff_service
+from appeals.limits import login_limited
+from appeals.requests import form_version
+from appeals.services import activity, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
+    review, staff as staff_service
+from appeals.status import STATUS_TEXT, title
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
-from appeals.web import actor_for, current_principal, login_identity_key, safe_next
+from appeals.sessions import start_session
+from appeals.web import actor_for, current_principal, safe_next
 from reviewer_ui import bp
 
 LOGIN_STEP_SECONDS = 300  # the code must follow the password within five minutes
@@ -41,12 +43,9 @@ def _age(moment) -> str:
 
 @bp.context_processor
 def _helpers() -> dict:
-    from appeals.services import policy
-    from appeals.services.appeals import STATUS_TEXT
-
     principal = current_principal()
     return {
-        "status_title": lambda status: STATUS_TEXT.get(status, (status,))[0],
+        "status_title": lambda status: title(status) if status in STATUS_TEXT else status,
         "staff_can": lambda action: policy.can(principal, action),
         "t_missing": reference.missing_languages,  # issue 16: templates not yet in a language
         "template_body": reference.body_in,
@@ -55,70 +54,79 @@ def _helpers() -> dict:
 
 
 def _version() -> int | None:
-    raw = (request.form.get("version") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise Invalid("The form's version is not valid; reload the page.", fields={"version": "Not a number."})
-    return int(raw)
-
-
-def _login_limit() -> str:
-    return runtime.settings().login_rate_limit
-
-
-def _pending_login_key() -> str:
-    pending = session.get("staff_login") or {}
-    return f"login-staff:{pending.get('id')}"
+    return form_version(request.form)
 
 
 # --- login -----------------------------------------------------------------------------------
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key)
+@login_limited("staff")
 def login():
-    """Staff login, step one: email and password."""
+    """Staff login, step one: email and password (the one staff login service, `auth.staff_login`)."""
     next_url = request.values.get("next")
     if request.method == "GET":
         return render_template("reviewer/login.html", email="", next=next_url)
     email = request.form.get("email", "")
-    member = staff_service.check_password(email, request.form.get("password", ""), actor_for(None))
-    if member is None:
+    try:
+        step = auth.staff_login(actor_for(None), email=email, password=request.form.get("password", ""))
+    except Unauthorized:
         flash("That email and password do not match an active staff account.", "error")
         return render_template("reviewer/login.html", email=email, next=next_url), 401
     session.clear()  # a fresh session for the new identity
     next_page = safe_next(next_url, "/review") or url_for("reviewer.queue")
-    session["staff_login"] = {"id": member.id, "at": time.time(), "next": next_page}
+    session["staff_login"] = {"id": step.staff.id, "at": time.time(), "next": next_page}
     return redirect(url_for("reviewer.login_code"), 303)
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_pending_login_key)
+@login_limited("staff")
 def login_code():
     """Staff login, step two: the TOTP code, or enrolment (QR code and secret) the first time."""
     pending = session.get("staff_login")
-    if not pending or time.time() - pending.get("at", 0) > LOGIN_STEP_SECONDS:
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > LOGIN_STEP_SECONDS:
         session.pop("staff_login", None)
         flash("Please start again with your email and password.", "error")
         return redirect(url_for("reviewer.login"), 303)
     status = 200
     if request.method == "POST":
-        member = staff_service.check_code(pending["id"], request.form.get("code", ""), actor_for(None))
-        if member is not None:
-            session.clear()
-            login_user(member)
+        try:
+            step = auth.staff_login(actor_for(None), pending_id=pending["id"], code=request.form.get("code", ""))
+        except Unauthorized:
+            flash("That code is not valid. Enter the current 6-digit code from your authenticator app.", "error")
+            status = 401
+        else:
+            start_session(step.staff)
             flash("You are logged in.", "success")
             return redirect(pending["next"], 303)
-        flash("That code is not valid. Enter the current 6-digit code from your authenticator app.", "error")
-        status = 401
     enrolment = staff_service.enrolment(pending["id"])
     if enrolment is None:
         session.pop("staff_login", None)
         return redirect(url_for("reviewer.login"), 303)
     return render_template("reviewer/login_code.html", **enrolment), status
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+@login_limited("staff")
+def invitation(token: str):
+    """A new member's one-time invitation: they choose their password and enrol their authenticator."""
+    enrolment = staff_service.invitation_enrolment(token)
+    if enrolment is None:
+        return render_template("error.html", code=404,
+                               description="This invitation link is not valid any more; ask an admin for a new one."), 404
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            member = staff_service.accept_invitation(token, request.form.get("password", ""),
+                                                     request.form.get("code", ""), actor_for(None))
+        except (Invalid, Conflict) as error:
+            flash(error.message, "error")
+            errors, status = error.fields, error.status
+        else:
+            start_session(member)
+            flash("Welcome. Your password and authenticator are set; you are logged in.", "success")
+            return redirect(url_for("reviewer.queue"), 303)
+    return render_template("reviewer/invitation.html", errors=errors, token=token, **enrolment), status
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -129,7 +137,9 @@ def queue():
     """The review queue: filters, sorting, pages, counts per status; overdue appeals stand out."""
     principal = current_principal()
     page = queue_service.list_queue(principal, queue_service.parse_filters(request.args))
-    return render_template("reviewer/queue.html", page=page, f=page.filters, describe=queue_service.describe)
+    return render_template("reviewer/queue.html", page=page, f=page.filters, describe=queue_service.describe,
+                           marks=queue_marks.markers([a.id for a in page.items]),
+                           reason_short=queue_marks.REASON_SHORT)
 
 
 @bp.post("/claim-next")
@@ -154,29 +164,44 @@ def appeal(appeal_id: int):
 
 
 def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None):
-    data = review.appeal_page(current_principal(), appeal_id)
-    form = dict(request.form) if request.method == "POST" else {}
-    # A template chosen with ?template=ID&target=statement|message fills the matching textarea.
+    principal = current_principal()
+    data = review.appeal_page(principal, appeal_id)
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"} if request.method == "POST" else {}
+    # Without script, ?template=ID&target=statement|message fills the matching textarea (with script,
+    # static/js/reviewer.js inserts the same filled text in place, keeping everything typed).
     chosen = request.args.get("template", "")
     target = request.args.get("target") if request.args.get("target") in ("statement", "message") else "statement"
+    # Issue 16: each template in the owner's language (English, marked, when it has no translation).
+    filled = {t.id: reference.choose(t, data["appeal"]) for t in data["templates"]}
     choice = None
     for template in data["templates"]:
         if chosen == str(template.id):
-            # Issue 16: the body in the owner's language (English, marked, when it has no translation).
-            choice = reference.choose(template, data["appeal"])
+            choice = filled[template.id]
             form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
+    work = activity.workspace(principal, appeal_id, request.args)
+    previous_id, next_id = _neighbours(principal, appeal_id)
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
-                           template_choice=choice, **data), status
+                           filled=filled, work=work, template_choice=choice, previous_id=previous_id, next_id=next_id,
+                           reason_short=queue_marks.REASON_SHORT, **data), status
+
+
+def _neighbours(principal, appeal_id: int) -> tuple[int | None, int | None]:
+    """The appeals before and after this one in the default queue (for the j / k shortcuts)."""
+    page = queue_service.list_queue(principal, queue_service.parse_filters({"per_page": "100"}), expire=False)
+    ids = [a.id for a in page.items]
+    if appeal_id not in ids:
+        return None, ids[0] if ids else None
+    at = ids.index(appeal_id)
+    return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
 
 
 def _act(appeal_id: int, action, success: str, to_queue: bool = False):
-    """Run one service action; on a refusal show the page again with the typed text kept."""
+    """Run one service action; on a refusal show the page again with the typed text kept, errors by their fields."""
     try:
         action()
     except (Invalid, Conflict) as error:
-        flash(error.message, "error")
-        return _render_appeal(appeal_id, error.status, error.fields)
+        return _render_appeal(appeal_id, error.status, error.fields or {"form": error.message})
     flash(success, "success")
     return redirect(url_for("reviewer.queue") if to_queue else url_for("reviewer.appeal", appeal_id=appeal_id), 303)
 
@@ -233,6 +258,15 @@ def decision(appeal_id: int):
 def confirm(appeal_id: int):
     """Confirm an approval (a senior other than the approver)."""
     principal = current_principal()
+    from appeals import db
+    from appeals.models import Appeal
+    from appeals.services import policy
+
+    found = db.session.get(Appeal, appeal_id)
+    allowed = found is not None and policy.can(principal, "appeal.confirm", found)
+    if allowed and request.form.get("confirm_changes") != "yes":
+        # The deliberate second step: the senior ticks that they checked exactly what will change.
+        return _render_appeal(appeal_id, 422, {"confirm_changes": "Tick the box to say you checked what will change."})
     return _act(appeal_id, lambda: review.confirm(principal, appeal_id, actor_for(principal), _version()),
                 "Confirmed. The correction of the published data is queued.")
 
@@ -270,7 +304,9 @@ def send_message(appeal_id: int):
 @bp.get("/dashboard")
 def dashboard():
     """Queue depth, time to decision, approval rate, overdue count and corrections."""
-    return render_template("reviewer/dashboard.html", d=queue_service.dashboard(current_principal()))
+    principal = current_principal()
+    return render_template("reviewer/dashboard.html", d=queue_service.dashboard(principal),
+                           new_staff_confirmations=staff_service.new_staff_confirmations(principal))
 
 
 @bp.post("/corrections/<int:correction_id>/retry")
@@ -299,23 +335,55 @@ def audit():
 
 @bp.route("/staff", methods=["GET", "POST"])
 def staff():
-    """Admins list, add, disable and re-enrol staff."""
+    """Admins list staff, invite new members, disable and re-enrol them."""
     principal = current_principal()
     errors, form, status = {}, {}, 200
     if request.method == "POST":
         form = request.form
         try:
-            member = staff_service.add_staff(principal, actor_for(principal), form.get("email", ""),
-                                             form.get("role", ""), form.get("password", ""))
+            invitation = staff_service.invite(principal, actor_for(principal), form.get("email", ""),
+                                              form.get("role", ""))
         except Invalid as error:
             flash(error.message, "error")
             errors, status = error.fields, 422
         else:
-            flash(f"Added {member.email}. They enrol their authenticator at their first login.", "success")
+            if invitation.status == "awaiting_confirmation":
+                flash(f"Invitation for {invitation.email} ({invitation.role}) recorded. Another admin must "
+                      "confirm it before it is sent.", "success")
+            else:
+                flash(f"Invitation sent to {invitation.email}. They choose their own password and enrol "
+                      "their authenticator from the link in that email.", "success")
             return redirect(url_for("reviewer.staff"), 303)
     members = staff_service.list_staff(principal)
     return render_template("reviewer/staff.html", members=members, errors=errors, form=form,
-                           enrolled=staff_service.is_enrolled), status
+                           enrolled=staff_service.is_enrolled,
+                           invitations=staff_service.open_invitations(principal)), status
+
+
+@bp.post("/staff/invitations/<int:invitation_id>/confirm")
+def staff_invitation_confirm(invitation_id: int):
+    """A second admin confirms a senior or admin invitation."""
+    principal = current_principal()
+    try:
+        invitation = staff_service.confirm_invitation(principal, actor_for(principal), invitation_id)
+    except Conflict as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Confirmed: the invitation to {invitation.email} is sent.", "success")
+    return redirect(url_for("reviewer.staff"), 303)
+
+
+@bp.post("/staff/invitations/<int:invitation_id>/cancel")
+def staff_invitation_cancel(invitation_id: int):
+    """Withdraw an unused invitation."""
+    principal = current_principal()
+    try:
+        invitation = staff_service.cancel_invitation(principal, actor_for(principal), invitation_id)
+    except Conflict as error:
+        flash(error.message, "error")
+    else:
+        flash(f"The invitation to {invitation.email} is cancelled.", "success")
+    return redirect(url_for("reviewer.staff"), 303)
 
 
 @bp.post("/staff/<int:staff_id>/active")
@@ -353,7 +421,7 @@ def reference_data():
                 raw_id = form.get("template_id") or ""
                 reference.save_template(principal, actor_for(principal), form.get("name", ""),
                                         form.get("body", ""), form.get("active") == "1",
-                                        int(raw_id) if raw_id.isdigit() else None,
+                                        int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 else None,
                                         {code: form[f"body_{code}"] for code in reference.TRANSLATED_LANGUAGES
                                          if f"body_{code}" in form})
         except Invalid as error:

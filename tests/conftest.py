@@ -119,6 +119,8 @@ def settings(tmp_path, database_url, redis_url) -> Settings:
         "APPEALS_DATABASE_URL": database_url,
         "APPEALS_REDIS_URL": redis_url,
         "APPEALS_PUBLIC_URL": "http://testserver",
+        # Status emails go out at once here; the merging tests set a hold of their own.
+        "APPEALS_MAIL_HOLD_SECONDS": "0",
     }
     return runtime.bootstrap(Settings.from_env(env))
 
@@ -134,6 +136,7 @@ def settings_env(settings) -> dict:
         APPEALS_DATABASE_URL=settings.database_url,
         APPEALS_REDIS_URL=settings.redis_url,
         APPEALS_PUBLIC_URL=settings.public_url,
+        APPEALS_MAIL_HOLD_SECONDS=str(settings.mail_hold_seconds),
     )
     return env
 
@@ -237,6 +240,32 @@ def corpus_account(corpus, make_account):
 # --- servers for browser and mail tests ---------------------------------------------------
 
 
+def run_mail_worker() -> None:
+    """Run the mail queue's jobs in this process, as `appeals worker --burst` does (RQ's SimpleWorker)."""
+    import signal
+
+    from rq import SimpleWorker
+
+    from workers import queues
+    from workers.dispatch import mail_queue
+
+    connection = queues.connect()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        SimpleWorker([mail_queue(connection)], connection=connection).work(burst=True, with_scheduler=True)
+    finally:
+        # RQ installs its own stop handlers; give pytest its Ctrl-C back.
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        db.session.remove()
+
+
+@pytest.fixture
+def deliver_mail(settings):
+    """Requests only write outbox rows: this runs the worker's mail jobs, so the mail goes out."""
+    return run_mail_worker
+
+
 @pytest.fixture
 def smtp_server(settings):
     """A real SMTP server (aiosmtpd) on localhost; the app's settings point at it.
@@ -285,21 +314,28 @@ def live_server(app):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def browser_page():
-    """A Playwright page in Debian's Chromium (never a downloaded browser); skips without it."""
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session (Debian's, never a downloaded browser); skips without it."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
+        instance = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page()
-        yield page
-        browser.close()
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    """A Playwright page with its own cookies, in the session's Chromium."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 def shared_data_or_skip() -> Path:

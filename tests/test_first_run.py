@@ -94,3 +94,8 @@ def test_api_answers_json_503_naming_db_upgrade(tmp_path, redis_url, method, pat
     body = response.get_json()
     assert body["code"] == "schema_outdated" and "appeals db upgrade" in body["message"]
     db.session.remove()
+
+
+def test_the_quick_head_reading_agrees_with_alembic():
+    """The start-up check reads the scripts' heads without Alembic; they must be Alembic's heads."""
+    assert schema.script_heads() == frozenset(schema.heads())

@@ -28,12 +28,18 @@ def test_secret_key_required_outside_demo_and_test(tmp_path):
 
 def test_hash_key_required_in_production(tmp_path):
     """A production install must bring its own hashing key; its id never reveals it."""
-    env = {"APPEALS_HOME": str(tmp_path), "APPEALS_SECRET_KEY": "s" * 32}
+    import secrets
+
+    signing = tmp_path / "signing.pem"
+    signing.write_text("a key file")
+    env = {"APPEALS_HOME": str(tmp_path), "APPEALS_SECRET_KEY": secrets.token_urlsafe(48),
+           "APPEALS_SIGNING_KEY": str(signing)}
     with pytest.raises(ConfigError, match="APPEALS_HASH_KEY"):
         Settings.from_env(env)
-    settings = Settings.from_env({**env, "APPEALS_HASH_KEY": "k" * 32, "APPEALS_DATA_DIR": str(tmp_path / "d")})
+    hash_key = secrets.token_urlsafe(48)
+    settings = Settings.from_env({**env, "APPEALS_HASH_KEY": hash_key, "APPEALS_DATA_DIR": str(tmp_path / "d")})
     assert settings.hash_key_id.startswith("hmac-sha256:")
-    assert "k" * 8 not in settings.hash_key_id
+    assert hash_key[:8] not in settings.hash_key_id
     assert settings.data_dir == (tmp_path / "d").resolve()
 
 

@@ -15,7 +15,9 @@ import redis
 from rq import get_current_job
 
 from appeals import db, runtime
-from appeals.services import corrections, downloads, notify, review
+from appeals.db import utcnow
+from appeals.requests import iso
+from appeals.services import corrections, dispatch, downloads, notify, review
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -92,16 +94,23 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
             log.warning("could not note run %s on job %s; carrying on", run_id, job.id, exc_info=True)
     corrections.set_progress(run_id, 0.1)
     screen_names = corrections.directory_names(item[0] for item in items)
+    for uid, name in corrections.ledger_screen_names(item[0] for item in items).items():
+        screen_names.setdefault(uid, name)
     # Long file work ahead: give the connection back rather than hold a transaction open.
     db.session.remove()
     engine = runtime.engine()
+    # The ledger keeps the screen names a decision concerns: later imports replace their @handles.
+    known = {uid: engine.known_screen_names(uid) | ({screen_names[uid].lower()} if uid in screen_names else set())
+             for uid, _ in items}
     try:
         result = apply_batch(engine, run_id, [tuple(item) for item in items], lock, screen_names, reason or run_id)
     except (*PERMANENT_ERRORS, FileJobFailed) as exc:
         corrections.fail(run_id, f"{type(exc).__name__}: {exc}")
         return {"run": run_id, "status": "failed", "error": str(exc)}
     faults.checkpoint("before_commit")
-    releases = corrections.finish(run_id, result)
+    decisions = [{"user_id": uid, "remedy": remedy, "epoch": engine.standing_epoch(uid),
+                  "screen_names": sorted(known[uid])} for uid, remedy in items]
+    releases = corrections.finish(run_id, result, decisions)
     if releases:
         notify_downloaders(releases)
     return {"run": run_id, "status": "done", "releases": releases or {},
@@ -267,28 +276,45 @@ class OperatorError(Exception):
 def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     """The command line's correction: the same lock, engine call and records as a worker run, synchronously.
 
-    The batch id is derived from the items, so running the same command twice publishes once.
+    Idempotent per decision, not per request: an item whose decision already stands, in a corpus
+    that obeys it, is left out (`already_standing`); when every item is, nothing is published. The
+    batch id is derived from the remaining items and the decisions recorded for their accounts so
+    far, so a retry after a crash publishes once, and the same request after a later import or a
+    revocation is a new batch.
     """
     import hashlib
 
     settings = ensure_bootstrapped()
-    digest = hashlib.sha256(json.dumps(sorted(items)).encode()).hexdigest()[:16]
-    batch_id = f"op-{digest}"
     try:
         with locks.held(queues.connect(), LOCK_NAME, settings.lock_seconds, wait=settings.lock_wait_seconds,
                         floor=corrections.fence_floor()) as lock:
-            corrections.start_operator_run(batch_id, items, lock.token, actor, reason)
+            engine = runtime.engine()
+            standing = corrections.standing_for(uid for uid, _ in items)
+            already = sorted(uid for uid, remedy in items if uid in standing and standing[uid].remedy == remedy
+                             and not engine.disobeying(uid, remedy, standing[uid].epoch,
+                                                       standing[uid].screen_names or ()))
+            todo = [list(i) for i in items if i[0] not in already]
+            history = corrections.decision_history(uid for uid, _ in todo)
+            db.session.rollback()
+            if not todo:
+                return {"run": None, "status": "done", "releases": {}, "already_applied": False, "noop": [],
+                        "already_standing": already, "recorded": []}
+            key = json.dumps([sorted(todo), [history[uid] for uid, _ in sorted(todo)]])
+            batch_id = f"op-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+            corrections.start_operator_run(batch_id, todo, lock.token, actor, reason)
             try:
-                outcome = execute(batch_id, items, lock, reason=reason)
+                outcome = execute(batch_id, todo, lock, reason=reason)
             except Exception as exc:
                 corrections.fail(batch_id, f"{type(exc).__name__}: {exc}")
                 raise OperatorError(f"{type(exc).__name__}: {exc}") from exc
     except locks.LockBusy:
-        raise OperatorError("A correction run is in progress; try again when it has finished.") from None
+        raise OperatorError("A correction run or an import is in progress; try again when it has finished.") from None
     finally:
         db.session.remove()
     if outcome["status"] == "failed":
         raise OperatorError(f"Nothing was published: {outcome['error']}")
+    outcome["already_standing"] = already
+    outcome["recorded"] = sorted(uid for uid, _ in todo)
     return outcome
 
 
@@ -322,6 +348,22 @@ def on_run_failure(job, connection, exc_type, exc_value, traceback) -> None:
         log.info("run %s is being resumed by another worker; not marking it failed", run_id)
     finally:
         db.session.remove()
+
+
+def deliver_mail() -> dict:
+    """The mail job: deliver every due outbox message exactly once (the claim makes concurrent workers safe).
+
+    Then ask for a delivery when the next held (or retried) message falls due.
+    """
+    ensure_bootstrapped()
+    try:
+        delivered = notify.deliver_pending()
+        later = notify.next_due()
+    finally:
+        db.session.remove()
+    if later is not None and later > utcnow():
+        dispatch.mail(later)
+    return {"delivered": delivered, "next_due": iso(later)}
 
 
 def sweep() -> dict:

@@ -25,7 +25,7 @@ import redis
 from rq import SimpleWorker
 
 from appeals import db
-from workers import jobs, queues
+from workers import dispatch, jobs, queues
 
 log = logging.getLogger("appeals.worker")
 
@@ -146,7 +146,9 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     worked = False
     try:
         while True:
-            worker = ResilientWorker([queues.corrections_queue(connection), queues.files_queue(connection)],
+            # Mail first: a delivery takes milliseconds and must not wait behind a long correction run.
+            worker = ResilientWorker([dispatch.mail_queue(connection), queues.corrections_queue(connection),
+                                      queues.files_queue(connection)],
                                      connection=connection, name=name)
             worker.stop_asked = False
             try:

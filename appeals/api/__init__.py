@@ -6,10 +6,13 @@ and each module declares the OpenAPI paths it serves in `OPENAPI_PATHS`.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from appeals.i18n import gettext as _
+from appeals.security import text_is_acceptable
 from appeals.services.errors import ServiceError, Unauthorized
 
 bp = Blueprint("api", __name__)
@@ -19,10 +22,11 @@ bp = Blueprint("api", __name__)
 def _load_bearer() -> None:
     from appeals.services.auth import resolve_token
 
-    g.api_principal = None
+    g.api_principal = g.api_token = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        g.api_principal = resolve_token(header[len("Bearer "):].strip())
+        g.api_token = header[len("Bearer "):].strip()
+        g.api_principal = resolve_token(g.api_token)
 
 
 def require_principal():
@@ -37,10 +41,18 @@ def json_body() -> dict:
     """The request's JSON object, or a 422 naming the problem."""
     from appeals.services.errors import Invalid
 
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):  # deep nesting is refused like any malformed body
+        data = None
     if not isinstance(data, dict):
         raise Invalid(_("The request body must be a JSON object."), code="invalid_json")
-    return data
+    # The fields the API reads are the top-level ones; anything nested or unknown is never used.
+    bad = sorted(k for k, v in data.items() if text_is_acceptable(k) and not text_is_acceptable(v))
+    if bad:
+        raise Invalid("Some fields hold text that is not accepted (NUL, a lone surrogate, or an overlong string).",
+                      code="invalid_text", fields={k: "Text with NUL or a lone surrogate is not accepted." for k in bad})
+    return {k: v for k, v in data.items() if text_is_acceptable(k)}
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
@@ -58,14 +70,25 @@ def _service_error(error: ServiceError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
+    return http_error_response(error)
+
+
+def http_error_response(error: HTTPException):
+    """An HTTP error (405, 413, 429...) in the API's JSON shape; app.py uses it for every /api/ path."""
     from appeals.app import HTTP_DESCRIPTIONS
 
-    code = (error.name or "error").lower().replace(" ", "_")
+    code = (error.name or "error").lower().replace(" ", "_").replace("'", "")
     message = error.description or error.name
     if message == getattr(type(error), "description", None):
         # Werkzeug's stock text is English; the code stays, the message follows the negotiated language.
         message = HTTP_DESCRIPTIONS.get(error.code or 500, message)
-    return error_response(error.code or 500, code, message)
+    response, status = error_response(error.code or 500, code, str(message))
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    retry = error.get_response().headers.get("Retry-After") if error.code in (429, 503) else None
+    if retry:
+        response.headers["Retry-After"] = retry
+    return response, status
 
 
 # Route modules register themselves on `bp` when imported.

@@ -7,7 +7,9 @@ from flask import jsonify, request
 from appeals import runtime
 from appeals.api import bp, json_body
 from appeals.extensions import limiter
+from appeals.requests import iso, number_problem
 from appeals.i18n import gettext as _
+from appeals.limits import download_email_key
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -75,22 +77,16 @@ def release_manifest(name: str, version: int):
     return jsonify(downloads.public_manifest(name, version))
 
 
-def _download_email_key() -> str:
-    data = request.get_json(silent=True)
-    email = data.get("email") if isinstance(data, dict) else None
-    return "download-email:" + (email.strip().lower()[:254] if isinstance(email, str) else "")
-
-
 @bp.post("/downloads")
 @limiter.limit("30 per hour")
-@limiter.limit("10 per hour", key_func=_download_email_key)
+@limiter.limit("10 per hour", key_func=download_email_key)
 def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()
     problems = {}
-    version = data.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems["version"] = _("Must be a positive integer.")
+    version, problem = number_problem(data.get("version"), text=False)
+    if problem:
+        problems["version"] = problem
     name = data.get("dataset")
     if not isinstance(name, str) or not name:
         problems["dataset"] = _("Required.")
@@ -107,9 +103,11 @@ def create_download():
         "dataset": grant.dataset,
         "version": grant.version,
         "variant": grant.variant,
-        "expires_at": grant.expires_at.isoformat() + "Z",
+        "expires_at": iso(grant.expires_at),
+        # In production the links go only to the address given: proving it is using them.
+        "emailed_only": grant.emailed,
         "links": [
-            {"path": link.path, "url": link.url, "expires_at": link.expires_at.isoformat() + "Z",
+            {"path": link.path, "url": link.url, "expires_at": iso(link.expires_at),
              "bytes": link.bytes, "sha256": link.sha256}
             for link in grant.links
         ],
@@ -120,7 +118,8 @@ def create_download():
 
 _ERR = {"$ref": "#/components/responses/Error"}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_VERSION = {"name": "version", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}
 _COUNTS = {
     "type": "object",
     "properties": {k: {"type": "integer"} for k in ("accounts_removed", "accounts_rehashed", "tweets_removed",

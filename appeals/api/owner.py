@@ -7,18 +7,10 @@ from flask import jsonify, request, url_for
 from appeals.api import bp, json_body, require_principal
 from appeals.i18n import gettext as _
 from appeals.models import APPEAL_STATUSES, REASONS, Staff
+from appeals.requests import TEXT_MAX, json_version
 from appeals.services import accounts, filing, footprint
 from appeals.services.errors import Invalid
 from appeals.web import actor_for
-
-
-def _expected_version(data: dict) -> int | None:
-    version = data.get("version")
-    if version is None:
-        return None
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Invalid(_("version must be an integer."), fields={"version": _("must be an integer")})
-    return version
 
 
 @bp.get("/me")
@@ -47,6 +39,9 @@ def owner_file_appeal():
     principal = require_principal()
     data = json_body()
     fields = ("reason", "statement", "contact_email", "compromised_from", "compromised_until", "new_information")
+    wrong = {k: "Must be a string." for k in fields if data.get(k) is not None and not isinstance(data[k], str)}
+    if wrong:
+        raise Invalid("Please correct the request.", fields=wrong)
     appeal = filing.file_appeal(principal, actor_for(principal), {k: data.get(k) for k in fields})
     response = jsonify(filing.appeal_to_owner_dict(appeal))
     response.headers["Location"] = url_for("api.appeal_detail", appeal_id=appeal.id)
@@ -69,7 +64,7 @@ def owner_reply(appeal_id: int):
     """Answer a request for information; the appeal goes back to its reviewer."""
     principal = require_principal()
     data = json_body()
-    appeal = filing.reply(principal, actor_for(principal), appeal_id, data.get("body"), _expected_version(data))
+    appeal = filing.reply(principal, actor_for(principal), appeal_id, data.get("body"), json_version(data))
     return jsonify(filing.appeal_to_owner_dict(appeal)), 201
 
 
@@ -78,7 +73,7 @@ def owner_withdraw(appeal_id: int):
     """Withdraw the caller's appeal."""
     principal = require_principal()
     data = json_body() if request.get_data(cache=True) else {}  # the body is optional here
-    appeal = filing.withdraw(principal, actor_for(principal), appeal_id, _expected_version(data))
+    appeal = filing.withdraw(principal, actor_for(principal), appeal_id, json_version(data))
     return jsonify(filing.appeal_to_owner_dict(appeal))
 
 
@@ -167,7 +162,7 @@ _APPEAL_RESPONSE = {"application/json": {"schema": APPEAL}}
 
 
 def _path_id(summary: str) -> list:
-    return [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer"}, "description": summary}]
+    return [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}, "description": summary}]
 
 
 OPENAPI_PATHS = {
@@ -218,13 +213,13 @@ OPENAPI_PATHS = {
                 "required": ["reason", "statement", "contact_email"],
                 "properties": {
                     "reason": {"type": "string", "enum": list(REASONS)},
-                    "statement": {"type": "string", "minLength": 1, "maxLength": filing.TEXT_MAX},
+                    "statement": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX, "pattern": "\\S"},
                     "contact_email": {"type": "string", "format": "email"},
-                    "compromised_from": {"type": "string", "format": "date",
+                    "compromised_from": {"type": ["string", "null"], "format": "date",
                                          "description": "Required when reason is compromised"},
-                    "compromised_until": {"type": "string", "format": "date",
+                    "compromised_until": {"type": ["string", "null"], "format": "date",
                                           "description": "Required when reason is compromised"},
-                    "new_information": {"type": "string", "maxLength": filing.TEXT_MAX,
+                    "new_information": {"type": ["string", "null"], "maxLength": TEXT_MAX,
                                         "description": "Required within the cool-down after a denial"},
                 },
             }}}},
@@ -246,8 +241,8 @@ OPENAPI_PATHS = {
             "parameters": _path_id("Appeal id"),
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["body"],
-                "properties": {"body": {"type": "string", "minLength": 1, "maxLength": filing.TEXT_MAX},
-                               "version": {"type": "integer"}}}}}},
+                "properties": {"body": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
+                               "version": {"type": ["integer", "null"]}}}}}},
             "responses": {"201": {"description": "The appeal, back in review", "content": _APPEAL_RESPONSE},
                           "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR, "422": _ERR},
         }
@@ -257,7 +252,7 @@ OPENAPI_PATHS = {
             "summary": "Withdraw the appeal",
             "parameters": _path_id("Appeal id"),
             "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"version": {"type": "integer"}}}}}},
+                "type": "object", "properties": {"version": {"type": ["integer", "null"]}}}}}},
             "responses": {"200": {"description": "The withdrawn appeal", "content": _APPEAL_RESPONSE},
                           "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR},
         }

@@ -6,19 +6,14 @@ from flask import jsonify, request
 
 from appeals.api import bp, json_body, require_principal
 from appeals.services import audit_query, queue, review
-from appeals.services.appeals import STATUS_TEXT
+from appeals.models import APPEAL_STATUSES
 from appeals.services.errors import Invalid
+from appeals.requests import iso, json_version
+from appeals.status import title
 from appeals.web import actor_for
 
 
-def _version(data: dict) -> int | None:
-    """The optional "version" of the appeal the caller saw; checked when given."""
-    value = data.get("version")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid("version must be an integer.", fields={"version": "Must be an integer."})
-    return value
+_version = json_version  # the optional "version" of the appeal the caller saw; checked when given
 
 
 def _optional_body() -> dict:
@@ -34,19 +29,19 @@ def appeal_json(appeal) -> dict:
         "id": appeal.id,
         "version": appeal.version,
         "status": appeal.status,
-        "status_text": STATUS_TEXT[appeal.status][0],
+        "status_text": title(appeal.status),
         "assigned_to_id": appeal.assigned_to_id,
-        "claim_touched_at": appeal.claim_touched_at and appeal.claim_touched_at.isoformat() + "Z",
+        "claim_touched_at": iso(appeal.claim_touched_at),
         "decision": {
             "remedy": appeal.decision_remedy,
             "reason_code": appeal.decision_reason_code,
             "statement": appeal.decision_statement,
             "approved_by_id": appeal.approved_by_id,
-            "decided_at": appeal.decided_at and appeal.decided_at.isoformat() + "Z",
+            "decided_at": iso(appeal.decided_at),
             "confirmed_by_id": appeal.confirmed_by_id,
-            "confirmed_at": appeal.confirmed_at and appeal.confirmed_at.isoformat() + "Z",
+            "confirmed_at": iso(appeal.confirmed_at),
         },
-        "info_due_at": appeal.info_due_at and appeal.info_due_at.isoformat() + "Z",
+        "info_due_at": iso(appeal.info_due_at),
     }
 
 
@@ -96,8 +91,8 @@ def staff_appeal_json(principal, appeal_id: int):
         "compromised_from": appeal.compromised_from and appeal.compromised_from.isoformat(),
         "compromised_until": appeal.compromised_until and appeal.compromised_until.isoformat(),
         "new_information": appeal.new_information,
-        "created_at": appeal.created_at.isoformat() + "Z",
-        "due_at": appeal.due_at.isoformat() + "Z",
+        "created_at": iso(appeal.created_at),
+        "due_at": iso(appeal.due_at),
         "datasets_at_filing": [
             {"dataset": d.dataset, "version": d.version, "authored_tweets": d.authored_tweets,
              "referring_rows": d.referring_rows, "hashed_publicly": d.hashed_publicly}
@@ -105,7 +100,7 @@ def staff_appeal_json(principal, appeal_id: int):
         ],
         "evidence": data["evidence"],
         "timeline": data["timeline"],
-        "notes": [{**n, "at": n["at"].isoformat() + "Z"} for n in data["notes"]],
+        "notes": [{**n, "at": iso(n["at"])} for n in data["notes"]],
         "allowed": data["can"],
     })
 
@@ -169,7 +164,7 @@ def review_note(appeal_id: int):
     principal = require_principal()
     data = json_body()
     note = review.add_note(principal, appeal_id, actor_for(principal), data.get("body"))
-    return jsonify({"id": note.id, "at": note.created_at.isoformat() + "Z", "body": note.body}), 201
+    return jsonify({"id": note.id, "at": iso(note.created_at), "body": note.body}), 201
 
 
 @bp.post("/review/appeals/<int:appeal_id>/messages")
@@ -178,7 +173,7 @@ def review_message(appeal_id: int):
     principal = require_principal()
     data = json_body()
     message = review.send_message(principal, appeal_id, actor_for(principal), data.get("body"), _version(data))
-    return jsonify({"id": message.id, "at": message.created_at.isoformat() + "Z", "body": message.body}), 201
+    return jsonify({"id": message.id, "at": iso(message.created_at), "body": message.body}), 201
 
 
 @bp.get("/audit")
@@ -209,7 +204,7 @@ _ERR = {"$ref": "#/components/responses/Error"}
 _APPEAL_STATE = {
     "type": "object",
     "properties": {
-        "id": {"type": "integer"}, "version": {"type": "integer"}, "status": {"type": "string"},
+        "id": {"type": "integer"}, "version": {"type": ["integer", "null"]}, "status": {"type": "string"},
         "status_text": {"type": "string"}, "assigned_to_id": {"type": ["integer", "null"]},
         "claim_touched_at": {"type": ["string", "null"]}, "decision": {"type": "object"},
         "info_due_at": {"type": ["string", "null"]},
@@ -220,9 +215,10 @@ _STATE_RESPONSE = {"description": "The appeal's new state",
 _VERSION_BODY = {
     "required": False,
     "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "version": {"type": "integer", "description": "The version you saw; 409 when the appeal changed since"}}}}},
+        "version": {"type": ["integer", "null"], "description": "The version you saw; 409 when the appeal changed since"}}}}},
 }
-_ID = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_ID = [{"name": "appeal_id", "in": "path", "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}]
 
 
 def _action(summary: str, body: dict | None = None, extra: dict | None = None) -> dict:
@@ -233,6 +229,15 @@ def _action(summary: str, body: dict | None = None, extra: dict | None = None) -
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
+    # An empty value means "not given" for every filter: the document says so.
+    if "enum" in schema:
+        schema = {**schema, "enum": [*schema["enum"], ""]}
+    elif schema.get("type") in ("integer", "boolean") or "format" in schema:
+        empty = {"type": "string", "maxLength": 0}
+        if "format" in schema:
+            schema = {"type": "string", "pattern": r"^(\d{4}-\d{2}-\d{2})?$"}
+        else:
+            schema = {"anyOf": [schema, empty]}
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
@@ -240,14 +245,15 @@ OPENAPI_PATHS = {
     "/queue": {"get": {
         "summary": "The review queue (staff)",
         "parameters": [
-            _query("status", {"type": "string"}, "waiting (default), open, all, or one status"),
+            _query("status", {"type": "string", "enum": list(queue.STATUS_GROUPS) + list(APPEAL_STATUSES)},
+                   "waiting (default), open, all, or one status"),
             _query("reason", {"type": "string", "enum": ["included_in_error", "compromised", "other"]}, "Reason"),
-            _query("dataset", {"type": "string"}, "Only appeals about this dataset"),
+            _query("dataset", {"type": "string", "maxLength": 128}, "Only appeals about this dataset"),
             _query("assigned", {"type": "string", "enum": ["me", "unassigned"]}, "Claimed by me, or by nobody"),
-            _query("min_age_days", {"type": "integer"}, "Filed at least this many days ago"),
+            _query("min_age_days", {"type": "integer", "minimum": 0, "maximum": 3650}, "Filed at least this many days ago"),
             _query("overdue", {"type": "boolean"}, "Only appeals past their SLA due date"),
             _query("sort", {"type": "string", "enum": list(queue.SORTS)}, "oldest (default), newest, due, footprint"),
-            _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+            _query("page", {"type": "integer", "minimum": 1, "maximum": 100000}, "Page number"),
             _query("per_page", {"type": "integer", "minimum": 1, "maximum": queue.MAX_PER_PAGE}, "Page size"),
         ],
         "responses": {
@@ -281,7 +287,7 @@ OPENAPI_PATHS = {
                 "remedy": {"type": "string", "enum": ["remove", "rehash"], "description": "approve only"},
                 "reason_code": {"type": "string", "description": "Required to deny; optional to approve"},
                 "statement": {"type": "string", "description": "Statement of reasons, question, or escalation note"},
-                "version": {"type": "integer"},
+                "version": {"type": ["integer", "null"]},
             }}}},
     }),
     "/appeals/{appeal_id}/confirm": _action(
@@ -289,7 +295,7 @@ OPENAPI_PATHS = {
     "/appeals/{appeal_id}/send-back": _action("Send an approval back to review (senior)", {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object", "required": ["reason"], "properties": {
-            "reason": {"type": "string"}, "version": {"type": "integer"}}}}},
+            "reason": {"type": "string"}, "version": {"type": ["integer", "null"]}}}}},
     }),
     "/appeals/{appeal_id}/notes": {"post": {
         "summary": "Add an internal note", "parameters": _ID,
@@ -301,20 +307,20 @@ OPENAPI_PATHS = {
         "summary": "Send the owner a message (claim holder)", "parameters": _ID,
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["body"],
-            "properties": {"body": {"type": "string"}, "version": {"type": "integer"}}}}}},
+            "properties": {"body": {"type": "string"}, "version": {"type": ["integer", "null"]}}}}}},
         "responses": {"201": {"description": "The message"}, "401": _ERR, "403": _ERR, "404": _ERR,
                       "409": _ERR, "422": _ERR},
     }},
     "/audit": {"get": {
         "summary": "The audit log, newest first (staff)",
         "parameters": [
-            _query("action", {"type": "string"}, "An action, or a prefix ending in '.' (e.g. appeal.)"),
-            _query("actor", {"type": "string"}, "Part of the actor's label (email)"),
-            _query("object_type", {"type": "string"}, "appeal, staff, correction..."),
-            _query("object_id", {"type": "string"}, "The object's id"),
+            _query("action", {"type": "string", "maxLength": 254}, "An action, or a prefix ending in '.' (e.g. appeal.)"),
+            _query("actor", {"type": "string", "maxLength": 254}, "Part of the actor's label (email)"),
+            _query("object_type", {"type": "string", "maxLength": 254}, "appeal, staff, correction..."),
+            _query("object_id", {"type": "string", "maxLength": 254}, "The object's id"),
             _query("since", {"type": "string", "format": "date"}, "From this day (UTC)"),
             _query("until", {"type": "string", "format": "date"}, "To this day (UTC), inclusive"),
-            _query("page", {"type": "integer", "minimum": 1}, "Page number"),
+            _query("page", {"type": "integer", "minimum": 1, "maximum": 100000}, "Page number"),
             _query("per_page", {"type": "integer", "minimum": 1, "maximum": audit_query.MAX_PER_PAGE}, "Page size"),
         ],
         "responses": {"200": {"description": "Entries", "content": {"application/json": {"schema": {

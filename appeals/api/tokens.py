@@ -1,43 +1,30 @@
-"""POST /api/v1/tokens: bearer tokens for owners (username + password) and staff (+ otp)."""
+"""POST /api/v1/tokens: bearer tokens for owners (username + password) and staff (+ otp); DELETE revokes one."""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import g, jsonify
 
-from appeals import db, runtime
-from appeals.api import bp, json_body
-from appeals.extensions import limiter
-from appeals.i18n import gettext as _
-from appeals.services import auth, audit
-from appeals.services.errors import Invalid, Unauthorized
-from appeals.web import actor_for, login_identity_key
-
-
-def _login_limit() -> str:
-    return runtime.settings().login_rate_limit
+from appeals.api import bp, json_body, require_principal
+from appeals.limits import login_limited
+from appeals.services import auth
+from appeals.web import actor_for
 
 
 @bp.post("/tokens")
-@limiter.limit(_login_limit)
-@limiter.limit(_login_limit, key_func=login_identity_key)
+@login_limited("account")
 def create_token():
     """Exchange credentials for a bearer token; staff must add a current TOTP code as `otp`."""
     data = json_body()
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise Invalid(_("username and password are required."),
-                      fields={"username": _("required"), "password": _("required")})
-    otp = data.get("otp")
-    if otp is not None:
-        principal = auth.authenticate_staff(username, password, str(otp))
-    else:
-        principal = auth.authenticate_account(username, password)
-    if principal is None:
-        db.session.commit()  # keep a consumed TOTP step even when the login fails later
-        raise Unauthorized(_("Those credentials are not valid."), code="invalid_credentials")
-    audit.record(actor_for(principal), "api_token.create", principal.kind, principal.id)
-    token = auth.issue_token(principal)
-    return jsonify({"token": token, "expires_in": int(auth.TOKEN_LIFETIME.total_seconds())}), 201
+    token, lifetime = auth.create_token(data.get("username"), data.get("password"), data.get("otp"), actor_for(None))
+    return jsonify({"token": token, "expires_in": lifetime}), 201
+
+
+@bp.delete("/tokens")
+def revoke_token():
+    """Revoke the bearer token of this request (log out of the API); 204."""
+    principal = require_principal()
+    auth.revoke_token(g.api_token, actor_for(principal))
+    return "", 204
 
 
 OPENAPI_PATHS = {
@@ -68,15 +55,17 @@ OPENAPI_PATHS = {
                         "application/json": {
                             "schema": {
                                 "type": "object",
+                                "required": ["token", "expires_in"],
                                 "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}},
                             }
                         }
                     },
                 },
-                "401": {"$ref": "#/components/responses/Error"},
-                "422": {"$ref": "#/components/responses/Error"},
-                "429": {"$ref": "#/components/responses/Error"},
             },
-        }
+        },
+        "delete": {
+            "summary": "Revoke the bearer token of this request (log out of the API)",
+            "responses": {"204": {"description": "Revoked"}},
+        },
     }
 }

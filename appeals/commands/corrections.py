@@ -1,4 +1,4 @@
-"""`appeals corrections apply|retry|list`: the operator's path to the same correction code as the worker."""
+"""`appeals corrections apply|retry|list|ledger|revoke`: the operator's path to the same correction code as the worker."""
 
 from __future__ import annotations
 
@@ -47,11 +47,17 @@ def apply(remove: tuple[str, ...], rehash: tuple[str, ...], reason: str, as_json
     if as_json:
         click.echo(json.dumps(outcome))
         return
+    for uid in outcome.get("already_standing", []):
+        click.echo(f"{uid}: the decision already stands and every current release obeys it.")
+    if outcome["run"] is None:
+        click.echo("Every decision was already standing and already published; nothing was changed now.")
+        return
     if outcome["already_applied"]:
         click.echo(f"Batch {outcome['run']} was already published; nothing was changed now.")
     releases = outcome["releases"]
     if not releases:
-        click.echo("No dataset needed a change; no release was published.")
+        click.echo("The decisions are recorded; no current release needed a change yet. "
+                   "Every later import honours them.")
     for name, version in sorted(releases.items()):
         click.echo(f"{name}: published version {version}")
     for uid, why in outcome.get("noop", []):
@@ -91,6 +97,51 @@ def list_(status: str | None) -> None:
     for c in db.session.scalars(query):
         click.echo(json.dumps({"id": c.id, "appeal_id": c.appeal_id, "user_id": c.user_id, "remedy": c.remedy,
                                "status": c.status, "run_id": c.run_id, "releases": c.releases, "error": c.error}))
+
+
+@corrections.command("ledger")
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON.")
+@click.option("--standing", is_flag=True, help="Only decisions that still stand.")
+def ledger(as_json: bool, standing: bool) -> None:
+    """List the ledger of decisions every later import obeys (newest first)."""
+    from appeals.services import corrections as service
+    from appeals.services.audit import Actor
+
+    bootstrap()
+    rows = service.ledger(Actor(*OPERATOR), include_ended=not standing)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("The ledger is empty.")
+    for r in rows:
+        by = r["decided_by"]
+        who = (f"appeal #{by['appeal_id']}, confirmed by {by['confirmed_by']}" if "appeal_id" in by
+               else f"operator {by['operator']}: {by['reason']}")
+        ended = f" (revoked {r['revoked_at']} by {r['revoked_by']}: {r['revoke_reason']})" if r["revoked_at"] else ""
+        click.echo(f"#{r['id']}\t{r['user_id']}\t{r['remedy']}\tepoch {r['epoch']}\t{r['status']}\t"
+                   f"{r['decided_at']}\t{who}{ended}")
+
+
+@corrections.command("revoke")
+@click.argument("user_id")
+@click.option("--reason", default="", help="Why (required; kept in the audit log).")
+def revoke(user_id: str, reason: str) -> None:
+    """End the account's standing decision: later imports publish it by the ordinary rules again.
+    Nothing already published changes back."""
+    from appeals.services import corrections as service
+    from appeals.services.audit import Actor
+    from appeals.services.errors import ServiceError
+
+    if not reason.strip():
+        raise click.UsageError("--reason is required: say why, for the audit log.")
+    bootstrap()
+    try:
+        decision = service.revoke_decision(user_id, reason, Actor(*OPERATOR))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Decision #{decision.id} ({decision.remedy} of {decision.user_id}) is revoked; "
+               "it no longer binds future imports. Nothing already published changes.")
 
 
 commands = [corrections]

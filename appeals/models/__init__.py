@@ -13,17 +13,17 @@ from appeals.models.appeals import (
     Message,
 )
 from appeals.models.audit import AuditEntry
-from appeals.models.corrections import Correction, CorrectionRun
+from appeals.models.corrections import Correction, CorrectionRun, StandingDecision
 from appeals.models.evidence import Attachment  # issue 15
 from appeals.models.downloads import DownloadLog, DownloadNotice, DownloadRequest, Researcher
 from appeals.models.outbox import OutboxMessage
 from appeals.models.reference import MessageTemplate, MessageTemplateBody, ReasonCode
-from appeals.models.staff import STAFF_ROLES, Staff
+from appeals.models.staff import STAFF_ROLES, Staff, StaffInvitation
 
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
     "Account", "ApiToken", "Appeal", "Attachment", "AppealDataset", "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "MessageTemplateBody", "OutboxMessage", "ReasonCode",
-    "Researcher", "Staff",
+    "Researcher", "Staff", "StaffInvitation", "StandingDecision",
 ]

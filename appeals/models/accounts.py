@@ -26,6 +26,8 @@ class Account(Base):
     followers: Mapped[int] = mapped_column(Integer, default=0)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # issue 13: bumped to end every web session of this account (logout, password change).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # issue 16: the owner's explicit language choice (appeals.i18n code); None = follow the browser.
     language: Mapped[str | None] = mapped_column(String(16))
 

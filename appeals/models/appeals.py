@@ -5,26 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from appeals import status as status_table
 from appeals.db import Base, utcnow
 
-# The status vocabulary shared by pages, API and emails (a contract).
-APPEAL_STATUSES = (
-    "filed",
-    "in_review",
-    "info_requested",
-    "escalated",
-    "approved",
-    "correction_queued",
-    "correcting",
-    "corrected",
-    "correction_failed",
-    "denied",
-    "withdrawn",
-)
-CLOSED_STATUSES = ("corrected", "denied", "withdrawn")
-OPEN_STATUSES = tuple(s for s in APPEAL_STATUSES if s not in CLOSED_STATUSES)
+# The status vocabulary and its sets come from THE status table (appeals/status.py).
+APPEAL_STATUSES = status_table.STATUSES
+CLOSED_STATUSES = status_table.FINAL
+OPEN_STATUSES = status_table.OPEN
 REASONS = ("included_in_error", "compromised", "other")
 REMEDIES = ("remove", "rehash")
 
@@ -75,6 +65,10 @@ class Appeal(Base):
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # issue 13: set when the appeal is escalated and never cleared: it stays with senior reviewers,
+    # also after a request for information and the owner's reply.
+    senior_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     # Optimistic concurrency: every change bumps it; stale actions are refused (409).
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appeals.db import Base, utcnow
@@ -45,6 +46,9 @@ class DownloadLog(Base):
     researcher_id: Mapped[int | None] = mapped_column(ForeignKey("researchers.id"))
     ip: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # issue 13: False when the links were shown on screen (demo), so the address was never proven;
+    # only proven addresses receive notices.
+    proven: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
 class DownloadNotice(Base):
@@ -79,6 +83,8 @@ class Researcher(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # issue 13: bumped to end every web session of this researcher.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     kind = "researcher"
 

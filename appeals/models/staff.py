@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appeals.db import Base, utcnow
@@ -27,6 +27,10 @@ class Staff(Base):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # issue 13: bumped to end every web session (logout, TOTP reset, disable);
+    # enrolled_at: when the member last enrolled an authenticator (new staff are flagged for 7 days).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     kind = "staff"
 
@@ -48,3 +52,28 @@ class Staff(Base):
 
     is_authenticated = True
     is_anonymous = False
+
+
+class StaffInvitation(Base):
+    """issue 13: a one-time link by which a new member sets their own password and TOTP.
+
+    The admin who invites never sees the link (it goes by email to the invitee) nor the
+    secrets. Senior and admin invitations wait for a second admin's confirmation
+    whenever another active admin exists.
+    """
+
+    __tablename__ = "staff_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    # awaiting_confirmation -> sent -> used; or cancelled
+    status: Mapped[str] = mapped_column(String(24))
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import secrets
 from flask import flash, jsonify, redirect, render_template, request, send_file, session, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import login_required, logout_user
 
 from appeals import i18n, languages, runtime
-from appeals.extensions import limiter, login_manager
+from appeals.extensions import login_manager
+from appeals.limits import login_limited
 from appeals.i18n import N_
 from appeals.i18n import gettext as _
 from appeals.owner import bp
-from appeals.services import accounts, evidence, filing, outcome
+from appeals.requests import TEXT_MAX, form_version
+from appeals.services import accounts, auth, evidence, filing, outcome
 from appeals.services.errors import Conflict, Invalid, ServiceError, Unauthorized
-from appeals.web import actor_for, current_principal, login_identity_key, safe_next
+from appeals.sessions import start_session
+from appeals.web import actor_for, current_principal, safe_next
 
 # A plain str (the limiter hashes it); pages show it translated.
 TOO_MANY_LOGINS = N_("Too many login attempts. Wait a minute and try again.")
 
 
-def _login_limit() -> str:
-    return runtime.settings().login_rate_limit
-
-
-def _failed_login(response) -> bool:
-    # Only failed attempts count against the limits: a successful login redirects.
-    return response.status_code != 302
-
-
 @bp.context_processor
 def _template_helpers() -> dict:
-    return {"when": i18n.when, "reason_labels": filing.REASON_LABELS, "text_max": filing.TEXT_MAX,
+    return {"when": i18n.when, "reason_labels": filing.REASON_LABELS, "text_max": TEXT_MAX,
             "field_order": filing.FIELD_ORDER, "max_files": evidence.MAX_FILES,
             "max_mb": evidence.MAX_BYTES // (1024 * 1024)}
 
@@ -67,17 +60,11 @@ def _too_many(error):
                            next=""), 429
 
 
-def _version(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
-
-
 # --- login and logout -----------------------------------------------------------------------
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_LOGINS, deduct_when=_failed_login)
-@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key, error_message=TOO_MANY_LOGINS,
-               deduct_when=_failed_login)
+@login_limited("account", error_message=TOO_MANY_LOGINS)
 def login():
     """Log in a platform account with its screen name or email and password."""
     principal = current_principal()
@@ -95,9 +82,7 @@ def login():
                                username=username, next=target or ""), error.status
     # A fresh session at login: nothing from before (including a planted session) survives.
     chosen = session.get(languages.SESSION_KEY)
-    languages.keep_choice_across(session.clear)
-    session["nonce"] = secrets.token_urlsafe(16)
-    login_user(account)
+    languages.keep_choice_across(lambda: start_session(account))  # issue 13: a server-side session
     if chosen and chosen != account.language:
         # A language picked on the login page is an explicit choice: the account remembers it.
         accounts.set_language(account, actor_for(account), chosen)
@@ -107,7 +92,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Log out whoever is logged in (owner, staff or researcher)."""
+    """Log out whoever is logged in (owner, staff or researcher): every session of theirs ends on the server."""
+    principal = current_principal()
+    if principal is not None:
+        auth.end_sessions(principal, actor_for(principal))
     logout_user()
     languages.keep_choice_across(session.clear)
     flash(_("You are logged out."), "success")
@@ -192,7 +180,7 @@ def reply(appeal_id: int):
     principal = current_principal()
     body = request.form.get("body", "")
     try:
-        filing.reply(principal, actor_for(principal), appeal_id, body, _version(request.form.get("version")),
+        filing.reply(principal, actor_for(principal), appeal_id, body, form_version(request.form),
                      files=_uploads())
     except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, errors=error.fields or {"body": error.message}, reply_body=body)
@@ -209,8 +197,8 @@ def withdraw(appeal_id: int):
         # Renders through get_own_appeal, so someone else's appeal still answers 404.
         return _appeal_page(appeal_id, 422, errors={"confirm": _("Tick the box to confirm that you want to withdraw.")})
     try:
-        filing.withdraw(principal, actor_for(principal), appeal_id, _version(request.form.get("version")))
-    except Conflict as error:
+        filing.withdraw(principal, actor_for(principal), appeal_id, form_version(request.form))
+    except (Invalid, Conflict) as error:
         return _appeal_page(appeal_id, error.status, errors={"confirm": error.message})
     flash(_("Your appeal has been withdrawn."), "success")
     return redirect(url_for("owner.appeal", appeal_id=appeal_id), 303)

@@ -6,13 +6,15 @@ from datetime import timedelta
 
 from babel import units
 from flask import Blueprint, Response, redirect, render_template, request, send_file, session, url_for
-from flask_login import login_user
 
 from appeals import i18n, languages, runtime
 from appeals.extensions import limiter
-from appeals.services import downloads, researchers, signing
+from appeals.requests import number_problem
+from appeals.services import downloads, policy, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
-from appeals.web import current_principal, login_identity_key, safe_next
+from appeals.limits import download_email_key, login_limited
+from appeals.sessions import start_session
+from appeals.web import current_principal, safe_next
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
@@ -48,19 +50,6 @@ def _service_error(error: ServiceError):
 
 def _checked(value) -> bool:
     return value in ("on", "yes", "true", "1")
-
-
-def _login_limit() -> str:
-    return runtime.settings().login_rate_limit
-
-
-def _failed_login(response) -> bool:
-    # Only failed attempts count against the limits: a successful login redirects.
-    return response.status_code != 302
-
-
-def _download_email_key() -> str:
-    return "download-email:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 # --- pages about the service and its datasets ---------------------------------------------
@@ -100,15 +89,17 @@ def release(name: str, version: int):
 
 @bp.route("/datasets/<name>/download", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=_download_email_key)
+@limiter.limit("10 per hour", methods=["POST"], key_func=download_email_key)
 def download(name: str):
     """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
-    version = request.values.get("version", type=int)
+    # A malformed version is refused (422), as the API refuses it, never read as "the current one".
+    version, problem = number_problem(request.values.get("version"), text=True)
     info, found = downloads.release(name, version)
     principal = current_principal()
     form = {"email": getattr(principal, "email", "") if principal and principal.kind == "researcher" else ""}
-    errors: dict = {}
-    if request.method == "POST":
+    errors: dict = {"version": i18n.gettext("The release version in the address must be a positive whole number.")
+                    } if problem else {}
+    if request.method == "POST" and not problem:
         form = {"email": request.form.get("email", ""), "variant": request.form.get("variant", "hashed")}
         try:
             grant = downloads.request_links(
@@ -118,10 +109,8 @@ def download(name: str):
         except Invalid as exc:
             errors = exc.fields
         else:
-            show = runtime.settings().mode in ("demo", "test")
-            return render_template("public/links.html", grant=grant, show_links=show, info=info)
-    can_unhashed = principal is not None and principal.kind == "researcher" and researchers.access_status(
-        principal) == "approved"
+            return render_template("public/links.html", grant=grant, show_links=bool(grant.links), info=info)
+    can_unhashed = policy.can(principal, "dataset.download_unhashed")  # THE policy decides
     status = 422 if errors else 200
     return render_template(
         "public/download.html", info=info, release=found, form=form, errors=errors, can_unhashed=can_unhashed,
@@ -131,12 +120,10 @@ def download(name: str):
 @bp.get("/files/<name>/<int:version>/<variant>/<filename>")
 def file(name: str, version: int, variant: str, filename: str):
     """Stream one release file for a valid link, with Range support; each download is logged."""
-    # A resumed download (a Range not starting at byte 0) or a HEAD is not a new download.
-    ranges = request.range.ranges if request.range else None
-    record = request.method == "GET" and (not ranges or ranges[0][0] == 0)
+    # A HEAD is not a download; whether a Range is a resumed one is decided against the file's length.
     found = downloads.open_file(
         current_principal(), name, version, variant, filename, request.args.get("token"),
-        ip=request.remote_addr, record=record,
+        ip=request.remote_addr, record=request.method == "GET", byte_range=request.range,
     )
     if found.redirect_url:  # the object store serves it (Range included), after the gate and the log
         response = redirect(found.redirect_url, code=302)
@@ -221,9 +208,7 @@ def researcher_apply():
 
 
 @bp.route("/researchers/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed_login)
-@limiter.limit(_login_limit, methods=["POST"], key_func=login_identity_key,
-               deduct_when=_failed_login)
+@login_limited("researcher")
 def researcher_login():
     """Researchers log in with the email and password of their application."""
     error = None
@@ -235,8 +220,8 @@ def researcher_login():
         except Unauthorized as exc:
             error = exc.message
         else:
-            languages.keep_choice_across(session.clear)  # a fresh session at each login (but the language stays)
-            login_user(researcher)
+            # A fresh, server-checked session at each login (but the language stays).
+            languages.keep_choice_across(lambda: start_session(researcher))
             return redirect(safe_next(request.args.get("next")) or url_for("public.researcher_home"))
     return render_template("public/researcher_login.html", email=email, error=error), 401 if error else 200
 

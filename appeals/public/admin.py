@@ -55,3 +55,46 @@ def admin_decide(researcher_id: int, decision: str):
         return redirect(url_for("public.admin_researchers") + f"#r-{researcher_id}")
     flash(f"{researcher.name}: {researchers.access_status(researcher)}.", "success")
     return redirect(url_for("public.admin_researchers"))
+
+
+# --- issue 11: the ledger of standing decisions ------------------------------------------------
+
+
+@bp.get("/admin/ledger")
+def admin_ledger():
+    """Every decision of the ledger, newest first (admin staff only)."""
+    from appeals.services import corrections
+
+    principal = current_principal()
+    try:
+        rows = corrections.ledger(actor_for(principal))
+    except Unauthorized:
+        return _staff_login_redirect()
+    return render_template("public/admin_ledger.html", rows=rows)
+
+
+@bp.post("/admin/ledger/<user_id>/revoke")
+def admin_revoke_decision(user_id: str):
+    """Revoke an account's standing decision, with a reason; future imports only."""
+    from appeals.services import corrections
+
+    principal = current_principal()
+    try:
+        decision = corrections.revoke_decision(user_id, request.form.get("reason", ""), actor_for(principal))
+    except Unauthorized:
+        return _staff_login_redirect()
+    except ServiceError as exc:
+        if exc.status == 403:
+            raise
+        flash(f"{exc.message} {' '.join(exc.fields.values())}".strip(), "error")
+        return redirect(url_for("public.admin_ledger"))
+    flash(f"Decision #{decision.id} for account {decision.user_id} is revoked; future imports only.", "success")
+    return redirect(url_for("public.admin_ledger"))
+
+
+@bp.app_template_global()
+def own_standing_decision():
+    """The signed-in owner's standing decision (remedy, decided_at), or None: for the footprint page."""
+    from appeals.services import corrections
+
+    return corrections.own_standing_decision(current_principal())

@@ -1,69 +1,26 @@
-"""The appeal state machine: every status change goes through `transition`.
+"""The appeal state machine's enforcement: every status change, filing included, goes through `transition`.
 
-Other services (filing, review, corrections) decide *when* to move an appeal;
-this module alone decides *whether* a move is allowed and records it: the
-timeline event, the audit entry and the owner's email, all in the caller's
-transaction.
+Other services (filing, review, corrections) decide *when* to move an appeal; the
+status table (appeals/status.py) decides *whether* a move is allowed and who hears
+of it; this module records it: the timeline event, the audit entry and the owner's
+email, all in the caller's transaction.
 """
 
 from __future__ import annotations
 
 from appeals import db
+from appeals import status as table
 from appeals.models import Appeal, AppealEvent, Message
 from appeals.i18n import gettext as _
-from appeals.i18n import lazy_gettext as _l
+from appeals.requests import iso
 from appeals.services import audit, notify
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict
 
-# from-status -> statuses it may move to.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "filed": frozenset({"in_review", "withdrawn"}),
-    # in_review -> filed: the claim was released or expired before a decision.
-    "in_review": frozenset({"filed", "info_requested", "escalated", "approved", "denied", "withdrawn"}),
-    "info_requested": frozenset({"in_review", "withdrawn"}),
-    "escalated": frozenset({"info_requested", "approved", "denied", "withdrawn"}),
-    # approved -> in_review: a senior sends an approval back instead of confirming it.
-    "approved": frozenset({"correction_queued", "in_review", "withdrawn"}),
-    "correction_queued": frozenset({"correcting", "corrected", "correction_failed"}),
-    # correcting -> correction_queued: a worker died and the run is taken again.
-    "correcting": frozenset({"corrected", "correction_failed", "correction_queued"}),
-    "correction_failed": frozenset({"correction_queued"}),
-    "corrected": frozenset(),
-    "denied": frozenset(),
-    "withdrawn": frozenset(),
-}
-
-# What each status means to the owner, and what comes next: shown on pages and in emails,
-# translated lazily (issue 16) into the locale in force where they are shown.
-STATUS_TEXT: dict[str, tuple] = {
-    "filed": (_l("Filed"), _l("Your appeal is waiting for a reviewer. You will get an email when that changes.")),
-    "in_review": (_l("In review"), _l("A reviewer is looking at your appeal and the published data.")),
-    "info_requested": (
-        _l("Information requested"),
-        _l("The reviewer needs more information from you. Please answer on the appeal page."),
-    ),
-    "escalated": (_l("Escalated"), _l("Your appeal has been passed to a senior reviewer.")),
-    "approved": (
-        _l("Approved, awaiting confirmation"),
-        _l("A reviewer approved your appeal. A second, senior reviewer must confirm it before the data changes."),
-    ),
-    "correction_queued": (
-        _l("Correction queued"),
-        _l("Your appeal was approved and confirmed. The published datasets are about to be corrected."),
-    ),
-    "correcting": (_l("Correcting"), _l("The published datasets are being corrected now.")),
-    "corrected": (
-        _l("Corrected"),
-        _l("A corrected release of every dataset concerned has been published. Nothing more is needed from you."),
-    ),
-    "correction_failed": (
-        _l("Correction delayed"),
-        _l("The correction hit a problem and has not been published yet. The team has been told and will retry."),
-    ),
-    "denied": (_l("Denied"), _l("The reviewers decided not to change the published data. Their reasons are below.")),
-    "withdrawn": (_l("Withdrawn"), _l("You withdrew this appeal.")),
-}
+# Re-exported for callers that read the table through the state machine.
+STATUS_TEXT = table.STATUS_TEXT
+TRANSITIONS = table.TRANSITIONS
+can_move = table.can_move
 
 
 def snapshot(appeal: Appeal) -> dict:
@@ -77,11 +34,6 @@ def snapshot(appeal: Appeal) -> dict:
         "approved_by_id": appeal.approved_by_id,
         "confirmed_by_id": appeal.confirmed_by_id,
     }
-
-
-def can_move(from_status: str, to_status: str) -> bool:
-    """True when the state machine allows `from_status` -> `to_status`."""
-    return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
 def check_version(appeal: Appeal, expected: int | None) -> None:
@@ -102,17 +54,23 @@ def transition(
     data: dict | None = None,
     before: dict | None = None,
 ) -> AppealEvent:
-    """Move `appeal` to `to_status`, recording the event, the audit entry and the owner's email.
+    """Move `appeal` to `to_status`, recording the event, the audit entry and the email the table names.
 
-    `before` is the audited state before the caller's other changes; defaults to now.
+    A new appeal (status None, not yet in the session) is filed this way too: it is
+    added and flushed, and its audit entry has no before-state. `before` is the
+    audited state before the caller's other changes; defaults to now.
     """
-    if not can_move(appeal.status, to_status):
-        raise Conflict(
-            f"An appeal that is {appeal.status} cannot become {to_status}.", code="invalid_transition"
-        )
-    before = before or snapshot(appeal)
     from_status = appeal.status
+    if not table.can_move(from_status, to_status):
+        raise Conflict(
+            f"An appeal that is {from_status or 'new'} cannot become {to_status}.", code="invalid_transition"
+        )
+    if from_status is not None:
+        before = before or snapshot(appeal)
     appeal.status = to_status
+    if appeal.id is None:
+        db.session.add(appeal)
+        db.session.flush()
     event = AppealEvent(
         appeal_id=appeal.id,
         status_from=from_status,
@@ -122,6 +80,8 @@ def transition(
         public_note=public_note,
         data=data,
     )
+    if from_status is None and appeal.created_at is not None:
+        event.created_at = appeal.created_at  # the filing's event carries the appeal's own time
     db.session.add(event)
     db.session.flush()  # bumps appeal.version, so the audit entry shows the new one
     audit.record(actor, action, "appeal", appeal.id, before, snapshot(appeal))
@@ -130,19 +90,23 @@ def transition(
     return event
 
 
-def _owner_should_hear(appeal: Appeal, from_status: str, to_status: str) -> bool:
-    # Claims coming and going are the team's business: the owner hears that a
-    # reviewer started once, and never that a claim was released or expired.
-    if to_status == "filed":
-        return False
-    if to_status == "in_review" and from_status == "filed":
+def _owner_should_hear(appeal: Appeal, from_status: str | None, to_status: str) -> bool:
+    who = table.mailed(from_status, to_status)
+    if who == table.OWNER_FIRST_TIME:
         earlier = (
             db.session.query(AppealEvent.id)
-            .filter(AppealEvent.appeal_id == appeal.id, AppealEvent.status_to == "in_review")
+            .filter(AppealEvent.appeal_id == appeal.id, AppealEvent.status_to == to_status)
             .count()
         )
         return earlier <= 1  # the event just added is one of them
-    return True
+    return who == table.OWNER
+
+
+def clear_claim(appeal: Appeal) -> None:
+    """End any reviewer's claim on the appeal (in the caller's transaction)."""
+    appeal.assigned_to_id = None
+    appeal.claimed_at = None
+    appeal.claim_touched_at = None
 
 
 def record_action(appeal: Appeal, actor: Actor, action: str, before: dict | None = None) -> None:
@@ -158,10 +122,10 @@ def timeline(appeal: Appeal, for_owner: bool) -> list[dict]:
     items = [
         {
             "type": "status",
-            "at": e.created_at.isoformat() + "Z",
+            "at": iso(e.created_at),
             "status": e.status_to,
             "from_status": e.status_from,
-            "title": str(STATUS_TEXT[e.status_to][0]),
+            "title": table.title(e.status_to),
             "note": e.public_note,
             "data": _owner_data(e.data) if for_owner else e.data,
             "actor": e.actor_kind,
@@ -171,7 +135,7 @@ def timeline(appeal: Appeal, for_owner: bool) -> list[dict]:
     ] + [
         {
             "type": "message",
-            "at": m.created_at.isoformat() + "Z",
+            "at": iso(m.created_at),
             "from": "you" if (for_owner and m.author_kind == "account") else m.author_kind,
             "body": m.body,
             **({} if for_owner else {"author_staff_id": m.author_staff_id}),

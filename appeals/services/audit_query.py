@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import AuditEntry
+from appeals.requests import iso
 from appeals.services import policy
 from appeals.services.errors import Invalid
 
@@ -53,7 +54,7 @@ def parse_filters(args) -> AuditFilters:
         raw = (args.get(name) or "").strip()
         if not raw:
             return default
-        if not raw.isdigit() or not 1 <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= high:
             problems[name] = f"A whole number from 1 to {high}."
             return default
         return int(raw)
@@ -102,7 +103,7 @@ def describe(entry: AuditEntry) -> dict:
     """An audit entry as plain data (the API's item)."""
     return {
         "id": entry.id,
-        "at": entry.created_at.isoformat() + "Z",
+        "at": iso(entry.created_at),
         "actor_kind": entry.actor_kind,
         "actor_id": entry.actor_id,
         "actor": entry.actor_label,

@@ -17,7 +17,7 @@ from appeals import db, i18n, runtime
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
 from appeals.models import DownloadLog, DownloadRequest, Researcher
-from appeals.services import notify, policy
+from appeals.services import dispatch, notify, policy
 from appeals.services.accounts import email_problem
 from appeals.services.catalogue import engine_and_errors, release, release_path
 from appeals.services.errors import Forbidden, Invalid, NotFound
@@ -49,7 +49,8 @@ class LinkGrant:
     version: int
     variant: str
     expires_at: datetime
-    links: list[Link]
+    links: list[Link]  # the links this request may SHOW; empty when they go by email only
+    emailed: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,28 +112,50 @@ def request_links(
         researcher_id, email = principal.id, principal.email
 
     settings = runtime.settings()
+    shown = links_shown()
     download = DownloadRequest(
         email=email, dataset=info.name, version=found.version, variant=variant,
         researcher_id=researcher_id, accepted_terms_at=utcnow(), ip=ip, language=i18n.current_locale(),
     )
     db.session.add(download)
     db.session.flush()
-    token = _serializer().dumps(
-        {"r": download.id, "e": email, "d": info.name, "v": found.version, "t": variant, "u": researcher_id}
-    )
     expires_at = download.created_at + timedelta(hours=settings.download_link_hours)
-    links = []
-    for f in sorted(found.files, key=lambda f: f.path):
-        if f.variant != variant:
-            continue
-        relative = f"{file_path_url(info.name, found.version, variant, f.path)}?token={token}"
-        links.append(Link(f.path, variant, f.bytes, f.sha256, relative, settings.public_url + relative, expires_at))
-    grant = LinkGrant(download.id, email, info.name, found.version, variant, expires_at, links)
+
+    def links(proven: bool) -> list[Link]:
+        # "p": the link went only to the mailbox (or to a researcher's granted address), so whoever
+        # uses it has proven the address; links shown on a page prove nothing.
+        token = _serializer().dumps({"r": download.id, "e": email, "d": info.name, "v": found.version,
+                                     "t": variant, "u": researcher_id, "p": int(proven)})
+        out = []
+        for f in sorted(found.files, key=lambda f: f.path):
+            if f.variant == variant:
+                relative = f"{file_path_url(info.name, found.version, variant, f.path)}?token={token}"
+                out.append(Link(f.path, variant, f.bytes, f.sha256, relative, settings.public_url + relative,
+                                expires_at))
+        return out
+
+    emailed = LinkGrant(download.id, email, info.name, found.version, variant, expires_at, links(True))
     subject = _("Your download links: %(dataset)s, version %(version)s", dataset=info.name, version=found.version)
-    notify.enqueue(email, subject, _links_email(grant), "download_links")
+    notify.enqueue(email, subject, _links_email(emailed), "download_links")
     db.session.commit()
-    notify.deliver_pending()
-    return grant
+    dispatch.mail()
+    # In production the links go to the address given and nowhere else (web and API alike).
+    shown_links = links(researcher_id is not None) if shown or researcher_id is not None else []
+    return LinkGrant(download.id, email, info.name, found.version, variant, expires_at, shown_links,
+                     emailed=not shown_links)
+
+
+def links_shown() -> bool:
+    """Whether a download request may show its links on screen (demo and test modes only)."""
+    return runtime.settings().mode in ("demo", "test")
+
+
+def starts_a_download(byte_range, size: int) -> bool:
+    """True unless `byte_range` resumes a download: any range resolving to byte 0 is a new one."""
+    if byte_range is None:
+        return True
+    resolved = byte_range.range_for_length(size)
+    return resolved is not None and resolved[0] == 0  # an unsatisfiable range (416) downloads nothing
 
 
 def _links_email(grant: LinkGrant) -> str:
@@ -160,7 +183,7 @@ def _links_email(grant: LinkGrant) -> str:
 
 
 def open_file(principal, name: str, version: int, variant: str, filename: str, token: str | None,
-              ip: str | None = None, record: bool = True) -> FileToServe:
+              ip: str | None = None, record: bool = True, byte_range=None) -> FileToServe:
     """Check a file link and log the download; returns the file to stream or the URL to redirect to.
 
     An unhashed file answers NotFound to anyone without a current grant and a link
@@ -203,11 +226,14 @@ def open_file(principal, name: str, version: int, variant: str, filename: str, t
         local = None if url else engine.file_path(info.name, found.version, variant, filename)
     except (errors.UnknownFile, errors.UnknownVersion, errors.UnknownDataset):
         raise missing from None
-    if record:
+    # A suffix range (bytes=-N) covering the whole file is a whole download too: judged by length (the
+    # manifest's, so that a redirect to the object store is judged like a streamed file).
+    size = next(f.bytes for f in found.files if f.variant == variant and f.path == filename)
+    if record and starts_a_download(byte_range, size):
         db.session.add(
             DownloadLog(
                 email=claims["e"], dataset=info.name, version=found.version, variant=variant, path=filename,
-                researcher_id=claims.get("u"), ip=ip,
+                researcher_id=claims.get("u"), ip=ip, proven=bool(claims.get("p", 0)),
             )
         )
         db.session.commit()

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from appeals import db, i18n, runtime
 from appeals.i18n import gettext as _
 from appeals.models import DownloadLog, DownloadNotice, DownloadRequest
-from appeals.services import notify
+from appeals.services import dispatch, notify
 from appeals.services.catalogue import release_path
 
 
@@ -28,7 +28,7 @@ def notify_downloaders(releases: dict[str, int]) -> int:
             db.session.rollback()
     else:
         raise RuntimeError("could not record download notices after three attempts")
-    notify.deliver_pending()
+    dispatch.mail()
     return sent
 
 
@@ -39,7 +39,7 @@ def _queue_notices(releases: dict[str, int]) -> int:
         new_version = int(new_version)
         downloaded = db.session.execute(
             select(DownloadLog.email, DownloadLog.version)
-            .where(DownloadLog.dataset == name, DownloadLog.version < new_version)
+            .where(DownloadLog.dataset == name, DownloadLog.version < new_version, DownloadLog.proven.is_(True))
             .distinct()
         ).all()
         told = set(

@@ -24,7 +24,9 @@ from appeals.services.download_links import (  # noqa: F401
     Link,
     LinkGrant,
     file_path_url,
+    links_shown,
     open_file,
     request_links,
+    starts_a_download,
 )
 from appeals.services.download_notices import notify_downloaders  # noqa: F401

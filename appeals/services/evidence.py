@@ -15,6 +15,7 @@ from appeals.i18n import gettext as _
 from appeals.i18n import lazy_gettext
 from appeals.models import Appeal, Attachment, Staff
 from appeals.models.accounts import Account
+from appeals.requests import iso
 from appeals.services import policy
 from appeals.services.errors import NotFound
 
@@ -178,7 +179,7 @@ def listing(appeal_id: int) -> list[dict]:
     )
     return [
         {"id": a.id, "filename": a.filename, "media_type": a.media_type, "size": a.size,
-         "message_id": a.message_id, "created_at": a.created_at.isoformat() + "Z"}
+         "message_id": a.message_id, "created_at": iso(a.created_at)}
         for a in rows
     ]
 

@@ -7,19 +7,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from appeals import db, i18n, runtime
+from appeals import status as table
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
 from appeals.i18n import N_, lazy_gettext
 from appeals.models import OPEN_STATUSES, REASONS, Account, Appeal, AppealDataset, AppealEvent, Message, ReasonCode
-from appeals.services import appeals, audit, evidence, notify, policy
+from appeals.requests import TEXT_MAX, iso, parse_iso, text_problem  # noqa: F401 - pages read filing.TEXT_MAX
+from appeals.services import appeals, dispatch, evidence, policy
 from appeals.services.accounts import describe, email_problem
-from appeals.services.appeals import STATUS_TEXT
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
 from appeals.services.footprint import entries_for_user_id
 from appeals.services.transactions import atomic
 
-TEXT_MAX = 5000
 # The filing form's fields in the order it asks them (error summaries follow it).
 FIELD_ORDER = ("reason", "compromised_from", "compromised_until", "statement", "new_information",
                "contact_email", "evidence")
@@ -29,15 +29,6 @@ REASON_LABELS = {
     "compromised": lazy_gettext("My account was compromised (someone else controlled it) at the time"),
     "other": lazy_gettext("Another reason"),
 }
-
-# Once a decision is final the owner sees it; an approval awaiting its second reviewer may still change.
-DECISION_VISIBLE = ("correction_queued", "correcting", "corrected", "correction_failed", "denied")
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() + ("Z" if isinstance(value, datetime) else "")
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -106,9 +97,9 @@ def overview(principal) -> dict:
         {
             "id": a.id,
             "status": a.status,
-            "status_title": str(STATUS_TEXT[a.status][0]),
-            "created_at": _iso(a.created_at),
-            "updated_at": _iso(a.updated_at),
+            "status_title": table.title(a.status),
+            "created_at": iso(a.created_at),
+            "updated_at": iso(a.updated_at),
             "is_open": a.is_open,
         }
         for a in list_own_appeals(principal)
@@ -150,7 +141,7 @@ def get_own_appeal(principal, appeal_id) -> Appeal:
 
 def appeal_to_owner_dict(appeal: Appeal) -> dict:
     """The appeal as its owner sees it (pages and API): no staff identities, no internal notes."""
-    title, explanation = (str(text) for text in STATUS_TEXT[appeal.status])
+    title, explanation = table.title(appeal.status), table.explanation(appeal.status)
     timeline = appeals.timeline(appeal, for_owner=True)
     releases = None
     for item in reversed(timeline):
@@ -158,7 +149,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
             releases = item["data"]["releases"]
             break
     decision = None
-    if appeal.status in DECISION_VISIBLE:
+    if appeal.status in table.DECIDED:
         label = None
         if appeal.decision_reason_code:
             label = db.session.scalar(select(ReasonCode.label).where(ReasonCode.code == appeal.decision_reason_code))
@@ -168,15 +159,15 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
             "reason_code": appeal.decision_reason_code,
             "reason_label": label,
             "statement": appeal.decision_statement,
-            "decided_at": _iso(appeal.decided_at),
+            "decided_at": iso(appeal.decided_at),
             "new_appeal_from": None,
         }
         if appeal.status == "denied":
-            denied_at = next((datetime.fromisoformat(i["at"].rstrip("Z")) for i in timeline
+            denied_at = next((parse_iso(i["at"]) for i in timeline
                               if i["type"] == "status" and i["status"] == "denied"), None)
             if denied_at is not None:
                 cooldown = timedelta(days=runtime.settings().reappeal_cooldown_days)
-                decision["new_appeal_from"] = _iso(denied_at + cooldown)
+                decision["new_appeal_from"] = iso(denied_at + cooldown)
     return {
         "id": appeal.id,
         "status": appeal.status,
@@ -187,13 +178,13 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "reason_label": REASON_LABELS.get(appeal.reason, appeal.reason),
         "statement": appeal.statement,
         "contact_email": appeal.contact_email,
-        "compromised_from": _iso(appeal.compromised_from),
-        "compromised_until": _iso(appeal.compromised_until),
+        "compromised_from": iso(appeal.compromised_from),
+        "compromised_until": iso(appeal.compromised_until),
         "new_information": appeal.new_information,
-        "created_at": _iso(appeal.created_at),
-        "updated_at": _iso(appeal.updated_at),
-        "due_at": _iso(appeal.due_at) if appeal.is_open else None,
-        "info_due_at": _iso(appeal.info_due_at) if appeal.status == "info_requested" else None,
+        "created_at": iso(appeal.created_at),
+        "updated_at": iso(appeal.updated_at),
+        "due_at": iso(appeal.due_at) if appeal.is_open else None,
+        "info_due_at": iso(appeal.info_due_at) if appeal.status in table.WAITING_FOR_OWNER else None,
         "version": appeal.version,
         "datasets": [
             {
@@ -207,7 +198,7 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         ],
         "decision": decision,
         "releases": releases,
-        "can_reply": appeal.status == "info_requested",
+        "can_reply": appeal.status in table.WAITING_FOR_OWNER,
         "attachments": evidence.listing(appeal.id),
         "can_withdraw": appeals.can_move(appeal.status, "withdrawn"),
         "timeline": timeline,
@@ -218,25 +209,9 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
 
 
 def _text(data: dict, name: str, label: str, problems: dict, required: bool) -> str | None:
-    value = data.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems[name] = _("%(field)s must be text.", field=label)
-        return None
-    # Browsers send line breaks as CR LF; count each as one character, as the page does.
-    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if "\x00" in value:
-        problems[name] = _("%(field)s contains a character that cannot be stored (NUL).", field=label)
-        return None
-    if not value:
-        if required:
-            problems[name] = _("%(field)s is required.", field=label)
-        return None
-    if len(value) > TEXT_MAX:
-        problems[name] = _("%(field)s can have at most %(max)s characters; it has %(count)s.", field=label,
-                           max=i18n.format_number(TEXT_MAX), count=i18n.format_number(len(value)))
-        return None
+    value, problem = text_problem(data.get(name), label, required)
+    if problem:
+        problems[name] = problem
     return value
 
 
@@ -394,7 +369,7 @@ def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) 
     footprint = status["footprint"]
     appeal = Appeal(
         account_id=account.id,
-        status="filed",
+        status=None,
         created_at=now,
         updated_at=now,
         due_at=now + timedelta(days=runtime.settings().sla_days),
@@ -412,19 +387,10 @@ def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) 
         language=i18n.current_locale(),
         **values,
     )
-    db.session.add(appeal)
-    db.session.flush()
-    # Creation is the one status change without a from-status, so it cannot go through transition().
-    event = AppealEvent(
-        appeal_id=appeal.id, created_at=now, status_from=None, status_to="filed", actor_kind=actor.kind, actor_id=actor.id
-    )
-    db.session.add(event)
-    db.session.flush()
-    audit.record(actor, "appeal.file", "appeal", appeal.id, None, appeals.snapshot(appeal))
+    appeals.transition(appeal, "filed", actor, "appeal.file")
     evidence.attach(appeal, checked)
-    notify.status_changed(appeal, event)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
@@ -452,7 +418,7 @@ def reply(principal, actor: Actor, appeal_id, body, expected_version=None, files
     appeals.transition(appeal, "in_review", actor, "appeal.reply", before=before)
     evidence.attach(appeal, checked, message_id=message.id)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
@@ -467,14 +433,12 @@ def withdraw(principal, actor: Actor, appeal_id, expected_version=None) -> Appea
                         "so this appeal can no longer be withdrawn.")
         else:
             message = _("This appeal is already closed (%(status)s); there is nothing to withdraw.",
-                        status=_lower_first(str(STATUS_TEXT[appeal.status][0])))
+                        status=_lower_first(table.title(appeal.status)))
         raise Conflict(message, code="cannot_withdraw")
     before = appeals.snapshot(appeal)
-    appeal.assigned_to_id = None
-    appeal.claimed_at = None
-    appeal.claim_touched_at = None
+    appeals.clear_claim(appeal)
     appeal.info_due_at = None
     appeals.transition(appeal, "withdrawn", actor, "appeal.withdraw", before=before)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from appeals.i18n import gettext as _
 
 _hasher = PasswordHasher()
-# Compared against when the user does not exist, so timing does not reveal which names are real.
-_DUMMY_HASH = _hasher.hash("appeals-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Compared against when the user does not exist, so timing does not reveal which names are real.
+    # Made on first use, not at import: every command imports this module, few check a password.
+    return _hasher.hash("appeals-dummy-password")
+
 
 MIN_LENGTH = 10
 
@@ -22,7 +30,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when `password` matches `stored_hash`; spends the same time when there is no hash."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -36,6 +36,9 @@ STAFF_ACTIONS: dict[str, str] = {
     "reference.view": "reviewer",  # issue 14: GET /api/v1/reference
     "correction.retry": "admin",
     "researcher.manage": "admin",
+    # issue 11: the ledger of standing decisions
+    "ledger.view": "admin",
+    "decision.revoke": "admin",
 }
 
 
@@ -90,18 +93,23 @@ def authorize(principal, action: str, appeal: Appeal | None = None) -> None:
     if appeal is None:
         return
 
-    if action == "appeal.claim" and appeal.status == "escalated" and not principal.has_role("senior"):
+    if action == "appeal.claim" and is_escalated(appeal) and not principal.has_role("senior"):
         raise Forbidden("Escalated appeals are for senior reviewers.")
     if action in ("appeal.decide", "appeal.message"):
         if not holds_claim(principal, appeal):
             raise Forbidden("Claim this appeal before acting on it.")
-        if appeal.status == "escalated" and not principal.has_role("senior"):
+        if is_escalated(appeal) and not principal.has_role("senior"):
             raise Forbidden("Escalated appeals are decided by senior reviewers.")
     if action == "appeal.release" and not (holds_claim(principal, appeal) or principal.has_role("senior")):
         raise Forbidden("Only the holder or a senior reviewer can release this claim.")
     if action in ("appeal.confirm", "appeal.send_back") and appeal.approved_by_id == principal.id:
         # Four eyes: the one who approved a change to published data never confirms it.
         raise Forbidden("The approver cannot confirm their own approval; another senior must.")
+
+
+def is_escalated(appeal: Appeal) -> bool:
+    """True for an appeal that is, or ever was, escalated: it stays with senior reviewers."""
+    return appeal.status == "escalated" or bool(getattr(appeal, "senior_only", False))
 
 
 def researcher_has_access(researcher: Researcher) -> bool:

@@ -8,21 +8,24 @@ counts per status (the total and the overdue count come from the same query).
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, union_all
 
 from appeals import db, runtime
+from appeals import status as table
 from appeals.db import utcnow
 from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, AppealDataset, Correction, CorrectionRun
-from appeals.services import policy
+from appeals.requests import iso
+from appeals.services import corrections, policy
 from appeals.services.errors import Invalid
 
-# What a reviewer still has to act on: the queue's default view.
-WAITING_STATUSES = ("filed", "in_review", "info_requested", "escalated", "approved")
+# The queue's default view: what staff still have to act on, exactly; an appeal waiting on its owner's
+# answer is not waiting for staff (issue 15).
+WAITING_STATUSES = table.WAITING_FOR_STAFF
 # Undecided appeals run against the SLA clock; decided ones have stopped it.
-UNDECIDED_STATUSES = ("filed", "in_review", "info_requested", "escalated")
+UNDECIDED_STATUSES = table.UNDECIDED
 STATUS_GROUPS = {"waiting": WAITING_STATUSES, "open": OPEN_STATUSES, "all": APPEAL_STATUSES}
 SORTS = {
     "oldest": (Appeal.created_at.asc(), Appeal.id.asc()),
@@ -66,7 +69,6 @@ class QueuePage:
     overdue: int  # matching appeals (status filter included) past their SLA due date
     now: datetime
     claim_cutoff: datetime
-    expired: dict = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -88,7 +90,7 @@ def parse_filters(args) -> QueueFilters:
         raw = (args.get(name) or "").strip()
         if not raw:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
             problems[name] = f"A whole number from {low} to {high}."
             return default
         return int(raw)
@@ -114,12 +116,12 @@ def parse_filters(args) -> QueueFilters:
     return filters
 
 
-def list_queue(principal, filters: QueueFilters, expire: bool = True) -> QueuePage:
-    """One page of the queue for a staff member, after freeing idle claims and expired requests."""
-    from appeals.services.review import expire_stale
+def list_queue(principal, filters: QueueFilters) -> QueuePage:
+    """One page of the queue for a staff member; reads only (the worker's sweep expires claims and requests).
 
+    An idle claim shows as free here from the moment it lapses, before the sweep records it.
+    """
     policy.authorize(principal, "queue.view")
-    expired = expire_stale() if expire else {}
     now = utcnow()
     cutoff = now - timedelta(minutes=runtime.settings().claim_idle_minutes)
     overdue_cond = and_(Appeal.status.in_(UNDECIDED_STATUSES), Appeal.due_at < now)
@@ -144,7 +146,7 @@ def list_queue(principal, filters: QueueFilters, expire: bool = True) -> QueuePa
             select(Appeal).where(Appeal.id.in_(_page_ids(statuses, conditions, filters)))
             .order_by(*SORTS[filters.sort])
         ))
-    return QueuePage(filters, items, total, counts, overdue, now, cutoff, expired)
+    return QueuePage(filters, items, total, counts, overdue, now, cutoff)
 
 
 def _page_ids(statuses, conditions, filters: QueueFilters):
@@ -199,8 +201,8 @@ def describe(appeal: Appeal, page: QueuePage) -> dict:
         "reason": appeal.reason,
         "screen_name": appeal.account.screen_name,
         "user_id": appeal.account.user_id,
-        "created_at": appeal.created_at.isoformat() + "Z",
-        "due_at": appeal.due_at.isoformat() + "Z",
+        "created_at": iso(appeal.created_at),
+        "due_at": iso(appeal.due_at),
         "overdue": appeal.status in UNDECIDED_STATUSES and appeal.due_at < page.now,
         "footprint_size": appeal.footprint_size,
         "datasets": [d.dataset for d in appeal.datasets],
@@ -249,7 +251,5 @@ def dashboard(principal, days: int = 90) -> dict:
 
 def retry_correction(principal, correction_id: int, actor) -> Correction:
     """An admin retries a failed correction (the corrections service does the work and authorizes too)."""
-    from appeals.services import corrections
-
     policy.authorize(principal, "correction.retry")
     return corrections.retry(correction_id, actor)

@@ -16,20 +16,23 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from appeals import db, runtime
+from appeals import status as table
 from appeals.db import utcnow
 from appeals.models import REMEDIES, Appeal, InternalNote, Message, Staff
-from appeals.services import notify, policy, reference
-from appeals.services.appeals import check_version, record_action, snapshot, timeline, transition
+from appeals.requests import iso
+from appeals.requests import text as clean_text
+from appeals.services import corrections, dispatch, notify, policy, reference
+from appeals.services.appeals import check_version, clear_claim, record_action, snapshot, timeline, transition
+from appeals.services import staff as staff_service
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Invalid, NotFound
+from appeals.services.footprint import entries_for_user_id
 from appeals.services.transactions import atomic
+from workers.engine.errors import EngineError
 
 log = logging.getLogger("appeals.review")
 
-# Statuses in which someone can hold an appeal; `escalated` only for seniors (see the policy).
-CLAIMABLE = ("filed", "in_review", "info_requested", "escalated")
 DECISIONS = ("approve", "deny", "request_info", "escalate")
-MAX_TEXT = 20000
 EXPIRY_BATCH = 200
 
 
@@ -69,9 +72,6 @@ def appeal_page(principal, appeal_id: int) -> dict:
 
 def _evidence(appeal: Appeal) -> dict:
     """The published footprint, sample rows per dataset and (for an approval) the correction plan."""
-    from appeals.services.footprint import entries_for_user_id
-    from workers.engine.errors import EngineError
-
     user_id = appeal.account.user_id
     result = {"footprint": [], "samples": {}, "plan": None, "error": None}
     try:
@@ -99,7 +99,7 @@ def claim(principal, appeal_id: int, actor: Actor, expected_version: int | None 
     check_version(appeal, expected_version)
     _take(principal, appeal, actor)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
@@ -113,13 +113,16 @@ def claim_next(principal, actor: Actor) -> Appeal | None:
     matching nothing) simply looks again: every round someone wins, so the loop ends.
     """
     policy.authorize(principal, "appeal.claim")
-    statuses = ["filed", "in_review"] + (["escalated"] if principal.has_role("senior") else [])
+    # An appeal waiting on its owner is claimed when they reply, not before.
+    statuses = [s for s in _claimable_by(principal) if s not in table.WAITING_FOR_OWNER]
     skip_locked = db.session.get_bind().dialect.name == "postgresql"
     while True:
         query = (
             select(Appeal.id)
             .where(Appeal.status.in_(statuses),
-                   or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()))
+                   or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < _cutoff()),
+                   # issue 13: an appeal once escalated stays with the seniors
+                   or_(Appeal.senior_only.is_(False), principal.has_role("senior")))
             .order_by(Appeal.created_at, Appeal.id)
             .limit(1 if skip_locked else 5)
         )
@@ -141,7 +144,7 @@ def claim_next(principal, actor: Actor) -> Appeal | None:
                 db.session.rollback()  # another reviewer was faster; try the next one
                 continue
             db.session.commit()
-            notify.deliver_pending()
+            dispatch.mail()
             return appeal
 
 
@@ -154,13 +157,13 @@ def release(principal, appeal_id: int, actor: Actor, expected_version: int | Non
         raise Conflict("Nobody holds a claim on this appeal.", code="not_claimed")
     _give_back(appeal, actor, "appeal.release")
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
 def _take(staff: Staff, appeal: Appeal, actor: Actor) -> None:
     """The atomic claim: one conditional UPDATE; rowcount 0 means someone else holds it (no commit)."""
-    statuses = [s for s in CLAIMABLE if s != "escalated" or staff.has_role("senior")]
+    statuses = _claimable_by(staff)
     if appeal.status not in statuses:
         raise Conflict(f"An appeal that is {appeal.status} cannot be claimed.", code="not_claimable")
     before = snapshot(appeal)
@@ -191,16 +194,15 @@ def _take(staff: Staff, appeal: Appeal, actor: Actor) -> None:
         record_action(appeal, actor, "appeal.claim", before)
 
 
-def _clear_claim(appeal: Appeal) -> None:
-    appeal.assigned_to_id = None
-    appeal.claimed_at = None
-    appeal.claim_touched_at = None
+def _claimable_by(staff: Staff) -> list[str]:
+    # Statuses in which this member can hold an appeal; senior-only ones for seniors (see the policy).
+    return [s for s in table.CLAIMABLE if s not in table.SENIOR_ONLY or staff.has_role("senior")]
 
 
 def _give_back(appeal: Appeal, actor, action: str) -> None:
     """End the claim (released or expired): an undecided review returns to filed; audited as `action`."""
     before = snapshot(appeal)
-    _clear_claim(appeal)
+    clear_claim(appeal)
     if appeal.status == "in_review" and appeal.decided_at is None:
         transition(appeal, "filed", actor, action, before=before)
     else:
@@ -252,7 +254,7 @@ def decide(
         appeal.approved_by_id = principal.id
         appeal.decided_at = now
         appeal.confirmed_by_id = appeal.confirmed_at = None
-        _clear_claim(appeal)
+        clear_claim(appeal)
         transition(appeal, "approved", actor, "appeal.approve", public_note=statement,
                    data={"remedy": remedy, "reason_code": appeal.decision_reason_code}, before=before)
     elif action == "deny":
@@ -263,7 +265,7 @@ def decide(
         appeal.decision_reason_code = code.code
         appeal.decision_statement = statement
         appeal.decided_at = now
-        _clear_claim(appeal)
+        clear_claim(appeal)
         transition(appeal, "denied", actor, "appeal.deny", public_note=f"{statement}\n\nReason: {code.label}",
                    data={"reason_code": code.code}, before=before)
     elif action == "request_info":
@@ -272,24 +274,23 @@ def decide(
         appeal.info_due_at = now + timedelta(days=days)
         db.session.add(Message(appeal_id=appeal.id, author_kind="staff", author_staff_id=principal.id, body=statement))
         # The claim is let go: the owner's reply puts the appeal back in the shared queue.
-        _clear_claim(appeal)
+        clear_claim(appeal)
         note = f"{statement}\n\nPlease answer within {days} days; after that the review continues without it."
         transition(appeal, "info_requested", actor, "appeal.request_info", public_note=note,
-                   data={"info_due_at": appeal.info_due_at.isoformat() + "Z"}, before=before)
+                   data={"info_due_at": iso(appeal.info_due_at)}, before=before)
     else:  # escalate: the reason is for the seniors, not for the owner
         db.session.add(InternalNote(appeal_id=appeal.id, staff_id=principal.id, body="Escalated: " + statement))
-        _clear_claim(appeal)
+        clear_claim(appeal)
+        appeal.senior_only = True  # issue 13: stays with the seniors after any request for information
         transition(appeal, "escalated", actor, "appeal.escalate", before=before)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
 @atomic
 def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | None = None) -> Appeal:
     """Four eyes: a senior other than the approver confirms; the correction is queued in the same commit."""
-    from appeals.services import corrections
-
     appeal = _authorized(principal, "appeal.confirm", appeal_id)
     check_version(appeal, expected_version)
     if appeal.status != "approved":
@@ -300,10 +301,12 @@ def confirm(principal, appeal_id: int, actor: Actor, expected_version: int | Non
     appeal.confirmed_at = utcnow()
     transition(appeal, "correction_queued", actor, "appeal.confirm",
                data={"remedy": appeal.decision_remedy}, before=before)
+    # issue 13: flags the confirm entry written just above, before anything flushes it.
+    staff_service.flag_new_staff_confirmation(principal, appeal, actor)
     corrections.queue_correction(appeal, actor)
     db.session.commit()
     corrections.dispatch()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
@@ -323,7 +326,7 @@ def send_back(principal, appeal_id: int, actor: Actor, reason: str, expected_ver
     appeal.decision_remedy = appeal.decision_reason_code = appeal.decision_statement = None
     transition(appeal, "in_review", actor, "appeal.send_back", before=before)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return appeal
 
 
@@ -362,7 +365,7 @@ def send_message(principal, appeal_id: int, actor: Actor, body: str, expected_ve
     _touch(appeal, principal)
     record_action(appeal, actor, "appeal.message", before)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return message
 
 
@@ -403,7 +406,7 @@ def expire_stale(now: datetime | None = None) -> dict:
         # Someone acted on one of these appeals meanwhile; their change wins, the next sweep retries.
         db.session.rollback()
         return {"info_requests": 0, "claims": 0}
-    notify.deliver_pending()
+    dispatch.mail()
     return counts
 
 
@@ -424,11 +427,5 @@ def _authorized(principal, action: str, appeal_id) -> Appeal:
 
 
 def _text(value, field: str, required: bool) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        raise Invalid(f"{field} must be text.", fields={field: "Must be text."})
-    if required and not text:
-        raise Invalid(f"Please write the {field}.", fields={field: "Required."})
-    if len(text) > MAX_TEXT:
-        raise Invalid(f"The {field} is too long (at most {MAX_TEXT} characters).", fields={field: "Too long."})
-    return text
+    # The one text rule of the request layer (limit, line ends, NUL), labelled for staff.
+    return clean_text(value, field, f"The {field}", required) or ""

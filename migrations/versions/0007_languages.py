@@ -8,6 +8,8 @@ Create Date: 2026-11-30 01:40:00
 from alembic import op
 import sqlalchemy as sa
 
+from appeals.services.reference import DEFAULT_TEMPLATE_TRANSLATIONS, DEFAULT_TEMPLATES
+
 
 revision = '0007_languages'
 down_revision = '0006_evidence_uploads'  # chained after main's 0006 when merging main
@@ -36,6 +38,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_message_template_bodies')),
         sa.UniqueConstraint('template_id', 'language', name='uq_message_template_bodies_template_language'),
     )
+
+    # The default templates (0005) get their bodies in the owners' languages, unless an admin changed the English.
+    conn = op.get_bind()
+    templates = sa.table("message_templates", sa.column("id", sa.Integer), sa.column("name", sa.String),
+                         sa.column("body", sa.Text))
+    bodies = sa.table("message_template_bodies", sa.column("template_id", sa.Integer),
+                      sa.column("language", sa.String), sa.column("body", sa.Text))
+    defaults = dict(DEFAULT_TEMPLATES)
+    rows = []
+    for template_id, name, body in conn.execute(sa.select(templates.c.id, templates.c.name, templates.c.body)):
+        if defaults.get(name) == body:
+            rows += [{"template_id": template_id, "language": code, "body": text}
+                     for code, text in DEFAULT_TEMPLATE_TRANSLATIONS.get(name, {}).items()]
+    if rows:
+        op.bulk_insert(bodies, rows)
 
 
 def downgrade() -> None:

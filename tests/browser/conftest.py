@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM
 
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 AXE_VERSION = "4.14.1"
@@ -28,22 +26,6 @@ def axe_source(tmp_path_factory) -> str:
     except (subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"axe-core could not be installed from the npm registry: {exc}")
     return (target / "node_modules" / "axe-core" / "axe.min.js").read_text()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One Chromium for the whole session (never a downloaded browser); skips without it."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        instance = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(params=sorted(VIEWPORTS))

@@ -17,8 +17,9 @@ from .conftest import make_alpha
 
 
 @pytest.fixture
-def env(tmp_path):
-    return {"APPEALS_MODE": "test", "APPEALS_HOME": str(tmp_path / "home"), "APPEALS_DATA_DIR": ""}
+def env(settings_env):
+    """The test settings (a migrated database: imports read the ledger; Redis: they take the lock)."""
+    return settings_env
 
 
 def test_cli_flow(tmp_path, env):
@@ -39,6 +40,8 @@ def test_cli_flow(tmp_path, env):
     assert r.invoke(datasets, ["reindex"], env=env).exit_code == 0
     res = r.invoke(datasets, ["verify", "alpha"], env=env)
     assert res.exit_code == 0 and "ok" in res.output
+    res = r.invoke(datasets, ["rederive", "alpha"], env=env)
+    assert res.exit_code == 0 and "published alpha version 2 (version 1 withdrawn)" in res.output, res.output
     out = tmp_path / "out"
     res = r.invoke(releases, ["export", "alpha", "--variant", "hashed", "--to", str(out)], env=env)
     assert res.exit_code == 0, res.output

@@ -9,6 +9,7 @@ from appeals import db, runtime
 from appeals.models import Appeal, Message
 from appeals.services import appeals, filing
 from appeals.services.audit import Actor
+from appeals.services.auth import session_stamp
 from tests.conftest import PASSWORD, csrf_from, users_of
 
 GOOD_APPEAL = {
@@ -32,6 +33,7 @@ def staff_session(app, client, staff) -> None:
         sess["_user_id"] = staff.get_id()
         sess["_fresh"] = True
         sess["_id"] = ident
+        sess["_stamp"] = session_stamp(staff)  # sessions are checked on the server (issue 13)
 
 
 def owner_actor(account) -> Actor:

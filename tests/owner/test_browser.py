@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import PASSWORD
@@ -26,13 +28,14 @@ def test_owner_path_in_a_browser(live_server, browser_page, owner_a):
 
     page.get_by_role("link", name="File an appeal").click()
     page.get_by_label("My account was compromised").check()
-    page.get_by_label("Date you lost control").fill("2019-01-02")
-    page.get_by_label("Date you regained control").fill("2019-02-03")
+    for field, value in (("compromised_from-day", "2"), ("compromised_from-month", "1"), ("compromised_from-year", "2019"),
+                         ("compromised_until-day", "3"), ("compromised_until-month", "2"), ("compromised_until-year", "2019")):
+        page.locator(f"#f-{field}").fill(value)
     page.get_by_label("Your statement").fill("Someone took over my account in January 2019.")
     page.get_by_label("Email for updates about this appeal").fill("me@example.org")
     page.get_by_role("button", name="File my appeal").click()
 
-    page.wait_for_url("**/appeals/*")
+    page.wait_for_url(re.compile(r".*/appeals/\d+$"))
     assert page.get_by_role("status").first.inner_text().startswith("Your appeal #")
     assert "waiting for a reviewer" in page.locator("#current-status").inner_text()
     assert "Someone took over my account" in page.content()

@@ -20,7 +20,7 @@ def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_filing_covers_every_dataset_and_records_everything(owner_a):
+def test_filing_covers_every_dataset_and_records_everything(owner_a, deliver_mail):
     """One appeal per account: a row per dataset from the engine's index, SLA clock, event, audit, email."""
     entries = footprint.for_owner(owner_a)
     assert entries, "the corpus account appears somewhere"
@@ -36,6 +36,9 @@ def test_filing_covers_every_dataset_and_records_everything(owner_a):
     assert audit.object_id == str(appeal.id) and audit.after["status"] == "filed"
     mail = db.session.scalars(select(OutboxMessage)).one()
     assert mail.to_addr == GOOD_APPEAL["contact_email"] and f"#{appeal.id}" in mail.subject
+    assert mail.status == "pending"  # filing only writes the row; the worker delivers it
+    deliver_mail()
+    mail = db.session.scalars(select(OutboxMessage)).one()
     assert mail.status == "logged"  # no SMTP configured: the log and the outbox table hold it
 
 

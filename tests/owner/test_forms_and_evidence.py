@@ -7,7 +7,10 @@ import re
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+# The machine is shared: generation may be slow, never the property.
+RELAXED = hsettings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -25,12 +28,14 @@ def _text(response) -> str:
 # --- dates -----------------------------------------------------------------------------------
 
 
+@RELAXED
 @given(st.dates(min_value=date(1000, 1, 1), max_value=date(9999, 12, 31)), st.booleans())
 def test_three_parts_read_back_as_the_same_date(day, padded):
     fmt = "{:02d}" if padded else "{}"
     assert parse_date_parts(fmt.format(day.day), fmt.format(day.month), str(day.year), "Date") == (day, None)
 
 
+@RELAXED
 @given(st.integers(min_value=0, max_value=999_999).filter(lambda y: len(str(y)) != 4))
 def test_a_year_without_four_digits_is_never_a_date(year):
     value, problem = parse_date_parts("31", "3", str(year), "Date you lost control")

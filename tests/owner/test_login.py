@@ -44,7 +44,7 @@ def test_suspended_account_can_log_in_and_is_told(client, make_account):
 
 
 def test_login_renews_the_session(client, jo):
-    """Nothing planted in the session before login survives it; each login gets a new nonce."""
+    """Nothing planted in the session before login survives it; each login gets a new server-side stamp."""
     client.get("/login")
     with client.session_transaction() as sess:
         sess["planted"] = "by an attacker"
@@ -52,11 +52,11 @@ def test_login_renews_the_session(client, jo):
     with client.session_transaction() as sess:
         assert "planted" not in sess
         assert sess["_user_id"] == f"account:{jo.id}"
-        first_nonce = sess["nonce"]
+        first = sess["_stamp"]
     client.post("/logout", data={"csrf_token": csrf_from(client, "/me")})
     web_login(client, "jo_baker")
     with client.session_transaction() as sess:
-        assert sess["nonce"] != first_nonce
+        assert sess["_stamp"]["gen"] == first["gen"] + 1  # logout ended the old one on the server
 
 
 def test_logout_ends_the_session(client, jo):
@@ -111,6 +111,7 @@ def test_rate_limit_per_ip(client, jo, settings):
 
 
 def test_successful_logins_do_not_use_up_the_limit(client, jo, settings):
+    """Every attempt takes a unit first (atomic); a successful login gives it back."""
     limit = int(settings.login_rate_limit.split(" ")[0])
     for _ in range(limit + 2):
         assert web_login(client, "jo_baker").status_code == 302

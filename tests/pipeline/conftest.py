@@ -113,6 +113,7 @@ def second_account(corpus, make_account):
 def drain(redis_url):
     """Process every queued job in this process, like `appeals worker --burst` does (RQ's SimpleWorker)."""
     from workers import jobs, queues
+    from workers.dispatch import mail_queue
 
     def run(sweep: bool = True) -> None:
         if sweep:
@@ -120,7 +121,8 @@ def drain(redis_url):
         connection = queues.connect()
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            SimpleWorker([queues.corrections_queue(connection)], connection=connection).work(burst=True)
+            SimpleWorker([mail_queue(connection), queues.corrections_queue(connection)],
+                         connection=connection).work(burst=True)
         finally:
             # RQ installs its own stop handlers; give pytest its Ctrl-C back.
             for sig, handler in handlers.items():

@@ -68,12 +68,22 @@ def _appeal_status(appeal_id: int) -> str:
     return db.session.get(Appeal, appeal_id).status
 
 
+def _owner_mail(appeal_id: int) -> list[tuple[str, str]]:
+    from appeals import db
+    from appeals.models import OutboxMessage
+
+    db.session.remove()
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(f"#{appeal_id}:"))
+                              .order_by(OutboxMessage.id)).all()
+    return [(m.subject.split(": ", 1)[1], m.status) for m in rows if m.status != "merged"]
+
+
 def test_demo_serves_corrects_a_confirmation_and_stops_everything_on_ctrl_c(tmp_path):
     """The demo comes up on a free port, corrects a confirmed appeal with no manual step, and SIGINT stops all."""
     port = _free_port()
     home = tmp_path / "demo-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
-    env.update(APPEALS_HOME=str(home), APPEALS_SWEEP_SECONDS="2")
+    env.update(APPEALS_HOME=str(home), APPEALS_SWEEP_SECONDS="2", APPEALS_MAIL_HOLD_SECONDS="2")
     demo = subprocess.Popen([sys.executable, "-c", ENTRY, "demo", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -88,6 +98,11 @@ def test_demo_serves_corrects_a_confirmation_and_stops_everything_on_ctrl_c(tmp_
         while _appeal_status(appeal_id) != "corrected":
             assert time.monotonic() < deadline, f"still {_appeal_status(appeal_id)}"
             time.sleep(0.5)
+        # The demo's worker delivers the mail: to the log and the outbox table, the last state included.
+        while not _owner_mail(appeal_id) or _owner_mail(appeal_id)[-1] != ("Corrected", "logged"):
+            assert time.monotonic() < deadline + 30, _owner_mail(appeal_id)
+            time.sleep(0.5)
+        assert {status for _subject, status in _owner_mail(appeal_id)} == {"logged"}
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=90)

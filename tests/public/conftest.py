@@ -10,6 +10,7 @@ from flask_login.utils import _create_identifier
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import Researcher
+from appeals.services.auth import session_stamp
 from appeals.services.passwords import hash_password
 from tests.conftest import PASSWORD, users_of
 from tests.conftest import csrf_from as csrf_token
@@ -53,6 +54,7 @@ def login_as(client, principal) -> None:
         session["_user_id"] = principal.get_id()
         session["_fresh"] = True
         session["_id"] = identifier
+        session["_stamp"] = session_stamp(principal)  # sessions are checked on the server (issue 13)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ PAGES = [
      "decide"),
     ("POST", "/review/appeals/{id}/messages", {"message": "We are on it."}, "reviewer", "message"),
     ("POST", "/review/appeals/{id}/notes", {"note": "Looked at it."}, "reviewer", None),
-    ("POST", "/review/appeals/{id}/confirm", {}, "senior", "approved"),
+    ("POST", "/review/appeals/{id}/confirm", {"confirm_changes": "yes"}, "senior", "approved"),
     ("POST", "/review/appeals/{id}/send-back", {"reason": "Check again."}, "senior", "approved"),
     ("GET", "/review/dashboard", None, "reviewer", None),
     ("GET", "/review/audit", None, "reviewer", None),

@@ -47,6 +47,7 @@ def test_claim_approve_confirm_in_the_browser(live_server, browser_page, corpus_
     plan = other.get_by_role("region", name="Confirmation: what will change")
     for name in datasets:
         assert plan.get_by_role("rowheader", name=name).is_visible()
+    other.get_by_label("I checked the changes above; they are what this decision must do to the published data.").check()
     other.get_by_role("button", name="Confirm and correct the published data").click()
     assert other.get_by_text("Confirmed. The correction of the published data is queued.").is_visible()
     other.context.close()

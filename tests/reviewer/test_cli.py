@@ -48,8 +48,12 @@ def test_staff_otp_prints_a_valid_code_in_test_mode_only(runner, settings_env, n
     member = new_staff("otp@review.example", "reviewer")
     result = runner.invoke(staff, ["otp", "--email", member.email], env=settings_env)
     assert result.exit_code == 0 and pyotp.TOTP(member.totp_secret).verify(result.output.strip(), valid_window=1)
-    production = {**settings_env, "APPEALS_MODE": "production", "APPEALS_SECRET_KEY": "s" * 32,
-                  "APPEALS_HASH_KEY": "k" * 32}
+    import secrets
+
+    signing = settings_env["APPEALS_HOME"] + "/signing_key.pem"
+    open(signing, "w").write("a key file")
+    production = {**settings_env, "APPEALS_MODE": "production", "APPEALS_SECRET_KEY": secrets.token_urlsafe(48),
+                  "APPEALS_HASH_KEY": secrets.token_urlsafe(48), "APPEALS_SIGNING_KEY": signing}
     refused = runner.invoke(staff, ["otp", "--email", member.email], env=production)
     assert refused.exit_code != 0 and "only possible in demo and test" in refused.output
     listing = runner.invoke(staff, ["list", "--json"], env=settings_env)

@@ -27,14 +27,42 @@ def _dataset_json(d) -> dict:
     return {"name": d.name, "current_version": d.current_version, "versions": [_version_json(v) for v in d.versions]}
 
 
+def _bootstrap() -> None:
+    """Bind this process to the configured database and Redis: imports read the ledger and take the lock."""
+    from appeals import runtime
+    from config import Settings
+
+    runtime.bootstrap(Settings.from_env())
+
+
 @datasets.command("import")
 @click.argument("src_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Dataset name, e.g. russia_201901_1.")
 @clean_errors
 def import_cmd(src_dir: Path, name: str):
-    """Import an unhashed dataset directory as release 1."""
-    v = engine().import_dataset(src_dir, name, progress=progress())
+    """Import an unhashed dataset directory as release 1, with every standing decision applied."""
+    from workers import imports
+
+    _bootstrap()
+    v = imports.import_dataset(src_dir, name, progress=progress())
+    s = v.summary
     click.echo(f"imported {v.dataset} version {v.version}: {v.accounts} accounts, {v.tweets} tweets")
+    click.echo(f"standing decisions applied: {s.get('standing_decisions_applied', 0)} "
+               f"(accounts removed {s['accounts_removed']}, re-hashed {s['accounts_rehashed']}; "
+               f"rows removed {s['rows_removed']}, rewritten {s['rows_rewritten']})")
+
+
+@datasets.command("rederive")
+@click.argument("name")
+@clean_errors
+def rederive_cmd(name: str):
+    """Publish a new release of NAME derived under the current rules and ledger; the old one is withdrawn
+    and its downloaders are told."""
+    from workers import imports
+
+    _bootstrap()
+    v = imports.rederive(name, progress=progress())
+    click.echo(f"published {v.dataset} version {v.version} (version {v.parent_version} withdrawn)")
 
 
 @datasets.command("list")

@@ -143,17 +143,74 @@ class Engine:
         return d, state.get(d)
 
     # -- import / export / verify --------------------------------------------
-    def import_dataset(self, src_dir: Path, name: str, progress: bool = False) -> VersionInfo:
-        """Import an unhashed dataset dir as release 1 of `name` (both variants)."""
-        state = self._state(self.store.read_head())
+    def import_dataset(self, src_dir: Path, name: str, progress: bool = False, decisions=None) -> VersionInfo:
+        """Import an unhashed dataset dir as release 1 of `name` (both variants), with every standing
+        decision of the ledger (`decisions`: dicts of user_id, remedy, epoch, screen_names) applied."""
+        epoch = self._epochs(self.store.read_head())
+        v, sha, _ = run_import(self.store, self.index, Path(src_dir), name, self.key, self.key_id, epoch, progress,
+                               decisions)
+        self._share_index(name, sha)
+        return self._version_info(name, v, sha, v)
+
+    def _epochs(self, head: dict):
+        state = self._state(head)
 
         def epoch(uid: str) -> int:
             st = self._account(state, uid)[1]
             return st["epoch"] if st else 0
 
-        v, sha, _ = run_import(self.store, self.index, Path(src_dir), name, self.key, self.key_id, epoch, progress)
-        self._share_index(name, sha)
-        return self._version_info(name, v, sha, v)
+        return epoch
+
+    def rederive(self, name: str, decisions=None, progress: bool = False) -> VersionInfo:
+        """Publish the next release of `name`, derived from its current unhashed files under the current
+        rules and ledger (the caller withdraws nothing: the new version simply becomes current)."""
+        import tempfile
+
+        head = self.store.read_head()
+        v, msha = self._manifest_sha(head, name, None)
+        m = self.store.get_json(msha)
+        keep = frozenset(st["current"] for st in self._state(head).values())
+        with tempfile.TemporaryDirectory(dir=self.data_dir) as tmp:
+            for e in m["files"]:
+                if e["variant"] == "unhashed":
+                    os.link(self.store.blobs.local_path(e["sha256"]), Path(tmp) / e["path"])
+            nv, nsha, nm = run_import(self.store, self.index, Path(tmp), name, self.key, self.key_id,
+                                      self._epochs(head), progress, decisions, parent=(v, msha), keep=keep,
+                                      batch_id=f"rederive-{name}-{v}")
+        self._share_index(name, nsha)
+        return self._version_info(name, nv, nsha, nv)
+
+    def standing_epoch(self, user_id: str) -> int:
+        """The pseudonym epoch a decision about the account stands at: the one its last correction moved
+        it to, or 1 for an account never corrected (its first correction's epoch)."""
+        st = self._account(self._state(self.store.read_head()), user_id)[1]
+        return st["epoch"] if st else 1
+
+    def known_screen_names(self, user_id: str) -> set[str]:
+        """Lowercased screen names the current releases show for the account (raw or current identity)."""
+        head = self.store.read_head()
+        self._sync_index(head)
+        st = self._account(self._state(head), user_id)[1]
+        names = set(self.index.screen_names(user_id))
+        if st:
+            names |= self.index.screen_names(st["current"])
+        return {n for n in names if SCREEN_NAME_RE.fullmatch(n)}
+
+    def disobeying(self, user_id: str, remedy: str, epoch: int, screen_names=()) -> list[str]:
+        """Datasets whose current release does not obey the decision (remedy at epoch): the raw id, a
+        screen name as @handle or value, or an earlier pseudonym is still there, or a removed account's
+        own rows or media are."""
+        head = self.store.read_head()
+        self._sync_index(head)
+        names = {s.lower() for s in screen_names} | self.index.screen_names(user_id)
+        bad = set(self.index.locate(user_id, names))
+        for k in range(epoch):
+            bad |= set(self.index.locate(pseudonym(self.key, user_id, k), ()))
+        if remedy == "remove":
+            for ds, loc in self.index.locate(pseudonym(self.key, user_id, epoch), ()).items():
+                if loc["users"] or loc["authored"] or loc["media"]:
+                    bad.add(ds)
+        return sorted(ds for ds in bad if ds in head["datasets"])
 
     def export(self, name: str, variant: str, to_dir: Path, version: int | None = None) -> list[Path]:
         """Write a release's files of one variant plus manifest.json into to_dir."""
@@ -300,13 +357,19 @@ class Engine:
         targets, noop = [], []
         for uid, action in items:
             digest, st = self._account(state, uid)
-            if st and st["removed"]:
+            # After a revoked decision, later imports publish the raw id again beside the pseudonym.
+            raw = self.index.locate(uid) if st else {}
+            if st and st["removed"] and not raw:
                 noop.append((uid, "already removed" if action == "remove" else "removed earlier: nothing left to re-hash"))
                 continue
             identity = st["current"] if st else uid
             # The data's own spellings win; the directory's name only fills a gap.
             names = self.index.screen_names(identity) or ({screen_names[uid].lower()} if uid in screen_names else set())
             loc = {ds: l for ds, l in self.index.locate(identity, names).items() if ds in head["datasets"]}
+            for ds, l in raw.items():
+                if ds in head["datasets"]:
+                    loc.setdefault(ds, {"files": set()})["files"] |= l["files"]
+            names = names | (self.index.screen_names(uid) if raw else set())
             if not loc:
                 noop.append((uid, "no rows of or references to this account in any current release"))
                 continue

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import csvio, zips
-from .handles import handle_pattern
+from .handles import replace_handles
 from .search import Needles
 from .store import Unmapper, map_file
 from .hashing import split_member, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
@@ -57,18 +57,23 @@ class Corrector:
         self.removed = {old for t in targets if t.action == "remove" for old in t.old_ids}
         self.sn_map = {sn: t.new for t in targets for sn in t.screen_names}
         self.pseudo_map = {p: t.new for t in targets for p in t.old_pseudonyms}
-        self.handle_re = handle_pattern(self.sn_map)
         # Needles for the byte search: case-sensitive ids, case-insensitive screen names.
         self.cs_needles = sorted({i.encode() for i in self.id_map if i})
         self.ci_needles = sorted({s.encode().lower() for s in self.sn_map if s})
 
     def fix_text(self, text: str) -> str:
         """Replace @handles of the targets and their earlier pseudonyms in a tweet_text."""
-        if self.handle_re is not None and "@" in text:
-            text = self.handle_re.sub(lambda m: "@" + self.sn_map[m.group(0)[1:].lower()], text)
-        for old, new in self.pseudo_map.items():
-            if old in text:
-                text = text.replace(old, new)
+        # One dict lookup per handle in the text: a ledger of thousands of names costs no more than one.
+        text = replace_handles(text, self.sn_map)
+        if self.pseudo_map and "=" in text:
+            # A pseudonym is 43 base64 characters and '=': look up the window before each '='.
+            found = set()
+            k = text.find("=", 43)
+            while k >= 0:
+                found.add(text[k - 43:k + 1])
+                k = text.find("=", k + 1)
+            for old in found & self.pseudo_map.keys():
+                text = text.replace(old, self.pseudo_map[old])
         return text
 
     def row(self, fields: list[str], cols: dict[str, int]):

@@ -23,3 +23,18 @@ def handle_pattern(names) -> re.Pattern | None:
         return None
     alt = "|".join(re.escape(n) for n in names)
     return re.compile(rf"@(?:{alt})(?![{HANDLE_CHARS}])", re.IGNORECASE)
+
+
+_HANDLE = re.compile(rf"@([{HANDLE_CHARS}]+)")
+
+
+def replace_handles(text: str, mapping: dict[str, str]) -> str:
+    """Replace each whole `@handle` whose lowercased name is in mapping by `@` + mapping[name]."""
+    if "@" not in text or not mapping:
+        return text
+
+    def sub(m: re.Match) -> str:
+        new = mapping.get(m.group(1).lower())
+        return m.group(0) if new is None else "@" + new
+
+    return _HANDLE.sub(sub, text)

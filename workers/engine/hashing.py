@@ -15,6 +15,8 @@ IDENTITY_FIELDS = ("userid", "user_display_name", "user_screen_name")
 REFERENCE_FIELDS = ("in_reply_to_userid", "retweet_userid")
 # List field whose entries are referred-to user ids.
 MENTIONS_FIELD = "user_mentions"
+# Text field whose @handle mentions of hashed accounts take the pseudonym.
+TEXT_FIELD = "tweet_text"
 # Profile fields cleared by a re-hash.
 PROFILE_FIELDS = ("user_reported_location", "user_profile_description", "user_profile_url")
 
@@ -43,15 +45,16 @@ def hashed_file_name(unhashed_name: str) -> str:
     return head + "_hashed" + tail
 
 
-def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str]) -> list[str] | None:
+def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str],
+             handle_of: dict[str, str] | None = None) -> list[str] | None:
     """Apply the public-variant rule to one parsed row; return new fields, or None if unchanged.
 
-    `pseudo_of` maps the user id of each hashed account to its pseudonym. The
-    tweet_text is deliberately left as-is: Twitter kept `@handle` mentions in
-    clear in the public variant, and section 5 demands @handle replacement only
-    for corrected accounts.
+    `pseudo_of` maps the user id of each hashed account to its pseudonym, `handle_of` its
+    lowercased screen name: `@handle` mentions of hashed accounts in tweet_text become
+    `@` + pseudonym (section 5; Twitter left them in clear, which undid the hashing).
     """
     from .csvio import list_replace  # local import: csvio does not depend on hashing
+    from .handles import replace_handles
 
     new = None
     uid_i = cols.get("userid")
@@ -73,6 +76,12 @@ def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str])
     i = cols.get(MENTIONS_FIELD)
     if i is not None and fields[i] not in ("", "[]"):
         replaced = list_replace(fields[i], pseudo_of)
+        if replaced != fields[i]:
+            new = new or list(fields)
+            new[i] = replaced
+    i = cols.get(TEXT_FIELD)
+    if handle_of and i is not None and "@" in fields[i]:
+        replaced = replace_handles(fields[i], handle_of)
         if replaced != fields[i]:
             new = new or list(fields)
             new[i] = replaced

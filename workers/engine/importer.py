@@ -13,11 +13,16 @@ from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bisect import bisect_right
+
 from . import csvio, media
-from .errors import ImportFailed, PublishConflict
-from .hashing import split_member, hash_row, hashed_file_name, is_hashed, pseudonym
+from .correct import DROP, Corrector, Target
+from .errors import ImportFailed, PublishConflict, VerificationFailed
+from .hashing import account_digest, split_member, hash_row, hashed_file_name, is_hashed, pseudonym
 from .index import Buffer, connect, contributions
+from .search import Needles
 from .store import HashingWriter, Store
+from .verify import Forbidden, verify_import_file
 
 USERS_COLUMNS = ("userid", "user_display_name", "user_screen_name", "follower_count")
 TWEETS_COLUMNS = (
@@ -87,7 +92,8 @@ def _tid_key(tid: str) -> int:
 class _Job:
     """State of one import run."""
 
-    def __init__(self, store: Store, name: str, files: dict, staging: Path, key: bytes, epochs, progress: bool):
+    def __init__(self, store: Store, name: str, files: dict, staging: Path, key: bytes, epochs, progress: bool,
+                 decisions: dict | None = None, keep: frozenset = frozenset()):
         self.store = store
         self.name = name
         self.files = files
@@ -97,7 +103,16 @@ class _Job:
         self.progress = progress
         self.users: dict[str, int] = {}  # user id -> follower count
         self.pseudo_of: dict[str, str] = {}
+        self.handle_of: dict[str, str] = {}  # lowercased screen name of a hashed account -> its pseudonym
         self.hashed_names: dict[str, set] = {}  # raw id of a hashed account -> its screen names (verification)
+        self.keep = keep  # ids already pseudonyms (a re-derived release): never hashed again
+        self.decisions = decisions or {}  # user id -> (remedy, epoch, screen names): the standing ledger
+        self.decided_names: dict[str, set] = {u: set(d[2]) for u, d in self.decisions.items()}
+        self.fix: Corrector | None = None
+        self.needles: Needles | None = None
+        self.build_fix()
+        self.changed = {"accounts_removed": 0, "accounts_rehashed": 0, "rows_removed": 0, "rows_rewritten": 0}
+        self.decided_seen: set[str] = set()
         self.entries: list[dict] = []
         self.idx = connect(staging / "index.sqlite")
         self.idx.execute("BEGIN")
@@ -114,8 +129,34 @@ class _Job:
     def fail(self, path: Path, line: int, problem: str):
         raise ImportFailed(f"{path.name}: line {line}: {problem}")
 
+    def build_fix(self) -> None:
+        """The Corrector of the standing decisions, and its needles (ids exact, screen names caseless)."""
+        if not self.decisions:
+            return
+        targets = []
+        for uid, (remedy, epoch, _) in self.decisions.items():
+            old = tuple(pseudonym(self.key, uid, k) for k in range(epoch))
+            targets.append(Target(uid, remedy, frozenset({uid, *old}), frozenset(self.decided_names[uid]), old,
+                                  pseudonym(self.key, uid, epoch)))
+        self.fix = Corrector(targets)
+        self.needles = Needles.of(self.fix.cs_needles, self.fix.ci_needles)
+
+    def decide(self, block: bytes, records: list[bytes]) -> set[int]:
+        """Indexes of the records of a block that hold a needle of the ledger (one search of the block)."""
+        if self.needles is None:
+            return set()
+        hits = self.needles.find(block)
+        if not hits:
+            return set()
+        ends, pos = [], 0
+        for r in records:
+            pos += len(r)
+            ends.append(pos)
+        return {bisect_right(ends, h) for h in hits}
+
     def csv_file(self, path: Path, kind: str) -> None:
-        """Copy one CSV as the unhashed file, derive the hashed one, index and check every record."""
+        """Write the unhashed file (the input with the standing decisions applied) and derive the hashed
+        one, index and check every record."""
         un_name = path.name
         h_name = hashed_file_name(un_name)
         rows = 0
@@ -132,16 +173,29 @@ class _Job:
                     out_h.write(header)
                     for block, line in blocks:
                         records, parsed = csvio.parse_block(block, line, len(names))
-                        out_u.write(block)  # the unhashed variant is the input, byte for byte
+                        hit = self.decide(block, records)
+                        pieces_u = [] if hit else None  # None: the unhashed block is the input, byte for byte
                         pieces = []
                         for i, fields in enumerate(parsed):
                             self.check(path, kind, fields, cols, records, line, i)
-                            self.buf.add(un_name, contributions(kind, fields, cols))
-                            new = hash_row(fields, cols, self.pseudo_of)
                             raw = records[i]
+                            if i in hit:
+                                res = self.fix.row(fields, cols)
+                                if res is DROP:
+                                    self.count(kind, fields, cols, removed=True)
+                                    continue
+                                if res is not None:
+                                    self.count(kind, fields, cols, removed=False)
+                                    fields = res
+                                    raw = csvio.encode_record(res, csvio.terminator(raw))
+                            if pieces_u is not None:
+                                pieces_u.append(raw)
+                            self.buf.add(un_name, contributions(kind, fields, cols))
+                            new = hash_row(fields, cols, self.pseudo_of, self.handle_of)
                             pieces.append(csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
+                            rows += 1
+                        out_u.write(block if pieces_u is None else b"".join(pieces_u))
                         out_h.write(b"".join(pieces))
-                        rows += len(parsed)
                         if self.bar:
                             self.bar.update(len(block))
             except csvio.CsvProblem as e:
@@ -151,6 +205,18 @@ class _Job:
                 self.entries.append(
                     {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
                 )
+        if kind == "users" and self.decisions:
+            # The screen names the users file gives decided accounts count for @handles in the tweets.
+            self.build_fix()
+
+    def count(self, kind: str, fields: list[str], cols: dict, removed: bool) -> None:
+        """Tally what the standing decisions changed (the manifest gives counts only)."""
+        self.changed["rows_removed" if removed else "rows_rewritten"] += 1
+        uid = fields[cols["userid"]]
+        if uid in self.decisions:
+            self.decided_seen.add(uid)
+        if kind == "users":
+            self.changed["accounts_removed" if removed else "accounts_rehashed"] += 1
 
     def check(self, path, kind, fields, cols, records, line, i) -> None:
         """Per-record checks: unique users, known authors, numeric follower counts, unique tweet ids."""
@@ -165,11 +231,15 @@ class _Job:
             except ValueError:
                 self.fail(path, csvio.line_of(records, line, i),
                           f"follower_count {fields[cols['follower_count']]!r} is not an integer")
-            if is_hashed(fc):
+            sn = fields[cols["user_screen_name"]]
+            if uid in self.decisions:
+                self.decided_names[uid].add(sn.lower())  # its rows move to the decision's pseudonym instead
+            elif is_hashed(fc) and uid not in self.keep:
                 # Known before hash_row runs on this very row, so the users file is hashed too.
-                self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
-                sn = fields[cols["user_screen_name"]]
+                p = self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
                 self.hashed_names[uid] = {sn.lower()} if sn else set()
+                if sn:
+                    self.handle_of.setdefault(sn.lower(), p)
             return
         if uid not in self.users:
             self.fail(path, csvio.line_of(records, line, i), f"tweet author {uid} is not in the users file")
@@ -224,16 +294,24 @@ class _Job:
         un_name = path.name
         h_name = hashed_file_name(un_name)
         try:
-            arc = media.read_archive(path)
+            arc = media.read_archive(path, self.keep)
         except media.MediaRefused as e:
             raise ImportFailed(str(e)) from None
+        rename_u = self.fix.member if self.fix is not None else None
         for n, name in enumerate(arc.names, 1):
-            if media.member_account(name) not in self.users:
+            if media.member_account(name) not in self.users and media.member_account(name) not in self.keep:
                 raise ImportFailed(f"{un_name}: member {n} {name!r}: user {media.member_account(name)} "
                                    "is not in the users file")
-            self.buf.add(un_name, contributions("media", name))
+            kept = name if rename_u is None else rename_u(name)
+            if kept is not None:
+                self.buf.add(un_name, contributions("media", kept))
+
+        def rename_h(name: str) -> str | None:
+            name = name if rename_u is None else rename_u(name)
+            return None if name is None else _rename_member(name, self.pseudo_of)
+
         with HashingWriter(self.staging / un_name) as uw, HashingWriter(self.staging / h_name) as hw:
-            rows_u, rows_h = media.write_archive(arc, [(uw, None), (hw, lambda n: _rename_member(n, self.pseudo_of))])
+            rows_u, rows_h = media.write_archive(arc, [(uw, rename_u), (hw, rename_h)])
             usha, hsha = uw.close(), hw.close()
         # The proof of section 5 for the archive: no byte of the hashed variant's metadata names a hashed account.
         problems = media.metadata_traces(self.staging / h_name, self.pseudo_of,
@@ -266,16 +344,54 @@ def _rename_member(name: str, pseudo_of: dict[str, str]) -> str:
     return p + rest if p else name
 
 
-def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id: str, epochs, progress: bool = False):
-    """Validate and import src_dir as dataset `name`; publish release 1; return (version, manifest sha, manifest)."""
+def ledger_map(decisions) -> dict[str, tuple[str, int, set]]:
+    """user id -> (remedy, epoch, lowercased screen names) of the standing decisions (plain data from the
+    ledger: dicts with user_id, remedy, epoch, screen_names); refuses malformed ones."""
+    out = {}
+    for d in decisions or ():
+        uid, remedy, epoch = d.get("user_id"), d.get("remedy"), d.get("epoch")
+        if not (isinstance(uid, str) and uid and remedy in ("remove", "rehash") and isinstance(epoch, int)
+                and epoch >= 0 and uid not in out):
+            raise ImportFailed(f"bad standing decision {d!r}")
+        out[uid] = (remedy, epoch, {s.lower() for s in d.get("screen_names") or () if s})
+    return out
+
+
+def _forbidden(job: "_Job", hashed: bool) -> Forbidden:
+    """What must appear nowhere in a variant of the new release: the decided accounts' raw ids, earlier
+    pseudonyms and screen names; in the hashed variant also every hashed member's raw id and screen names."""
+    ids, pseudos, names, removed = set(), set(), set(), set()
+    for uid, (remedy, epoch, _) in job.decisions.items():
+        old = {pseudonym(job.key, uid, k) for k in range(epoch)}
+        ids |= {uid, *old}
+        pseudos |= old
+        names |= job.decided_names[uid]
+        if remedy == "remove":
+            removed |= {uid, *old, pseudonym(job.key, uid, epoch)}
+    if hashed:
+        ids |= set(job.pseudo_of)
+        for sns in job.hashed_names.values():
+            names |= sns
+    return Forbidden(frozenset(ids), frozenset(pseudos), frozenset(n for n in names if n), frozenset(removed))
+
+
+def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id: str, epochs, progress: bool = False,
+               decisions=None, *, parent: tuple[int, str] | None = None, keep: frozenset = frozenset(),
+               batch_id: str | None = None):
+    """Validate and import src_dir as dataset `name` with the standing `decisions` applied; verify; publish
+    release 1 (or, with `parent` = (version, manifest sha) of the current release, the next one: a
+    re-derivation); return (version, manifest sha, manifest)."""
     src_dir = Path(src_dir)
     if not NAME_RE.match(name or ""):
         raise ImportFailed(f"{name!r}: dataset name must be letters, digits and underscores")
-    if name in store.read_head()["datasets"]:
+    head = store.read_head()
+    if parent is None and name in head["datasets"]:
         raise ImportFailed(f"{name}: dataset already exists")
+    ledger = ledger_map(decisions)
     files = classify_files(src_dir, name)
+    version = 1 if parent is None else parent[0] + 1
     with store.staging() as staging:
-        job = _Job(store, name, files, staging, key, epochs, progress)
+        job = _Job(store, name, files, staging, key, epochs, progress, ledger, keep)
         try:
             job.csv_file(files["users"], "users")
             for p in files["tweets"]:
@@ -289,31 +405,65 @@ def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id
             if job.bar:
                 job.bar.close()
             job.idx.close()
+        # The proof before publication: no file holds what the rules and the ledger forbid.
+        fbs = {"unhashed": _forbidden(job, False), "hashed": _forbidden(job, True)}
+        problems = []
+        for e in job.entries:
+            problems += verify_import_file(staging / e["path"], e["kind"], fbs[e["variant"]], f"{name} {e['variant']}/{e['path']}")
+        if problems:
+            more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+            raise VerificationFailed("; ".join(problems[:20]) + more)
         users_entry = next(e for e in job.entries if e["kind"] == "users")
+        summary = {**job.changed, "files_changed": 0, "standing_decisions_applied": len(job.decided_seen)}
+        if parent is not None:
+            summary["files_changed"] = len(job.entries)
         manifest = {
             "dataset": name,
-            "version": 1,
-            "parent_version": None,
+            "version": version,
+            "parent_version": None if parent is None else parent[0],
             "created_at": utcnow(),
             "key_id": key_id,
-            "batch_id": None,
+            "batch_id": batch_id,
             "accounts": users_entry["rows"],
             "tweets": sum(e["rows"] for e in job.entries if e["kind"] == "tweets" and e["variant"] == "unhashed"),
-            "summary": {"accounts_removed": 0, "accounts_rehashed": 0, "rows_removed": 0, "rows_rewritten": 0, "files_changed": 0},
+            "summary": summary,
             "files": job.entries,
         }
         staged = [(staging / e["path"], e["sha256"]) for e in job.entries]
         staged.append(store.stage_json(manifest, staging))
         msha = staged[-1][1]
+        # Every decision moves the engine's account state to its epoch: one current pseudonym everywhere.
+        state_ref = head.get("state")
+        state = store.get_json(state_ref)["accounts"] if state_ref else {}
+        new_state = dict(state)
+        for uid, (remedy, epoch, _) in ledger.items():
+            want = {"epoch": epoch, "removed": remedy == "remove", "current": pseudonym(key, uid, epoch)}
+            d = account_digest(key, uid)
+            if new_state.get(d) != want:
+                new_state[d] = want
+        new_state_ref = state_ref
+        if new_state != state:
+            staged.append(store.stage_json({"accounts": new_state}, staging))
+            new_state_ref = staged[-1][1]
         store.blobs.put_many(staged)
 
-        def update(head):
-            if name in head["datasets"]:
+        def update(cur):
+            e = cur["datasets"].get(name)
+            if parent is None and e is not None:
                 raise PublishConflict(f"dataset {name} was published by someone else meanwhile")
-            head["datasets"][name] = {"current": 1, "versions": {"1": msha}}
-            return head
+            if parent is not None and (e is None or e["current"] != parent[0] or e["versions"][str(parent[0])] != parent[1]):
+                raise PublishConflict(f"dataset {name} changed since this re-derivation read it")
+            if cur.get("state") != state_ref:
+                raise PublishConflict("account state changed since this import read it")
+            if parent is None:
+                cur["datasets"][name] = {"current": 1, "versions": {"1": msha}}
+            else:
+                cur["datasets"][name]["versions"][str(version)] = msha
+                cur["datasets"][name]["current"] = version
+            cur["state"] = new_state_ref
+            return cur
 
         store.publish(update)
         # The index follows HEAD; if this merge is lost, the next sync rebuilds the dataset.
-        index.merge_from(staging / "index.sqlite", name, 1, msha)
-    return 1, msha, manifest
+        index.merge_from(staging / "index.sqlite", name, version, msha)
+    return version, msha, manifest

@@ -124,10 +124,17 @@ def read_directory(buf) -> Directory:
     """The central directory of the zip in buf (bytes or a mapping)."""
     n = len(buf)
     tail = bytes(buf[max(0, n - 65536 - _EOCD.size):])
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + _EOCD.size > len(tail):
-        raise BadZip("no end of central directory record")
-    _, _, _, _, count, cd_size, cd_offset, comment_len = _EOCD.unpack_from(tail, at)
+    # The record is the signature whose comment length reaches exactly the end of the file: an
+    # archive comment may itself hold the signature bytes, so a later match is not enough.
+    at = len(tail)
+    while True:
+        at = tail.rfind(b"PK\x05\x06", 0, at)
+        if at < 0:
+            raise BadZip("no end of central directory record")
+        if at + _EOCD.size <= len(tail):
+            _, _, _, _, count, cd_size, cd_offset, comment_len = _EOCD.unpack_from(tail, at)
+            if at + _EOCD.size + comment_len == len(tail):
+                break
     comment = tail[at + _EOCD.size:at + _EOCD.size + comment_len]
     eocd_at = n - len(tail) + at
     if (count == _MAX16 or cd_offset == _MAX32 or cd_size == _MAX32) and eocd_at >= _EOCD64_LOCATOR.size:

@@ -7,7 +7,12 @@
 
   function focusErrorSummary() {
     var summary = document.querySelector("[data-error-summary]");
-    if (!summary) { return; }
+    if (!summary) {
+      // After an action, focus lands on what happened (screen readers read it first).
+      var outcome = document.querySelector("[data-outcome]");
+      if (outcome) { outcome.focus(); }
+      return;
+    }
     summary.focus();
     summary.addEventListener("click", function (event) {
       var link = event.target.closest("a[href^='#']");
@@ -88,7 +93,20 @@
     window.setTimeout(tick, delay);
   }
 
+  function scrollableTables() {
+    // A table wider than its box scrolls sideways; keyboard users must be able to reach and scroll it.
+    var wraps = document.querySelectorAll(".table-wrap");
+    Array.prototype.forEach.call(wraps, function (wrap) {
+      if (wrap.scrollWidth <= wrap.clientWidth || wrap.hasAttribute("tabindex")) { return; }
+      var caption = wrap.querySelector("caption");
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table, scrolls sideways");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollableTables();
     focusErrorSummary();
     keepDrafts();
     pollStatus();

@@ -1,0 +1,110 @@
+"""The request layer shared by pages, API and services: version fields, free text, timestamps.
+
+No Flask here: the owner and reviewer pages, the JSON API and the public pages parse
+with these functions, and the services that validate text call `text` too, so each
+rule has one behaviour whichever channel a request comes through.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from appeals import i18n
+from appeals.i18n import gettext as _
+from appeals.services.errors import Invalid
+
+# The one limit of free text a person writes (statements, replies, messages, notes, reasons).
+# It was 5,000 on the owner side and 20,000 on the reviewer side; the stricter one holds.
+TEXT_MAX = 5000
+
+VERSION_MESSAGE = i18n.lazy_gettext("The version of the appeal you loaded is not valid. Reload the page and try again.")
+
+
+# --- the appeal version a caller saw (optimistic concurrency) ----------------------------------
+
+
+def number_problem(value: Any, *, text: bool) -> tuple[int | None, str | None]:
+    """(the number or None, the problem or None) of an optional positive whole number.
+
+    `text`: it comes from a form or a query string (digits); otherwise from JSON (an
+    integer, never a string or a boolean). Absent or blank is None, not a problem.
+    """
+    if value is None or (text and isinstance(value, str) and not value.strip()):
+        return None, None
+    if text:
+        raw = value.strip() if isinstance(value, str) else ""
+        number = int(raw) if raw.isascii() and raw.isdigit() else None
+    else:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if number is None or number < 1:
+        return None, _("Must be a positive whole number.")
+    return number, None
+
+
+def form_version(form) -> int | None:
+    """The optional appeal `version` of a submitted form; bad input is a 422 naming the field."""
+    return _version(form.get("version"), text=True)
+
+
+def json_version(data: dict) -> int | None:
+    """The optional appeal `version` of a JSON body; bad input is a 422 naming the field."""
+    return _version(data.get("version"), text=False)
+
+
+def _version(value: Any, text: bool) -> int | None:
+    number, problem = number_problem(value, text=text)
+    if problem:
+        # The field is hidden in forms: its message says what to do, on pages and in the API alike.
+        raise Invalid(str(VERSION_MESSAGE), fields={"version": str(VERSION_MESSAGE)})
+    return number
+
+
+# --- free text --------------------------------------------------------------------------------
+
+
+def text_problem(value: Any, label: str, required: bool) -> tuple[str | None, str | None]:
+    """(the cleaned text or None, the problem or None) for text a person wrote.
+
+    Line ends are normalised to LF first (browsers send CR LF; each counts as one
+    character, as the page's counter does), then the text is stripped. NUL is
+    refused everywhere: PostgreSQL cannot store it. At most TEXT_MAX characters.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return None, _("%(field)s must be text.", field=label)
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if "\x00" in value:
+        return None, _("%(field)s contains a character that cannot be stored (NUL).", field=label)
+    if not value:
+        return None, (_("%(field)s is required.", field=label) if required else None)
+    if len(value) > TEXT_MAX:
+        return None, _("%(field)s can have at most %(max)s characters; it has %(count)s.", field=label,
+                       max=i18n.format_number(TEXT_MAX), count=i18n.format_number(len(value)))
+    return value, None
+
+
+def text(value: Any, field: str, label: str, required: bool = True) -> str | None:
+    """The cleaned text of `field` (see `text_problem`); Invalid naming the field otherwise."""
+    cleaned, problem = text_problem(value, label, required)
+    if problem:
+        raise Invalid(problem, fields={field: problem})
+    return cleaned
+
+
+# --- timestamps --------------------------------------------------------------------------------
+
+
+def iso(value: datetime | date | None) -> str | None:
+    """A naive-UTC timestamp as ISO 8601 with a `Z`; a date as YYYY-MM-DD; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat() + "Z"
+    return value.isoformat()
+
+
+def parse_iso(value: str) -> datetime:
+    """The naive-UTC datetime of a timestamp written by `iso`."""
+    return datetime.fromisoformat(value[:-1] if value.endswith("Z") else value)

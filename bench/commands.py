@@ -1,0 +1,229 @@
+"""Benchmark of the operator's commands: start-up against `python -c pass`, and a correction end to end.
+
+    python bench/commands.py [--size-gb 1.0] [--repeats 7] [--workdir /tmp/bench_commands] [--json]
+
+Part 1 (start-up), interleaved so background load hits every command alike, median of --repeats:
+    `python -c pass`  (the peer)
+    `appeals --help`
+    `appeals corrections apply --remove <an id in no dataset> --reason ...` (a no-op correction:
+        settings, database, embedded Redis started and stopped, dataset lock, engine lookup)
+on a home with a migrated SQLite database, a small imported dataset and the embedded Redis.
+
+Part 2 (end to end): a synthetic corpus of at least --size-gb of master CSV (workers.engine.synth,
+imported with Engine.import_dataset), then in one run
+    (a) `appeals corrections apply --remove UID --reason ...` as an operator types it, on a fresh copy
+        of the home each time (the same correction repeated; median of --repeats), and
+    (b) the naive peer of bench/correction.py: parse and rewrite every file of both variants, once.
+The scratch directory is removed at the end unless --keep. Never run as a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from bench.correction import (  # noqa: E402
+    HASH_KEY,
+    KEY_ID,
+    all_files,
+    calibrate_bytes_per_tweet,
+    close_engine,
+    dir_bytes,
+    log,
+    machine_info,
+    mb,
+    naive_rewrite,
+    pick_accounts,
+)
+from workers.engine.synth import generate  # noqa: E402
+
+ENTRY = "from appeals.cli import main; main()"
+
+
+def appeals_command() -> list[str]:
+    """The installed console script next to this interpreter, else the same entry point through -c."""
+    script = Path(sys.executable).parent / "appeals"
+    return [str(script)] if script.exists() else [sys.executable, "-c", ENTRY]
+
+
+def home_env(home: Path, data: Path, redis_url: str | None) -> dict:
+    """The environment of an operator's shell for this home (test mode: no secrets needed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    env.update(APPEALS_MODE="test", APPEALS_HOME=str(home), APPEALS_DATA_DIR=str(data),
+               APPEALS_HASH_KEY=HASH_KEY.decode())
+    if redis_url:
+        env["APPEALS_REDIS_URL"] = redis_url
+    return env
+
+
+CPU: dict[str, list[float]] = {}  # command label -> CPU seconds (user + system) of each run
+
+
+def timed(cmd: list[str], env: dict | None = None, label: str | None = None) -> float:
+    """Wall seconds of one run of `cmd` (its CPU seconds go to CPU[label]); raises if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    if label:
+        CPU.setdefault(label, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
+
+
+def migrate(env: dict) -> None:
+    """`appeals db upgrade` on the home of `env`."""
+    timed([*appeals_command(), "db", "upgrade"], env)
+
+
+def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
+    """Part 1: medians of the three commands, interleaved."""
+    from workers.engine.api import Engine
+
+    home, data = work / "startup_home", work / "startup_data"
+    src = generate(work / "startup_src", 1, 2000, 5, media=False)
+    eng = Engine(data, HASH_KEY, KEY_ID)
+    for ds in src:
+        eng.import_dataset(ds.dir, ds.name)
+    close_engine(eng)
+    env = home_env(home, data, redis_url)
+    migrate(env)
+    cmds = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "appeals --help": [*appeals_command(), "--help"],
+        "appeals corrections apply (no-op)": [*appeals_command(), "corrections", "apply", "--remove", "1",
+                                              "--reason", "bench: nothing to change"],
+    }
+    walls: dict[str, list[float]] = {name: [] for name in cmds}
+    for name, cmd in cmds.items():  # one warm-up each: page cache, .pyc files
+        timed(cmd, env)
+    for _ in range(repeats):
+        for name, cmd in cmds.items():
+            walls[name].append(timed(cmd, env, label=name))
+    peer = statistics.median(walls["python -c pass"])
+    peer_cpu = statistics.median(CPU["python -c pass"])
+    out = {}
+    for name, values in walls.items():
+        med, cpu = statistics.median(values), statistics.median(CPU[name])
+        out[name] = {"median_s": med, "min_s": min(values), "max_s": max(values), "over_peer_s": med - peer,
+                     "cpu_median_s": cpu, "cpu_over_peer_s": cpu - peer_cpu}
+        log(f"{name:40} median {med:.3f} s (+{med - peer:.3f} s over python -c pass); "
+            f"CPU {cpu:.3f} s (+{cpu - peer_cpu:.3f} s)")
+    return out
+
+
+def copy_home(src_home: Path, src_data: Path, dst: Path) -> tuple[Path, Path]:
+    """A fresh copy of a home and its data dir (blobs hard-linked: they are never modified in place)."""
+    from bench.correction import snapshot
+
+    home, data = dst / "home", dst / "data"
+    shutil.copytree(src_home, home, ignore=shutil.ignore_patterns("redis", "*.sock"))
+    snapshot(src_data, data)
+    return home, data
+
+
+def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: str | None) -> dict:
+    """Part 2: the operator's one-account correction against the naive rewrite of every file."""
+    from workers.engine.api import Engine
+    from workers.engine.hashing import pseudonym
+
+    datasets, parts = 4, 8
+    bpt = calibrate_bytes_per_tweet(work / "pilot", seed)
+    tweets = math.ceil(size_gb * 1e9 * 1.04 / bpt)
+    log(f"generating {tweets} tweets over {datasets} datasets (~{bpt:.0f} B/tweet)")
+    corpus = generate(work / "src", datasets, tweets, seed, tweets_per_file=math.ceil(tweets / datasets / parts))
+    master_csv = sum(dir_bytes(p for p in ds.files if p.suffix == ".csv") for ds in corpus)
+    log(f"  {mb(master_csv):.0f} MB of master CSV")
+    account = pick_accounts(corpus[0], corpus[1:])["typical"]
+    home, data = work / "home", work / "data"
+    eng = Engine(data, HASH_KEY, KEY_ID)
+    for ds in corpus:
+        start = time.perf_counter()
+        eng.import_dataset(ds.dir, ds.name)
+        log(f"imported {ds.name} in {time.perf_counter() - start:.0f} s")
+        shutil.rmtree(ds.dir)
+    names = [ds.name for ds in corpus]
+    store_files = all_files(eng, names)
+    store_bytes = dir_bytes(p for p, _ in store_files)
+    close_engine(eng)
+    migrate(home_env(home, data, redis_url))
+
+    uid = account["userid"]
+    walls = []
+    for i in range(repeats):
+        run_home, run_data = copy_home(home, data, work / f"run{i}")
+        env = home_env(run_home, run_data, redis_url)
+        walls.append(timed([*appeals_command(), "corrections", "apply", "--remove", uid,
+                            "--reason", "bench: one account"], env, label="operator"))
+        log(f"operator correction {i + 1}/{repeats}: {walls[-1]:.2f} s")
+        shutil.rmtree(work / f"run{i}")
+
+    ids = {uid, pseudonym(HASH_KEY, uid, 0)}
+    naive_out = work / "naive_out"
+    naive_out.mkdir()
+    start = time.perf_counter()
+    written = sum(naive_rewrite(f, naive_out / f"{i}_{name}", ids) for i, (f, name) in enumerate(store_files))
+    naive = time.perf_counter() - start
+    shutil.rmtree(naive_out)
+    log(f"naive rewrite of {len(store_files)} files ({mb(store_bytes):.0f} MB): {naive:.1f} s")
+    operator = statistics.median(walls)
+    return {"master_csv_bytes": master_csv, "store_bytes_both_variants": store_bytes, "files": len(store_files),
+            "account": {k: account[k] for k in account if k in ("userid", "kind", "authored", "referring", "parts")},
+            "operator_s": walls, "operator_median_s": operator, "operator_cpu_s": CPU["operator"], "naive_s": naive,
+            "naive_bytes_written": written, "naive_over_operator": naive / operator}
+
+
+def main(argv=None) -> int:
+    """Command line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-gb", type=float, default=1.0, help="master CSV of the corpus (GB, 10**9); 0 skips part 2")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workdir", default="/tmp/bench_commands", help="scratch dir (must be absent or empty)")
+    ap.add_argument("--redis-url", default=None, help="use this Redis instead of the embedded one")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    args = ap.parse_args(argv)
+    work = Path(args.workdir)
+    if work.exists() and any(work.iterdir()):
+        raise SystemExit(f"--workdir {work} is not empty; remove it or choose another")
+    work.mkdir(parents=True, exist_ok=True)
+    result = {"machine": machine_info(work), "loadavg_start": os.getloadavg()}
+    try:
+        result["startup"] = startup(work, args.repeats, args.redis_url)
+        if args.size_gb > 0:
+            result["end_to_end"] = end_to_end(work, args.size_gb, args.repeats, args.seed, args.redis_url)
+    finally:
+        result["loadavg_end"] = os.getloadavg()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        for name, row in result["startup"].items():
+            print(f"{name:40} {row['median_s']:.3f} s  (+{row['over_peer_s']:.3f} s)  "
+                  f"CPU {row['cpu_median_s']:.3f} s (+{row['cpu_over_peer_s']:.3f} s)")
+        if "end_to_end" in result:
+            e = result["end_to_end"]
+            print(f"operator correction end to end: {e['operator_median_s']:.2f} s; naive rewrite of every file: "
+                  f"{e['naive_s']:.1f} s; naive / operator = {e['naive_over_operator']:.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
