@@ -147,7 +147,8 @@ def test_corrector_maps():
 
 def test_corrector_without_targets_has_no_needles():
     fix = Corrector([Target("", "rehash", frozenset({""}), frozenset({""}), (), "N")])
-    assert fix.cs_needles == [] and fix.ci_needles == [] and fix.handle_re is None
+    assert fix.cs_needles == [] and fix.ci_needles == []
+    assert fix.fix_text("@ alone, @x and @N") == "@ alone, @x and @N"  # an empty name matches no handle
 
 
 @pytest.mark.parametrize("author", ["1000", OLD])
@@ -293,7 +294,7 @@ def test_zip_write_and_scan(tmp_path):
 def test_corrector_keeps_its_targets_and_text_without_handles():
     ts = [target(names=())]
     fix = Corrector(ts)
-    assert fix.targets == ts and fix.handle_re is None
+    assert fix.targets == ts and fix.sn_map == {}
     assert fix.fix_text("@someone mentions " + OLD) == "@someone mentions NEW1000"
 
 
