@@ -38,6 +38,12 @@ def test_find_download_and_follow_a_correction(live_server, browser_page, corpus
     digest = next(f["sha256"] for f in expected if f["path"] == users_file and f["variant"] == "hashed")
     assert hashlib.sha256(open(download.path(), "rb").read()).hexdigest() == digest
     old_link = page.get_by_role("link", name=users_file).get_attribute("href")
+    # issue 13: the on-screen link proves no address; the emailed one does, and only its user is told later.
+    emailed = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "download_links",
+                                                            OutboxMessage.to_addr == "newcomer@example.org"))
+    mailed_link = next(line.strip() for line in emailed.body.splitlines() if f"/{users_file}?token=" in line)
+    got = page.request.get(live_server + mailed_link[mailed_link.index("/files/"):])
+    assert got.status == 200 and hashlib.sha256(got.body()).hexdigest() == digest
 
     # A correction is published (as the pipeline would) and earlier downloaders are told.
     result = runtime.engine().apply("batch-browser", [(corpus_account.user_id, "rehash")])
