@@ -61,7 +61,9 @@ def appeals_command() -> list[str]:
 
 def home_env(home: Path, data: Path, redis_url: str | None) -> dict:
     """The environment of an operator's shell for this home (test mode: no secrets needed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    # An installed product writes its bytecode once; a sandbox's PYTHONDONTWRITEBYTECODE would
+    # make every run compile every module of the product again.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(APPEALS_MODE="test", APPEALS_HOME=str(home), APPEALS_DATA_DIR=str(data),
                APPEALS_HASH_KEY=HASH_KEY.decode())
     if redis_url:
@@ -104,7 +106,7 @@ def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
     env = home_env(home, data, redis_url)
     migrate(env)
     cmds = {
-        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c pass": [sys.executable, "-c", "pass"],  # run with the same environment as the others
         "appeals --help": [*appeals_command(), "--help"],
         "appeals corrections apply (no-op)": [*appeals_command(), "corrections", "apply", "--remove", "1",
                                               "--reason", "bench: nothing to change"],

@@ -188,7 +188,7 @@ def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None
 
 def _neighbours(principal, appeal_id: int) -> tuple[int | None, int | None]:
     """The appeals before and after this one in the default queue (for the j / k shortcuts)."""
-    page = queue_service.list_queue(principal, queue_service.parse_filters({"per_page": "100"}), expire=False)
+    page = queue_service.list_queue(principal, queue_service.parse_filters({"per_page": "100"}))
     ids = [a.id for a in page.items]
     if appeal_id not in ids:
         return None, ids[0] if ids else None

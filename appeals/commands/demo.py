@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import click
@@ -52,6 +50,9 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _wait_ready(url: str, children: list[subprocess.Popen], stop: threading.Event) -> bool:
+    import urllib.error
+    import urllib.request  # here, not at the top: every `appeals` command imports this module
+
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and not stop.is_set():
         if any(p.poll() is not None for p in children):

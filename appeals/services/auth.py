@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 
 from appeals import db
 from appeals.db import utcnow
+from appeals.i18n import gettext as _
 from appeals.models import Account, ApiToken, Researcher, Staff
 from appeals.services import audit
 from appeals.services.audit import Actor
@@ -167,7 +168,7 @@ def staff_login(actor: Actor, *, email=None, password=None, code=None, pending_i
     (the pages then ask for the code with `pending_id`). Step two checks a fresh TOTP
     code, single-use. Every failure is audited and raises Unauthorized.
     """
-    failed = Unauthorized("Those credentials are not valid.", code="invalid_credentials")
+    failed = Unauthorized(_("Those credentials are not valid."), code="invalid_credentials")
     if pending_id is None:
         staff = find_staff(email) if isinstance(email, str) else None
         ok = verify_password(staff.password_hash if staff else None, password if isinstance(password, str) else "")
@@ -226,10 +227,10 @@ def create_token(username, password, otp, actor: Actor) -> tuple[str, int]:
     consumed by a failing attempt stays consumed.
     """
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise Invalid("username and password are required.",
-                      fields={"username": "Required: a string.", "password": "Required: a string."})
+        raise Invalid(_("username and password are required."),
+                      fields={"username": _("Required: a string."), "password": _("Required: a string.")})
     if otp is not None and (isinstance(otp, bool) or not isinstance(otp, (str, int))):
-        raise Invalid("otp must be a string of 6 digits.", fields={"otp": "A string of 6 digits."})
+        raise Invalid(_("otp must be a string of 6 digits."), fields={"otp": _("A string of 6 digits.")})
     if otp is not None:
         # The same two steps as the reviewer pages, in one call.
         principal = staff_login(actor, email=username, password=password, code=str(otp)).staff
@@ -239,7 +240,7 @@ def create_token(username, password, otp, actor: Actor) -> tuple[str, int]:
             audit.record(Actor(actor.kind, None, normalise_identity(username)[:254] or "?", actor.ip,
                                actor.user_agent), "api_token.create_failed", "account", None)
             db.session.commit()
-            raise Unauthorized("Those credentials are not valid.", code="invalid_credentials")
+            raise Unauthorized(_("Those credentials are not valid."), code="invalid_credentials")
     audit.record(Actor(principal.kind, principal.id, getattr(principal, "email", None)
                        or getattr(principal, "screen_name", str(principal.id)), actor.ip, actor.user_agent),
                  "api_token.create", principal.kind, principal.id)

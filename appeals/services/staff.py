@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import STAFF_ROLES, AuditEntry, Staff, StaffInvitation
-from appeals.services import audit, auth, notify, policy
+from appeals.services import audit, auth, dispatch, notify, policy
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict, Forbidden, Invalid, NotFound
 from appeals.services.passwords import hash_password, password_problem
@@ -193,7 +193,7 @@ def invite(principal, actor: Actor, email: str, role: str) -> StaffInvitation:
     if not needs_second:
         _send_invitation(invitation)
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return invitation
 
 
@@ -219,7 +219,7 @@ def confirm_invitation(principal, actor: Actor, invitation_id: int) -> StaffInvi
     audit.record(actor, "staff.invite_confirm", "staff_invitation", invitation.id, before,
                  _invitation_state(invitation))
     db.session.commit()
-    notify.deliver_pending()
+    dispatch.mail()
     return invitation
 
 

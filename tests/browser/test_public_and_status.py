@@ -60,8 +60,8 @@ def test_owner_status_page_follows_the_correction(live_server, new_page, corpus_
     assert_page_ok(page)
 
     _move(appeal_id, "correction_queued", "correcting")
-    page.wait_for_function("document.querySelector('[data-status-title]').textContent.trim() === 'Correcting'",
-                           timeout=15_000)
+    # A locator wait, not wait_for_function: the strict CSP (no eval) refuses string predicates.
+    page.locator("[data-status-title]", has_text="Correcting").wait_for(timeout=15_000)
     releases = {d.dataset: d.version + 1 for d in db.session.get(Appeal, appeal_id).datasets}
     _move(appeal_id, "corrected", data={"releases": releases, "remedy": "remove"})
     page.wait_for_selector("text=What was done", timeout=15_000)  # the page reloaded itself once final

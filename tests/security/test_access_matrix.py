@@ -26,6 +26,8 @@ MATRIX = [
     ("GET", "/api/v1/reference", "401 403 403 200 200 200 403 403"),
     ("GET", "/admin/researchers", "302 403 403 403 403 200 403 403"),
     ("POST", "/admin/researchers/{researcher}/approve", "302 403 403 403 403 302 403 403"),
+    ("GET", "/admin/ledger", "302 302 302 403 403 200 302 302"),
+    ("POST", "/admin/ledger/1/revoke", "302 302 302 403 403 302 302 302"),
     ("POST", "/api/v1/appeals", "401 409 409 403 403 403 403 403"),
     ("GET", "/api/v1/appeals/{appeal}", "401 200 404 200 200 200 403 403"),
     ("POST", "/api/v1/appeals/{appeal}/claim", "401 403 403 200 409 409 403 403"),
@@ -76,7 +78,8 @@ MATRIX = [
     ("GET", "/review/", "302 403 403 200 200 200 403 403"),
     ("GET", "/review/appeals/{appeal}", "302 403 403 200 200 200 403 403"),
     ("POST", "/review/appeals/{appeal}/claim", "302 403 403 409 409 409 403 403"),
-    ("POST", "/review/appeals/{appeal}/confirm", "302 403 403 403 409 409 403 403"),
+    # The deliberate second step (the tick box, issue 15) is checked before the state: 422, not 409.
+    ("POST", "/review/appeals/{appeal}/confirm", "302 403 403 403 422 422 403 403"),
     ("POST", "/review/appeals/{appeal}/decision", "302 403 403 422 422 422 403 403"),
     ("POST", "/review/appeals/{appeal}/messages", "302 403 403 403 403 403 403 403"),
     ("POST", "/review/appeals/{appeal}/notes", "302 403 403 422 422 422 403 403"),
