@@ -67,6 +67,26 @@ def hash_key_id(key: bytes) -> str:
     return "hmac-sha256:" + hashlib.sha256(b"appeals-key-id:" + key).hexdigest()[:16]
 
 
+def _issue17(env: dict, home: Path) -> dict:
+    """issue 17: the object store, presigned downloads, file jobs, and the signing key as PEM text."""
+    store_url = env.get("APPEALS_STORE_URL") or None
+    if store_url is not None and not (store_url.startswith("s3://") and len(store_url) > 5):
+        raise ConfigError(f"APPEALS_STORE_URL must look like s3://bucket/prefix, got {store_url!r}")
+    presign = _int(env, "APPEALS_PRESIGN_SECONDS", 900)
+    if not 1 <= presign <= 900:
+        raise ConfigError("APPEALS_PRESIGN_SECONDS must be between 1 and 900 (15 minutes)")
+    raw_key = env.get("APPEALS_SIGNING_KEY") or ""
+    pem = raw_key if "-----BEGIN" in raw_key else None
+    return dict(
+        store_url=store_url,
+        s3_endpoint_url=env.get("APPEALS_S3_ENDPOINT_URL") or None,
+        s3_cache_mb=_int(env, "APPEALS_S3_CACHE_MB", 2048),
+        presign_seconds=presign,
+        file_job_timeout=_int(env, "APPEALS_FILE_JOB_TIMEOUT", 3600),
+        signing_key_pem=pem,  # when set, signing_key_path is unused
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the product, resolved to concrete values."""
@@ -92,6 +112,13 @@ class Settings:
     info_request_days: int
     download_link_hours: int
     login_rate_limit: str
+    # issue 17: the release store on S3-compatible storage, presigned downloads, per-file fan-out, key from env
+    store_url: str | None = None  # APPEALS_STORE_URL=s3://bucket/prefix; None: the local data dir
+    s3_endpoint_url: str | None = None  # APPEALS_S3_ENDPOINT_URL for non-AWS stores (MinIO, Ceph, R2, moto)
+    s3_cache_mb: int = 2048  # APPEALS_S3_CACHE_MB: local cache of objects being read (per process)
+    presign_seconds: int = 900  # APPEALS_PRESIGN_SECONDS: presigned download URL lifetime, at most 15 minutes
+    file_job_timeout: int = 3600  # APPEALS_FILE_JOB_TIMEOUT: one per-file rewrite job's time limit
+    signing_key_pem: str | None = None  # APPEALS_SIGNING_KEY given as PEM text rather than a path
     extra: dict = field(default_factory=dict)
     # issue 15: where owners reach a person (help page, every footer)
     contact_email: str = "appeals@localhost"
@@ -182,6 +209,7 @@ class Settings:
             session_idle_minutes=_int(env, "APPEALS_SESSION_IDLE_MINUTES", 30),
             session_max_hours=_int(env, "APPEALS_SESSION_MAX_HOURS", 12),
             login_account_rate_limit=env.get("APPEALS_LOGIN_ACCOUNT_RATE_LIMIT", "50 per hour"),
+            **_issue17(env, home),
         )
         if settings.mail_hold_seconds < 0:
             raise ConfigError("APPEALS_MAIL_HOLD_SECONDS must be 0 or more seconds")
@@ -251,7 +279,8 @@ def check_production_secrets(settings: Settings) -> None:
         problem = secret_problem(value)
         if problem:
             raise ConfigError(f"{name} {problem}. Generate a good one with: {GENERATE_HINT}")
-    if not Path(settings.signing_key_path).is_file():
+    # issue 17: a key given as PEM text in the environment needs no file (no shared filesystem).
+    if settings.signing_key_pem is None and not Path(settings.signing_key_path).is_file():
         raise ConfigError(
             f"APPEALS_SIGNING_KEY must name an Ed25519 private key (PEM); {settings.signing_key_path} does not "
             "exist. Create one with: openssl genpkey -algorithm ed25519 -out signing_key.pem"

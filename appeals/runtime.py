@@ -40,11 +40,12 @@ def settings() -> Settings:
 
 
 def engine():
-    """The dataset engine over the configured data directory (created on first use)."""
+    """The dataset engine over the configured release store (created on first use)."""
     eng = _state.get("engine")
     if eng is None:
         from workers.engine.api import Engine
+        from workers.engine.store import open_store
 
         s = settings()
-        eng = _state["engine"] = Engine(s.data_dir, s.hash_key, s.hash_key_id)
+        eng = _state["engine"] = Engine(s.data_dir, s.hash_key, s.hash_key_id, store=open_store(s))
     return eng

@@ -343,3 +343,13 @@ def shared_data_or_skip() -> Path:
     if not (SHARED_DATA / "russia_201901_1_tweets_sample.csv").exists():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """An in-process moto S3 server on 127.0.0.1 for the whole session (issue 17)."""
+    from tests.s3util import MotoS3
+
+    server = MotoS3()
+    yield server
+    server.stop()

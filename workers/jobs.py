@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import redis
 from rq import get_current_job
@@ -102,9 +103,8 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
     known = {uid: engine.known_screen_names(uid) | ({screen_names[uid].lower()} if uid in screen_names else set())
              for uid, _ in items}
     try:
-        result = engine.apply(run_id, [tuple(item) for item in items], reason=reason or run_id,
-                              fence=lock.token, screen_names=screen_names)
-    except PERMANENT_ERRORS as exc:
+        result = apply_batch(engine, run_id, [tuple(item) for item in items], lock, screen_names, reason or run_id)
+    except (*PERMANENT_ERRORS, FileJobFailed) as exc:
         corrections.fail(run_id, f"{type(exc).__name__}: {exc}")
         return {"run": run_id, "status": "failed", "error": str(exc)}
     faults.checkpoint("before_commit")
@@ -115,6 +115,158 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
         notify_downloaders(releases)
     return {"run": run_id, "status": "done", "releases": releases or {},
             "already_applied": bool(result.already_applied), "noop": [list(n) for n in result.noop or []]}
+
+
+# --- issue 17: a correction fanned out per file ------------------------------------------------
+
+FILE_JOB = "workers.jobs.rewrite_file"
+COMMIT_JOB = "workers.jobs.commit_files"
+FAN_OUT_POLL_SECONDS = 0.5
+
+
+class FileJobFailed(Exception):
+    """A file or commit job of a fanned-out run failed for good (its retries spent)."""
+
+
+def apply_batch(engine, run_id: str, items, lock: locks.Lock, screen_names: dict, reason: str):
+    """Apply a run's batch: fanned out as one job per file when the store is shared and another
+    worker takes the `files` queue; otherwise (the local store) with the engine's threads here."""
+    if engine.store.remote and _file_workers(lock.conn) > 0:
+        return _fan_out(engine, run_id, items, lock, screen_names)
+    return engine.apply(run_id, items, reason=reason, fence=lock.token, screen_names=screen_names)
+
+
+def _file_workers(connection) -> int:
+    """Workers other than this one that listen on the files queue."""
+    from rq import Worker
+
+    me = get_current_job()
+    mine = me.worker_name if me is not None else None
+    return sum(1 for w in Worker.all(queue=queues.files_queue(connection)) if w.name != mine)
+
+
+def _fan_out(engine, run_id: str, items, lock: locks.Lock, screen_names: dict):
+    """Plan, enqueue one job per file and a commit job depending on all of them, and wait for the
+    commit while holding the lock; the commit job publishes in one conditional write."""
+    from workers.engine.model import CorrectionResult
+
+    plan = engine.plan_batch(run_id, items, lock.token, screen_names=screen_names)
+    if isinstance(plan, CorrectionResult):
+        return plan  # published before (a resumed run): exactly once
+    file_jobs, commit = enqueue_fan_out(engine, plan, queues.connect())
+    log.info("run %s fanned out as %d file jobs and %s", run_id, len(file_jobs), commit.id)
+    return wait_for_commit(file_jobs, commit, lock)
+
+
+def enqueue_fan_out(engine, plan, connection):
+    """Save the plan in the store and enqueue its file jobs and the commit job that depends on them all;
+    return (file jobs, commit job)."""
+    plan_id = engine.save_plan(plan)
+    settings = runtime.settings()
+    timeout = settings.file_job_timeout
+    q = queues.files_queue(connection)
+    tag = f"{plan.batch_id}-{plan_id[:12]}"
+    common = dict(retry=queues.retry_policy(settings),
+                  job_timeout=timeout, result_ttl=queues.RESULT_TTL, failure_ttl=queues.FAILURE_TTL)
+    file_jobs = [q.enqueue(FILE_JOB, plan_id, i, job_id=f"file-{tag}-{i}",
+                           description=f"rewrite {task.label} for run {plan.batch_id}", **common)
+                 for i, task in enumerate(plan.tasks)]
+    commit = q.enqueue(COMMIT_JOB, plan_id, [j.id for j in file_jobs], job_id=f"commit-{tag}",
+                       depends_on=file_jobs or None, description=f"commit run {plan.batch_id}", **common)
+    return file_jobs, commit
+
+
+def wait_for_commit(file_jobs, commit, lock: locks.Lock | None = None, poll: float = FAN_OUT_POLL_SECONDS):
+    """Wait for a fanned-out run's commit job; return its CorrectionResult. Raises FileJobFailed when a
+    file or commit job failed for good (the commit is cancelled: nothing is published), VerificationFailed
+    for a permanent problem the jobs reported."""
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    from workers.engine.model import CorrectionResult
+
+    registry = StartedJobRegistry(queue=queues.files_queue(commit.connection))
+    while True:
+        # The ordinary recovery of RQ, run here often rather than every ten minutes: a file job whose
+        # worker died (kill -9) is retried, or failed when its retries are spent.
+        registry.cleanup()
+        if commit.get_status(refresh=True) == JobStatus.FINISHED:
+            done = commit.return_value()
+            if done.get("failed"):
+                raise VerificationFailed(done["failed"])
+            d = dict(done["result"])
+            d["noop"] = [tuple(x) for x in d["noop"]]
+            return CorrectionResult(**d)
+        for j in [*file_jobs, commit]:
+            # FAILED is final: a job with retries left is queued or scheduled again instead.
+            if j.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                commit.cancel()
+                raise FileJobFailed(f"{j.description}: {_last_error(j)}")
+        if lock is not None and lock.lost:
+            raise locks.LockLost(lock.lost)
+        time.sleep(poll)
+
+
+def _last_error(job) -> str:
+    result = job.latest_result()
+    text = (getattr(result, "exc_string", None) or "").strip().splitlines()
+    return text[-1] if text else "failed"
+
+
+_plans: dict = {}  # plan id -> (plan, (corrector, forbidden)): a worker usually takes several files of one plan
+
+
+def _plan_and_rules(engine, plan_id: str):
+    if plan_id not in _plans:
+        plan = engine.load_plan(plan_id)
+        _plans.clear()  # one plan at a time: plans are immutable, so a stale entry is only memory
+        _plans[plan_id] = plan, (plan.corrector(), plan.forbidden())
+    return _plans[plan_id]
+
+
+def rewrite_file(plan_id: str, index: int) -> dict:
+    """File job: rewrite one file of a fanned-out run from the store, verify it, and upload it under its
+    content address; returns its outcome document (or the reason it cannot be done, for the commit job)."""
+    ensure_bootstrapped()
+    engine = runtime.engine()
+    plan, rules = _plan_and_rules(engine, plan_id)
+    faults.checkpoint("file_job")
+    try:
+        outcome = engine.rewrite_task(plan, index, rules)
+    except PERMANENT_ERRORS as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    job = get_current_job()
+    if job is not None:  # who did which file, for the cluster test and for people looking into a run
+        job.meta["worker"] = job.worker_name
+        job.save_meta()
+    return {"outcome": outcome.to_doc()}
+
+
+def commit_files(plan_id: str, file_job_ids: list[str]) -> dict:
+    """Commit job: runs only when every file job succeeded (RQ dependencies); verifies the set and
+    commits the new releases in one conditional write. A permanent problem publishes nothing."""
+    import dataclasses
+
+    from rq.job import Job
+
+    from workers.engine.batch import FileOutcome
+
+    ensure_bootstrapped()
+    engine = runtime.engine()
+    plan = engine.load_plan(plan_id)
+    connection = queues.connect()
+    docs = [Job.fetch(jid, connection=connection).return_value() for jid in file_job_ids]
+    if any(d is None for d in docs):
+        errors = ["a file job left no result"]
+    else:
+        errors = [d["error"] for d in docs if "error" in d]
+    if errors:
+        return {"failed": "; ".join(errors[:5])}
+    try:
+        result = engine.commit_batch(plan, [FileOutcome.from_doc(d["outcome"]) for d in docs])
+    except PERMANENT_ERRORS as exc:
+        return {"failed": f"{type(exc).__name__}: {exc}"}
+    return {"result": dataclasses.asdict(result)}
 
 
 class OperatorError(Exception):

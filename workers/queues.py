@@ -30,7 +30,8 @@ from config import Settings
 log = logging.getLogger("appeals.queues")
 
 CORRECTIONS_QUEUE = "corrections"
-QUEUE_NAMES = (CORRECTIONS_QUEUE,)
+FILES_QUEUE = "files"  # issue 17: one job per file of a fanned-out correction, then its commit job
+QUEUE_NAMES = (CORRECTIONS_QUEUE, FILES_QUEUE)
 
 RUN_JOB = "workers.jobs.run_corrections"
 ON_FAILURE = "workers.jobs.on_run_failure"
@@ -80,6 +81,11 @@ def connect() -> redis.Redis:
 def corrections_queue(connection: redis.Redis) -> Queue:
     """The queue correction runs go through."""
     return Queue(CORRECTIONS_QUEUE, connection=connection)
+
+
+def files_queue(connection: redis.Redis) -> Queue:
+    """The queue of per-file rewrite jobs and commit jobs (issue 17), which any worker takes."""
+    return Queue(FILES_QUEUE, connection=connection)
 
 
 def job_id_for(correction_id: int) -> str:

@@ -147,7 +147,8 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     try:
         while True:
             # Mail first: a delivery takes milliseconds and must not wait behind a long correction run.
-            worker = ResilientWorker([dispatch.mail_queue(connection), queues.corrections_queue(connection)],
+            worker = ResilientWorker([dispatch.mail_queue(connection), queues.corrections_queue(connection),
+                                      queues.files_queue(connection)],
                                      connection=connection, name=name)
             worker.stop_asked = False
             try:

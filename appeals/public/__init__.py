@@ -125,6 +125,10 @@ def file(name: str, version: int, variant: str, filename: str):
         current_principal(), name, version, variant, filename, request.args.get("token"),
         ip=request.remote_addr, record=request.method == "GET", byte_range=request.range,
     )
+    if found.redirect_url:  # the object store serves it (Range included), after the gate and the log
+        response = redirect(found.redirect_url, code=302)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
     response = send_file(
         found.local_path, as_attachment=True, download_name=found.filename, conditional=True, max_age=None,
         mimetype=_mimetype(found.filename),

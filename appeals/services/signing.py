@@ -1,7 +1,8 @@
 """Ed25519 signatures over published manifests and SHA256SUMS, with the key from configuration.
 
-The private key is a PEM file at `settings.signing_key_path` (APPEALS_SIGNING_KEY).
-In demo, test and development modes a missing key is generated there; in
+The private key is APPEALS_SIGNING_KEY: the PEM text itself (nothing on disk, so every web process
+of a deployment signs with the same key without a shared filesystem), or the path of a PEM file
+(`settings.signing_key_path`). In demo, test and development modes a missing file is generated; in
 production signing refuses to start without one, so a release is never signed
 by a throwaway key nobody can verify later.
 """
@@ -32,6 +33,12 @@ class SigningKeyMissing(ConfigError):
 def private_key() -> Ed25519PrivateKey:
     """The configured Ed25519 private key (loaded once per path; generated in relaxed modes)."""
     settings = runtime.settings()
+    if settings.signing_key_pem:
+        ident = "pem:" + hashlib.sha256(settings.signing_key_pem.encode()).hexdigest()
+        with _lock:
+            if ident not in _keys:
+                _keys[ident] = _parse(settings.signing_key_pem.encode(), "APPEALS_SIGNING_KEY (PEM text)")
+            return _keys[ident]
     path = Path(settings.signing_key_path)
     with _lock:
         key = _keys.get(str(path))
@@ -70,12 +77,16 @@ def _generate(path: Path) -> None:
 
 
 def _load(path: Path) -> Ed25519PrivateKey:
+    return _parse(path.read_bytes(), f"APPEALS_SIGNING_KEY {path}")
+
+
+def _parse(pem: bytes, where: str) -> Ed25519PrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"APPEALS_SIGNING_KEY {path} is not an unencrypted PEM private key: {exc}") from None
+        raise ConfigError(f"{where} is not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"APPEALS_SIGNING_KEY {path} is not an Ed25519 key")
+        raise ConfigError(f"{where} is not an Ed25519 key")
     return key
 
 

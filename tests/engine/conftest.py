@@ -132,9 +132,40 @@ def make_gamma(src: Path, name: str = "gamma") -> Path:
     return src
 
 
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
+def store_kind(request) -> str:
+    """Every engine test runs on the local store and on the S3 store (moto server)."""
+    return request.param
+
+
 @pytest.fixture
-def engine(tmp_path) -> Engine:
-    return Engine(tmp_path / "data", KEY, KEY_ID)
+def store_opener(request, store_kind, tmp_path):
+    """A function data_dir -> Store of this test's kind (S3: one fresh bucket per test)."""
+    if store_kind == "local":
+        return lambda data_dir: None  # Engine's default: the local store in data_dir
+    from workers.engine.s3store import S3Store
+
+    s3 = request.getfixturevalue("moto_s3")
+    url = s3.new_bucket()
+    opener = lambda data_dir: S3Store(Path(data_dir), url, s3.endpoint)  # noqa: E731
+    opener.url, opener.endpoint = url, s3.endpoint
+    return opener
+
+
+def reopen(engine: Engine, data_dir: Path | None = None) -> Engine:
+    """A fresh Engine on the same store, as a restarted worker (or another machine, given data_dir) sees it."""
+    store = engine.store
+    if getattr(store, "remote", False):
+        from workers.engine.s3store import S3Store
+
+        d = Path(data_dir or engine.data_dir)
+        return Engine(d, KEY, KEY_ID, store=S3Store(d, store.url, client=store.client))
+    return Engine(data_dir or engine.data_dir, KEY, KEY_ID)
+
+
+@pytest.fixture
+def engine(tmp_path, store_opener) -> Engine:
+    return Engine(tmp_path / "data", KEY, KEY_ID, store=store_opener(tmp_path / "data"))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from workers.engine import faults
 from workers.engine.api import Engine
 
-from .conftest import KEY, KEY_ID
+from .conftest import KEY, KEY_ID, reopen
 
 
 class Crash(BaseException):
@@ -33,7 +33,7 @@ def test_crash_in_process(world, point):
     with pytest.raises(Crash):
         world.apply("b1", [("1000", "remove")])
     faults.test_hook = None
-    fresh = Engine(data_dir, KEY, KEY_ID)  # a restarted worker
+    fresh = reopen(world)  # a restarted worker
     now = {n: fresh.get_dataset(n).current_version for n in ("alpha", "gamma")}
     published = point == "after_publish"
     assert now == ({"alpha": 2, "gamma": 2} if published else before)  # all or nothing, both datasets
@@ -59,13 +59,17 @@ def test_kill_9(world, point):
         from config import Settings
         from workers.engine import faults
         from workers.engine.api import Engine
-        faults.arm(Settings.from_env({{"APPEALS_MODE": "test", **os.environ}}).fault_kill_at)
-        Engine({str(world.data_dir)!r}, {KEY!r}, {KEY_ID!r}).apply("b1", [("1000", "rehash")])
+        from workers.engine.store import open_store
+        s = Settings.from_env()
+        faults.arm(s.fault_kill_at)
+        Engine(s.data_dir, {KEY!r}, {KEY_ID!r}, store=open_store(s)).apply("b1", [("1000", "rehash")])
     """)
-    env = dict(os.environ, APPEALS_FAULT_KILL_AT=point)
+    env = dict(os.environ, APPEALS_FAULT_KILL_AT=point, APPEALS_MODE="test", APPEALS_DATA_DIR=str(world.data_dir))
+    if getattr(world.store, "remote", False):
+        env.update(APPEALS_STORE_URL=world.store.url, APPEALS_S3_ENDPOINT_URL=world.store.client.meta.endpoint_url)
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
     assert p.returncode == -9, p.stderr.decode()
-    fresh = Engine(world.data_dir, KEY, KEY_ID)
+    fresh = reopen(world)
     assert fresh.get_dataset("alpha").current_version == (2 if point == "after_publish" else 1)
     fresh.apply("b1", [("1000", "rehash")])
     assert fresh.get_dataset("alpha").current_version == 2

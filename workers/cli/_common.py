@@ -9,14 +9,15 @@ import click
 
 
 def engine():
-    """An Engine over the configured data dir and hash key (no Flask, no app context)."""
+    """An Engine over the configured release store and hash key (no Flask, no app context)."""
     from config import Settings
     from workers.engine import faults
     from workers.engine.api import Engine
+    from workers.engine.store import open_store
 
     s = Settings.from_env()
     faults.arm(s.fault_kill_at, s.fault_pause_at)
-    return Engine(s.data_dir, s.hash_key, s.hash_key_id)
+    return Engine(s.data_dir, s.hash_key, s.hash_key_id, store=open_store(s))
 
 
 def progress() -> bool:

@@ -122,3 +122,23 @@ def verify_cmd(name: str, version: int | None):
 
 
 datasets.add_command(synth)
+
+
+@datasets.command("migrate-store")
+@click.option("--to", "to_url", required=True, help="Destination bucket, s3://bucket/prefix.")
+@clean_errors
+def migrate_store_cmd(to_url: str):
+    """Copy the local release store into an S3-compatible bucket (idempotent, resumable)."""
+    from config import Settings
+    from workers.engine.migrate import migrate_store
+    from workers.engine.s3store import S3Store, parse_url
+    from workers.engine.store import Store
+
+    s = Settings.from_env()
+    parse_url(to_url)  # a clear error before any work
+    if not (s.data_dir / "HEAD.json").exists():
+        raise click.ClickException(f"no local release store in {s.data_dir} (APPEALS_DATA_DIR)")
+    dst = S3Store(s.home / "migrate-work", to_url, s.s3_endpoint_url)
+    r = migrate_store(Store(s.data_dir), dst, progress=progress())
+    click.echo(f"{r.blobs} blobs reachable, {r.copied} copied ({r.bytes_copied} bytes); HEAD {r.head}")
+    click.echo(f"set APPEALS_STORE_URL={to_url} on every web process and worker")

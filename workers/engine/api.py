@@ -35,6 +35,7 @@ from .model import (
     VerifyReport,
     VersionInfo,
 )
+from .batch import BatchPlan, FileOutcome, FileTask, PreparedTarget, ReleaseSet, TouchedDataset
 from .store import HashingWriter, Store
 from .verify import Forbidden, RewriteCheck, full_scan, verify_zip_rewrite
 
@@ -55,11 +56,14 @@ class _AlreadyPublished(Exception):
 class Engine:
     """All dataset operations over one data dir, with one hashing key."""
 
-    def __init__(self, data_dir: Path, hash_key: bytes, key_id: str):
+    def __init__(self, data_dir: Path, hash_key: bytes, key_id: str, store: Store | None = None):
+        """`store` defaults to the local store in data_dir; with a remote one (store.open_store) data_dir
+        is this process's own work dir: staging, the object cache and its copy of the account index."""
         self.data_dir = Path(data_dir)
         self.key = hash_key
         self.key_id = key_id
-        self.store = Store(self.data_dir)
+        self.store = store or Store(self.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store.clean_stale_staging()
         self.index = Index(self.data_dir / "index.sqlite")
 
@@ -118,6 +122,17 @@ class Engine:
                 return self.store.blobs.local_path(e["sha256"])
         raise UnknownFile(f"{variant}/{filename} is not a file of {name} version {m['version']}")
 
+    def file_url(self, name: str, version: int, variant: str, filename: str, seconds: int) -> str | None:
+        """A presigned GET URL (at most 15 minutes) of a published file when the store serves files
+        itself, else None (the caller streams file_path); only names listed in that manifest resolve."""
+        if not hasattr(self.store.blobs, "presigned_url"):
+            return None
+        m = self.manifest(name, version)
+        for e in m["files"]:
+            if e["variant"] == variant and e["path"] == filename:
+                return self.store.blobs.presigned_url(e["sha256"], filename, seconds)
+        raise UnknownFile(f"{variant}/{filename} is not a file of {name} version {m['version']}")
+
     # -- account state ------------------------------------------------------
     def _state(self, head: dict) -> dict:
         ref = head.get("state")
@@ -134,6 +149,7 @@ class Engine:
         epoch = self._epochs(self.store.read_head())
         v, sha, _ = run_import(self.store, self.index, Path(src_dir), name, self.key, self.key_id, epoch, progress,
                                decisions)
+        self._share_index(name, sha)
         return self._version_info(name, v, sha, v)
 
     def _epochs(self, head: dict):
@@ -161,6 +177,7 @@ class Engine:
             nv, nsha, nm = run_import(self.store, self.index, Path(tmp), name, self.key, self.key_id,
                                       self._epochs(head), progress, decisions, parent=(v, msha), keep=keep,
                                       batch_id=f"rederive-{name}-{v}")
+        self._share_index(name, nsha)
         return self._version_info(name, nv, nsha, nv)
 
     def standing_epoch(self, user_id: str) -> int:
@@ -216,7 +233,31 @@ class Engine:
                 self.index.conn.execute("COMMIT")
                 continue
             v, sha = self._manifest_sha(head, ds, None)
+            if only_stale and self._fetch_index(ds, v, sha):
+                continue
             self.index.rebuild_dataset(ds, v, sha, self.store.get_json(sha), self.store.blobs, progress)
+            self._share_index(ds, sha)
+
+    def _share_index(self, dataset: str, manifest_sha: str) -> None:
+        """Publish this process's index of a dataset at a release, when the store keeps snapshots (S3):
+        other machines then fetch it instead of re-scanning the files."""
+        if not self.store.remote:
+            return
+        with self.store.staging() as staging:
+            snap = staging / "index.sqlite"
+            if self.index.export_dataset(dataset, manifest_sha, snap):
+                self.store.put_index_snapshot(manifest_sha, snap)
+
+    def _fetch_index(self, dataset: str, version: int, manifest_sha: str) -> bool:
+        """Take a dataset's index at a release from the store's snapshot; False when it has none."""
+        if not self.store.remote:
+            return False
+        with self.store.staging() as staging:
+            snap = staging / "index.sqlite"
+            if not self.store.get_index_snapshot(manifest_sha, snap):
+                return False
+            self.index.merge_from(snap, dataset, version, manifest_sha)
+            return True
 
     def reindex(self, progress: bool = False) -> None:
         """Rebuild the account index of every dataset from the current releases."""
@@ -291,7 +332,7 @@ class Engine:
         return CorrectionResult(**d)
 
     def _prepare(self, head: dict, items, screen_names: dict[str, str] | None = None):
-        """Validate items; return (targets with their index locations, noop list, state).
+        """Validate items; return (prepared targets, noop list, state).
 
         `screen_names` (user id -> screen name, from the platform's account directory) is
         used for accounts whose screen name the data never shows (only referred to).
@@ -336,32 +377,32 @@ class Engine:
             ps = tuple(pseudonym(self.key, uid, k) for k in range(epoch + 1))
             t = Target(uid, action, frozenset({uid, identity, *ps}), frozenset(names),
                        ps, pseudonym(self.key, uid, epoch + 1))
-            targets.append((t, loc, digest, epoch))
+            targets.append(PreparedTarget(t, loc, digest, epoch))
         return targets, noop, state
 
-    def _touched(self, head, targets) -> dict[str, tuple[int, str, dict, set]]:
-        """dataset -> (version, manifest sha, manifest, names of files to rewrite in both variants)."""
-        out = {}
-        for _, loc, _, _ in targets:
-            for ds, l in loc.items():
+    def _touched(self, head, targets: list[PreparedTarget]) -> dict[str, TouchedDataset]:
+        """dataset -> its current release and the names of the files to rewrite in both variants."""
+        out: dict[str, TouchedDataset] = {}
+        for p in targets:
+            for ds, l in p.locations.items():
                 if ds not in out:
                     v, sha = self._manifest_sha(head, ds, None)
-                    out[ds] = (v, sha, self.store.get_json(sha), set())
-                out[ds][3].update(l["files"])
-                out[ds][3].update(hashed_file_name(f) for f in l["files"])
+                    out[ds] = TouchedDataset(v, sha, self.store.get_json(sha))
+                out[ds].names.update(l["files"])
+                out[ds].names.update(hashed_file_name(f) for f in l["files"])
         return out
 
     def plan(self, items: list[tuple[str, str]], *, screen_names: dict[str, str] | None = None) -> CorrectionPlan:
         """What apply would change, found by a dry run over the files the index names; writes nothing."""
         head = self.store.read_head()
         targets, noop, _ = self._prepare(head, items, screen_names)
-        fix = Corrector([t for t, _, _, _ in targets])
+        fix = Corrector([p.target for p in targets])
         datasets = {}
-        for ds, (_, _, m, names) in sorted(self._touched(head, targets).items()):
+        for ds, touched in sorted(self._touched(head, targets).items()):
             d = {"hashed": {"rows_removed": 0, "rows_rewritten": 0, "files": []},
                  "unhashed": {"rows_removed": 0, "rows_rewritten": 0, "files": []}, "media_members": 0}
-            for e in m["files"]:
-                if e["path"] not in names:
+            for e in touched.manifest["files"]:
+                if e["path"] not in touched.names:
                     continue
                 if e["kind"] == "media":
                     ch = scan_zip(self.store.blobs.local_path(e["sha256"]), fix.member, fix.cs_needles)
@@ -376,6 +417,7 @@ class Engine:
             datasets[ds] = d
         return CorrectionPlan([tuple(i) for i in items], datasets, noop)
 
+    # -- applying a batch: plan, rewrite each file, verify the set, commit in one write -----------
     def apply(self, batch_id: str, items: list[tuple[str, str]], reason: str = "", progress: bool = False,
               fence: int | None = None, *, screen_names: dict[str, str] | None = None) -> CorrectionResult:
         """Correct the accounts across every dataset, verify, and publish all new releases in one swap.
@@ -383,8 +425,22 @@ class Engine:
         `reason` is accepted for the caller's records but never stored: manifests are public.
         `screen_names` (user id -> screen name from the platform's account directory) gives the
         @handle of accounts the data only refers to; it is replaced and verified like a known one.
+        Files are rewritten here, one thread per core; workers.jobs fans the same steps out as one
+        job per file (plan_batch, rewrite_task, commit_batch) when the store is shared.
         """
-        t0 = time.monotonic()
+        plan = self.plan_batch(batch_id, items, fence, screen_names=screen_names)
+        if isinstance(plan, CorrectionResult):
+            return plan
+        with self.store.staging() as staging:
+            faults.checkpoint("before_rewrite")
+            outcomes, staged = self._rewrite_threaded(plan, staging, progress)
+            return self._commit(plan, outcomes, staged, staging)
+
+    def plan_batch(self, batch_id: str, items, fence: int | None = None, *,
+                   screen_names: dict[str, str] | None = None) -> BatchPlan | CorrectionResult:
+        """Step 1: validate the batch against the current HEAD and list the files to rewrite; a batch
+        already published returns its result instead (exactly once)."""
+        started = time.time()
         if not isinstance(batch_id, str) or not batch_id:
             raise BadCorrection("batch_id must be a non-empty string")
         done = self.batch_result(batch_id)
@@ -393,158 +449,202 @@ class Engine:
         head = self.store.read_head()
         if fence is not None and head.get("fence") is not None and fence < head["fence"]:
             raise PublishConflict(f"stale fence {fence}: {head['fence']} already recorded")
-        targets, noop, state = self._prepare(head, items, screen_names)
-        fix = Corrector([t for t, _, _, _ in targets])
-        fb = self._forbidden(targets)
+        targets, noop, _ = self._prepare(head, items, screen_names)
         touched = self._touched(head, targets)
+        tasks = [FileTask(ds, e) for ds, t in sorted(touched.items()) for e in t.manifest["files"] if e["path"] in t.names]
+        return BatchPlan(batch_id, fence, head.get("state"), targets, noop, touched, tasks, started)
+
+    def save_plan(self, plan: BatchPlan) -> str:
+        """Store a plan as a blob for the file and commit jobs; return its id."""
         with self.store.staging() as staging:
-            faults.checkpoint("before_rewrite")
-            # Every output file is created before the first is written: creating a file while an
-            # earlier one is fsynced waits for the filesystem journal.
-            work = []  # (dataset, parent entry, output path)
-            for ds, (v, msha, m, names) in sorted(touched.items()):
-                for e in m["files"]:
-                    if e["path"] in names:
-                        work.append((ds, e, staging / f"{ds}.{e['variant']}.{e['path']}"))
-                        work[-1][2].touch()
-            bar = None
-            if progress:
-                from tqdm import tqdm
+            staged = self.store.stage_json(plan.to_doc(), staging)
+            self.store.blobs.put_many([staged])
+        return staged[1]
 
-                bar = tqdm(total=sum(e["bytes"] for _, e, _ in work), unit="B", unit_scale=True,
-                           desc=f"correct {batch_id}", leave=False)
-            # Files are rewritten in parallel, largest first, one thread per core: hashing, the needle
-            # search and the writes all run without the GIL, and every file is at least as costly to
-            # hash as to search and write, so whole files balance the cores best. This thread fsyncs
-            # each file as it is done, so no rewriting thread waits for the disk.
-            results: list = [None] * len(work)  # (change, index deltas) per work item
-            order = sorted(range(len(work)), key=lambda i: -work[i][1]["bytes"])
-            with ThreadPoolExecutor(max_workers=max(1, min(len(work), os.cpu_count() or 1))) as pool:
-                futures = {pool.submit(self._rewrite_file, fix, fb, *work[i]): i for i in order}
-                try:
-                    for n, fut in enumerate(as_completed(futures)):
-                        i = futures[fut]
-                        change, dl, w = fut.result()
-                        w.close()
-                        results[i] = change, dl
-                        if bar:
-                            bar.update(work[i][1]["bytes"])
-                        if n == 0:
-                            faults.checkpoint("mid_rewrite")
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()  # files not started yet are not started
-                    wait(futures)  # running ones finish; then every file written is closed unsynced
-                    for fut in futures:
-                        if not fut.cancelled() and fut.exception() is None:
-                            fut.result()[2].abort()
-                    raise
-            if bar:
-                bar.close()
-            # Every rewritten file is on disk before it is verified and published.
-            changes = [c for c, _ in results]  # (dataset, parent entry, new path, FileChange, new entry, problems)
-            deltas: dict[str, list] = {}
-            for (ds, _, _), (_, dl) in zip(work, results):
-                deltas.setdefault(ds, []).extend(dl)
+    def load_plan(self, plan_id: str) -> BatchPlan:
+        """A plan saved by save_plan."""
+        return BatchPlan.from_doc(self.store.get_json(plan_id), self.store.get_json)
 
-            self._verify_changes(changes)
-            faults.checkpoint("after_verify")
+    def rewrite_task(self, plan: BatchPlan, index: int, rules: tuple | None = None) -> FileOutcome:
+        """Step 2, one file (a file job): rewrite and check it, store the result under its content address.
 
-            # Datasets where nothing changed after all (index false positive) get no release.
-            changed = {ds for ds, _, _, ch, _, _ in changes if ch.edits}
-            releases, manifests = {}, {}
-            totals = {"bytes": 0, "files": 0, "removed": 0, "rewritten": 0}
-            for ds in sorted(changed):
-                v, msha, m, _ = touched[ds]
-                mine = [c for c in changes if c[0] == ds and c[3].edits]
-                csv_un = [c for c in mine if c[1]["variant"] == "unhashed" and c[1]["kind"] != "media"]
-                summary = {
-                    "accounts_removed": sum(c[3].rows_removed for c in csv_un if c[1]["kind"] == "users"),
-                    "accounts_rehashed": sum(c[3].rows_rewritten for c in csv_un if c[1]["kind"] == "users"),
-                    "rows_removed": sum(c[3].rows_removed for c in csv_un),
-                    "rows_rewritten": sum(c[3].rows_rewritten for c in csv_un),
-                    "files_changed": len(mine),
-                }
-                # A file rewritten without edits (index false positive) keeps sharing the parent's blob.
-                rewritten = {(c[1]["variant"], c[1]["path"]): c[4] for c in mine}
-                entries = [dict(rewritten.get((e["variant"], e["path"]), e)) for e in m["files"]]
-                manifests[ds] = {
-                    "dataset": ds, "version": v + 1, "parent_version": v, "created_at": utcnow(),
-                    "key_id": self.key_id, "batch_id": batch_id,
-                    "accounts": m["accounts"] - summary["accounts_removed"],
-                    "tweets": m["tweets"] - sum(c[3].rows_removed for c in csv_un if c[1]["kind"] == "tweets"),
-                    "summary": summary, "files": entries,
-                }
-                releases[ds] = v + 1
-                totals["bytes"] += sum(c[4]["bytes"] for c in mine)
-                totals["files"] += len(mine)
-                totals["removed"] += summary["rows_removed"]
-                totals["rewritten"] += summary["rows_rewritten"]
-            staged = [(path, new_e["sha256"]) for ds, e, path, ch, new_e, _ in changes if ds in changed and ch.edits]
-            msha_new = {}
-            for ds, m in manifests.items():
-                staged.append(self.store.stage_json(m, staging))
-                msha_new[ds] = staged[-1][1]
-            new_state = dict(state)
-            for t, _, digest, epoch in targets:
-                new_state[digest] = {"epoch": epoch + 1, "removed": t.action == "remove", "current": t.new}
-            state_sha = head.get("state")
-            if targets:
-                staged.append(self.store.stage_json({"accounts": new_state}, staging))
-                state_sha = staged[-1][1]
-            result = CorrectionResult(batch_id, releases, False, noop, totals["bytes"], totals["files"],
-                                      totals["removed"], totals["rewritten"], round(time.monotonic() - t0, 3))
-            staged.append(self.store.stage_json(dataclasses.asdict(result), staging))
-            result_sha = staged[-1][1]
-            self.store.blobs.put_many(staged)
-            faults.checkpoint("mid_publish")
-
-            parents = {ds: touched[ds][:2] for ds in changed}
-
-            def update(cur: dict) -> dict:
-                if batch_id in cur["batches"]:
-                    raise _AlreadyPublished()
-                for ds, (v, sha) in parents.items():
-                    e = cur["datasets"].get(ds)
-                    if e is None or e["current"] != v or e["versions"][str(v)] != sha:
-                        raise PublishConflict(f"dataset {ds} changed since this batch read it")
-                if cur.get("state") != head.get("state"):
-                    raise PublishConflict("account state changed since this batch read it")
-                if fence is not None and cur.get("fence") is not None and fence < cur["fence"]:
-                    raise PublishConflict(f"stale fence {fence}: {cur['fence']} already recorded")
-                for ds, nv in releases.items():
-                    cur["datasets"][ds]["versions"][str(nv)] = msha_new[ds]
-                    cur["datasets"][ds]["current"] = nv
-                cur["state"] = state_sha
-                cur["batches"][batch_id] = result_sha
-                if fence is not None:
-                    cur["fence"] = max(fence, cur.get("fence") or fence)
-                return cur
-
+        `rules` is (plan.corrector(), plan.forbidden()) when the caller keeps them across the plan's files
+        (building the Corrector compiles its needle search)."""
+        task = plan.tasks[index]
+        fix, fb = rules or (plan.corrector(), plan.forbidden())
+        with self.store.staging() as staging:
+            out = staging / "out"
+            outcome, w = self._rewrite_file(fix, fb, task, out)
             try:
-                self.store.publish(update)
-            except _AlreadyPublished:
-                return self.batch_result(batch_id)
-            faults.checkpoint("after_publish")
-        for ds in changed:
-            v, sha = parents[ds]
-            self.index.apply_deltas(ds, (v, sha), (releases[ds], msha_new[ds]),
-                                    lambda buf, _dl=deltas[ds]: [buf.add(f, c, s) for f, c, s in _dl])
+                w.close()
+            except BaseException:
+                w.abort()
+                raise
+            if outcome.changed:
+                self.store.blobs.put_many([(out, outcome.new_entry["sha256"])])
+        if getattr(self.store.blobs, "remote", False):
+            self.store.blobs.forget(task.entry["sha256"])  # the worker's cache keeps no finished source
+        return outcome
+
+    def commit_batch(self, plan: BatchPlan, outcomes: list[FileOutcome]) -> CorrectionResult:
+        """Step 3 (the commit job): check that every task has its outcome and every new file is stored,
+        verify the set, and publish the new releases in one conditional write."""
+        if sorted(o.task.key for o in outcomes) != sorted(t.key for t in plan.tasks):
+            raise VerificationFailed("the file outcomes do not match the batch's files")
+        missing = [o.task.label for o in outcomes if o.changed and not self.store.blobs.exists(o.new_entry["sha256"])]
+        if missing:
+            raise VerificationFailed(f"rewritten files missing from the store: {', '.join(missing[:5])}")
+        with self.store.staging() as staging:
+            return self._commit(plan, outcomes, [], staging)
+
+    def _rewrite_threaded(self, plan: BatchPlan, staging: Path, progress: bool):
+        """Step 2, every file here: in parallel, largest first, one thread per core; return the outcomes
+        and the (file, sha256) of the changed ones, fsynced, for the commit to store."""
+        fix, fb = plan.corrector(), plan.forbidden()
+        # Every output file is created before the first is written: creating a file while an
+        # earlier one is fsynced waits for the filesystem journal.
+        paths = [staging / task.key for task in plan.tasks]
+        for p in paths:
+            p.touch()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=sum(t.entry["bytes"] for t in plan.tasks), unit="B", unit_scale=True,
+                       desc=f"correct {plan.batch_id}", leave=False)
+        # Hashing, the needle search and the writes all run without the GIL, and every file is at
+        # least as costly to hash as to search and write, so whole files balance the cores best.
+        # This thread fsyncs each file as it is done, so no rewriting thread waits for the disk.
+        outcomes: list = [None] * len(plan.tasks)
+        order = sorted(range(len(plan.tasks)), key=lambda i: -plan.tasks[i].entry["bytes"])
+        with ThreadPoolExecutor(max_workers=max(1, min(len(plan.tasks), os.cpu_count() or 1))) as pool:
+            futures = {pool.submit(self._rewrite_file, fix, fb, plan.tasks[i], paths[i]): i for i in order}
+            try:
+                for n, fut in enumerate(as_completed(futures)):
+                    i = futures[fut]
+                    outcome, w = fut.result()
+                    w.close()
+                    outcomes[i] = outcome
+                    if bar:
+                        bar.update(plan.tasks[i].entry["bytes"])
+                    if n == 0:
+                        faults.checkpoint("mid_rewrite")
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()  # files not started yet are not started
+                wait(futures)  # running ones finish; then every file written is closed unsynced
+                for fut in futures:
+                    if not fut.cancelled() and fut.exception() is None:
+                        fut.result()[1].abort()
+                raise
+        if bar:
+            bar.close()
+        staged = [(p, o.new_entry["sha256"]) for p, o in zip(paths, outcomes) if o.changed]
+        return outcomes, staged
+
+    def _commit(self, plan: BatchPlan, outcomes: list[FileOutcome], staged: list, staging: Path) -> CorrectionResult:
+        """Step 3: verify the set, write the manifests, state and result, and swap HEAD once."""
+        self._verify_outcomes(outcomes)
+        faults.checkpoint("after_verify")
+        rs = self._releases(plan, outcomes)
+        staged = list(staged)
+        msha_new = {}
+        for ds, m in rs.manifests.items():
+            staged.append(self.store.stage_json(m, staging))
+            msha_new[ds] = staged[-1][1]
+        state_sha = plan.state_ref
+        if plan.targets:
+            new_state = dict(self.store.get_json(plan.state_ref)["accounts"] if plan.state_ref else {})
+            for p in plan.targets:
+                new_state[p.digest] = {"epoch": p.epoch + 1, "removed": p.target.action == "remove", "current": p.target.new}
+            staged.append(self.store.stage_json({"accounts": new_state}, staging))
+            state_sha = staged[-1][1]
+        result = CorrectionResult(plan.batch_id, rs.releases, False, plan.noop, rs.bytes_written, rs.files,
+                                  rs.rows_removed, rs.rows_rewritten, round(time.time() - plan.started_at, 3))
+        staged.append(self.store.stage_json(dataclasses.asdict(result), staging))
+        result_sha = staged[-1][1]
+        self.store.blobs.put_many(staged)
+        faults.checkpoint("mid_publish")
+        parents = {ds: (plan.touched[ds].version, plan.touched[ds].manifest_sha) for ds in rs.releases}
+        fence, batch_id = plan.fence, plan.batch_id
+
+        def update(cur: dict) -> dict:
+            if batch_id in cur["batches"]:
+                raise _AlreadyPublished()
+            for ds, (v, sha) in parents.items():
+                e = cur["datasets"].get(ds)
+                if e is None or e["current"] != v or e["versions"][str(v)] != sha:
+                    raise PublishConflict(f"dataset {ds} changed since this batch read it")
+            if cur.get("state") != plan.state_ref:
+                raise PublishConflict("account state changed since this batch read it")
+            if fence is not None and cur.get("fence") is not None and fence < cur["fence"]:
+                raise PublishConflict(f"stale fence {fence}: {cur['fence']} already recorded")
+            for ds, nv in rs.releases.items():
+                cur["datasets"][ds]["versions"][str(nv)] = msha_new[ds]
+                cur["datasets"][ds]["current"] = nv
+            cur["state"] = state_sha
+            cur["batches"][batch_id] = result_sha
+            if fence is not None:
+                cur["fence"] = max(fence, cur.get("fence") or fence)
+            return cur
+
+        try:
+            self.store.publish(update)
+        except _AlreadyPublished:
+            return self.batch_result(batch_id)
+        faults.checkpoint("after_publish")
+        for ds in rs.releases:
+            deltas = [d for o in outcomes if o.task.dataset == ds for d in o.deltas]
+            if self.index.apply_deltas(ds, parents[ds], (rs.releases[ds], msha_new[ds]),
+                                       lambda buf, _dl=deltas: [buf.add(f, c, s) for f, c, s in _dl]):
+                self._share_index(ds, msha_new[ds])
         return result
 
-    def _rewrite_file(self, fix: Corrector, fb: Forbidden, ds: str, e: dict, out_path: Path):
-        """Rewrite and check one file of a correction into out_path (runs in a pool thread); return
-        ((dataset, parent entry, path, FileChange, new entry, problems found), index deltas, its
-        writer, still to be closed: the caller fsyncs it)."""
+    def _releases(self, plan: BatchPlan, outcomes: list[FileOutcome]) -> ReleaseSet:
+        """The new release of every dataset where something changed (an index false positive changes nothing)."""
+        rs = ReleaseSet()
+        for ds in sorted({o.task.dataset for o in outcomes if o.changed}):
+            parent = plan.touched[ds]
+            m = parent.manifest
+            mine = [o for o in outcomes if o.task.dataset == ds and o.changed]
+            csv_un = [o for o in mine if o.task.entry["variant"] == "unhashed" and o.task.entry["kind"] != "media"]
+            users = [o for o in csv_un if o.task.entry["kind"] == "users"]
+            summary = {
+                "accounts_removed": sum(o.rows_removed for o in users),
+                "accounts_rehashed": sum(o.rows_rewritten for o in users),
+                "rows_removed": sum(o.rows_removed for o in csv_un),
+                "rows_rewritten": sum(o.rows_rewritten for o in csv_un),
+                "files_changed": len(mine),
+            }
+            # A file rewritten without edits keeps sharing the parent's blob.
+            rewritten = {(o.task.entry["variant"], o.task.entry["path"]): o.new_entry for o in mine}
+            rs.manifests[ds] = {
+                "dataset": ds, "version": parent.version + 1, "parent_version": parent.version,
+                "created_at": utcnow(), "key_id": self.key_id, "batch_id": plan.batch_id,
+                "accounts": m["accounts"] - summary["accounts_removed"],
+                "tweets": m["tweets"] - sum(o.rows_removed for o in csv_un if o.task.entry["kind"] == "tweets"),
+                "summary": summary,
+                "files": [dict(rewritten.get((e["variant"], e["path"]), e)) for e in m["files"]],
+            }
+            rs.releases[ds] = parent.version + 1
+            rs.bytes_written += sum(o.new_entry["bytes"] for o in mine)
+            rs.files += len(mine)
+            rs.rows_removed += summary["rows_removed"]
+            rs.rows_rewritten += summary["rows_rewritten"]
+        return rs
+
+    def _rewrite_file(self, fix: Corrector, fb: Forbidden, task: FileTask, out_path: Path):
+        """Rewrite and check one file of a correction into out_path (runs in a pool thread or a file job);
+        return (its FileOutcome, its writer, still to be closed: the caller fsyncs it)."""
+        e = task.entry
         dl = []  # (file, index contributions, +1 | -1) of the unhashed variant: the index follows it
-        label = f"{ds} {e['variant']}/{e['path']}"
         w = HashingWriter(out_path)
         try:
             if e["kind"] == "media":
                 parent = self.store.blobs.local_path(e["sha256"])
                 ch = write_zip(parent, w, fix.member, fix.cs_needles)
                 sha = w.finish()
-                problems = verify_zip_rewrite(parent, out_path, ch.edits, fb, label)  # read back
+                problems = verify_zip_rewrite(parent, out_path, ch.edits, fb, task.label)  # read back
                 if e["variant"] == "unhashed":
                     for old, new in ch.edits:
                         dl.append((e["path"], contributions("media", old), -1))
@@ -552,7 +652,7 @@ class Engine:
                             dl.append((e["path"], contributions("media", new), 1))
             else:
                 src = self.store.blobs.map(e["sha256"])
-                check = RewriteCheck(fb, csvio.header(src)[1], label)  # rides along with the rewrite
+                check = RewriteCheck(fb, csvio.header(src)[1], task.label)  # rides along with the rewrite
                 on_change = None
                 if e["variant"] == "unhashed":
                     def on_change(old, cols, new, _f=e["path"], _k=e["kind"]):
@@ -566,32 +666,22 @@ class Engine:
             w.abort()
             raise
         new_e = dict(e, sha256=sha, bytes=w.bytes, rows=e["rows"] - ch.rows_removed)
-        return (ds, e, out_path, ch, new_e, problems), dl, w
+        dropped = sum(1 for x in ch.edits if x[-1] is None)
+        return FileOutcome(task, new_e, ch.rows_removed, ch.rows_rewritten, len(ch.edits), dropped,
+                           list(problems), dl), w
 
-    @staticmethod
-    def _forbidden(targets) -> Forbidden:
-        """What must appear nowhere after the batch, built from the targets independently of the Corrector."""
-        ts = [t for t, _, _, _ in targets]
-        return Forbidden(
-            ids=frozenset(x for t in ts for x in t.old_ids),
-            pseudonyms=frozenset(p for t in ts for p in t.old_pseudonyms),
-            screen_names=frozenset(s.lower() for t in ts for s in t.screen_names),
-            removed_ids=frozenset(x for t in ts if t.action == "remove" for x in (*t.old_ids, t.new)),
-        )
-
-    def _verify_changes(self, changes) -> None:
+    def _verify_outcomes(self, outcomes: list[FileOutcome]) -> None:
         """Collect the checks of every rewritten file (done as it was written: verify.RewriteCheck for
         CSV, verify_zip_rewrite for zips) and the row-count rules; raise VerificationFailed on any problem."""
         problems = []
         counts = {}
-        for ds, e, path, ch, new_e, file_problems in changes:
-            label = f"{ds} {e['variant']}/{e['path']}"
-            pair = (ds, e["path"] if e["variant"] == "hashed" else hashed_file_name(e["path"]))
-            counts.setdefault(pair, []).append((ch.rows_removed, ch.rows_rewritten))
-            problems += file_problems
-            removed = sum(1 for x in ch.edits if x[-1] is None)
-            if new_e["rows"] != e["rows"] - removed:
-                problems.append(f"{label}: {new_e['rows']} rows, expected {e['rows']} - {removed}")
+        for o in outcomes:
+            e = o.task.entry
+            pair = (o.task.dataset, e["path"] if e["variant"] == "hashed" else hashed_file_name(e["path"]))
+            counts.setdefault(pair, []).append((o.rows_removed, o.rows_rewritten))
+            problems += o.problems
+            if o.new_entry["rows"] != e["rows"] - o.dropped:
+                problems.append(f"{o.task.label}: {o.new_entry['rows']} rows, expected {e['rows']} - {o.dropped}")
         for key, pairs in counts.items():
             if len(set(pairs)) > 1:
                 problems.append(f"{key[0]} {key[1]}: hashed and unhashed variants changed different rows {pairs}")

@@ -270,6 +270,26 @@ class Index:
         finally:
             c.execute("DETACH DATABASE st")
 
+    def export_dataset(self, dataset: str, manifest_sha: str, dest: Path) -> bool:
+        """Copy the dataset's entries into a new index file at dest (a snapshot for other machines);
+        False when this index does not reflect that release."""
+        row = self.conn.execute("SELECT manifest FROM indexed WHERE dataset=?", (dataset,)).fetchone()
+        if row is None or row[0] != manifest_sha:
+            return False
+        connect(dest).close()  # the schema
+        c = self.conn
+        c.execute("ATTACH DATABASE ? AS snap", (str(dest),))
+        try:
+            c.execute("BEGIN")
+            for table in ("occ", "names", "handles", "both_refs", "followers", "indexed"):
+                c.execute(f"INSERT INTO snap.{table} SELECT * FROM main.{table} WHERE dataset=?", (dataset,))
+            c.execute("COMMIT")
+        finally:
+            c.execute("DETACH DATABASE snap")
+        with sqlite3.connect(str(dest)) as snap:
+            snap.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to upload
+        return True
+
     def apply_deltas(self, dataset: str, parent: tuple[int, str], new: tuple[int, str], buf_fill) -> bool:
         """Update a dataset from its parent release to the new one by deltas; False if the index
         did not reflect the parent (then the caller leaves it stale for a rebuild)."""

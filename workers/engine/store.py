@@ -6,6 +6,8 @@ Layout under the data dir:
   HEAD.lock                fcntl lock serialising pointer swaps
   staging/<uuid>/          work dirs of running imports/corrections (each locked by its owner)
   index.sqlite             the account index (rebuildable)
+
+The same interface over an S3-compatible bucket is s3store.S3Store; open_store() picks one from the settings.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 class BlobStore(Protocol):
-    """Where file contents live; an S3-compatible store could implement the same calls (map and
-    local_path through a local cache of the objects being rewritten)."""
+    """Where file contents live: LocalBlobStore, or s3store.S3BlobStore (map and local_path through a
+    local cache of the objects being rewritten)."""
+
+    remote: bool
 
     def put_many(self, items: list[tuple[Path, str]]) -> None: ...
     def stage_bytes(self, data: bytes, tmp_dir: Path) -> tuple[Path, str]: ...
@@ -49,6 +53,8 @@ class BlobStore(Protocol):
 
 class LocalBlobStore:
     """Blobs as files under <root>/ab/cd/<sha256>; put_many moves finished files in (same filesystem)."""
+
+    remote = False
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -232,6 +238,8 @@ def canonical_json(obj) -> bytes:
 class Store:
     """HEAD pointer + blobs + staging dirs under one data dir."""
 
+    remote = False  # True for a store other machines share (s3store.S3Store): corrections fan out per file
+
     def __init__(self, data_dir: Path, blobs: BlobStore | None = None):
         self.root = Path(data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -270,6 +278,14 @@ class Store:
                 return new
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # -- index snapshots (only a shared remote store keeps them; the local index file is already shared) --
+    def put_index_snapshot(self, manifest_sha: str, path: Path) -> None:
+        """Publish a dataset's index at a release (nothing to do locally)."""
+
+    def get_index_snapshot(self, manifest_sha: str, dest: Path) -> bool:
+        """Fetch a dataset's index at a release; False: there is none, re-scan the files."""
+        return False
 
     # -- JSON blobs -------------------------------------------------------
     def stage_json(self, obj, tmp_dir: Path) -> tuple[Path, str]:
@@ -324,3 +340,19 @@ class Store:
                 tmp.unlink(missing_ok=True)
             fcntl.flock(lock, fcntl.LOCK_UN)
         return n
+
+
+def open_store(settings) -> Store:
+    """The release store the settings name: s3://bucket/prefix (APPEALS_STORE_URL) or the local data dir."""
+    url = getattr(settings, "store_url", None)
+    if url:
+        from .s3store import S3Store
+
+        return S3Store(Path(settings.data_dir), url, settings.s3_endpoint_url,
+                       cache_bytes=settings.s3_cache_mb * 1024 * 1024)
+    return Store(Path(settings.data_dir))
+
+
+def blob_store(settings) -> BlobStore:
+    """The BlobStore of the configured release store (evidence uploads and other blobs use this)."""
+    return open_store(settings).blobs

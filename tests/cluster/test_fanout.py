@@ -1,0 +1,118 @@
+"""A correction fanned out per file on the S3 store: file jobs and a commit job through real Redis."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from rq import SimpleWorker
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
+
+from appeals import db, runtime
+from tests.conftest import users_of
+from workers import jobs, queues
+from workers.engine.errors import PublishConflict
+
+FAST = {"APPEALS_RETRY_INTERVALS": "0,0", "APPEALS_LOCK_SECONDS": "5", "APPEALS_LOCK_WAIT_SECONDS": "2"}
+
+
+@pytest.fixture
+def fast(monkeypatch, s3_corpus):
+    """Immediate retries and short locks, here (Settings) and in worker subprocesses (environment)."""
+    from dataclasses import replace
+
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    runtime.bootstrap(replace(runtime.settings(), retry_intervals=(0, 0), lock_seconds=5, lock_wait_seconds=2))
+
+
+def _work_files(connection) -> None:
+    """Run every queued file and commit job here, like a worker on the `files` queue (burst)."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        SimpleWorker([queues.files_queue(connection)], connection=connection).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        db.session.remove()
+
+
+def _target(dataset) -> str:
+    return sorted(users_of(dataset), key=lambda r: r["userid"])[0]["userid"]
+
+
+def _plan(batch_id: str, uid: str):
+    engine = runtime.engine()
+    return engine, engine.plan_batch(batch_id, [(uid, "remove")], None)
+
+
+def test_one_job_per_file_then_one_commit_publishes_once(s3_corpus, fast):
+    engine, plan = _plan("fan-1", _target(s3_corpus))
+    assert len(plan.tasks) >= 2  # both variants of at least one file
+    connection = queues.connect()
+    file_jobs, commit = jobs.enqueue_fan_out(engine, plan, connection)
+    assert commit.get_status() == JobStatus.DEFERRED  # waits for every file job
+    _work_files(connection)
+    result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
+    assert result.releases == {s3_corpus.name: 2} and not result.already_applied
+    assert all(j.get_status(refresh=True) == JobStatus.FINISHED for j in file_jobs)
+    assert engine.verify(s3_corpus.name).ok
+    assert all(e.authored_tweets == 0 and not e.in_users_file for e in engine.footprint(_target(s3_corpus)))
+    # The same run fanned out again (a coordinator that died and came back) publishes nothing new.
+    again = engine.plan_batch("fan-1", [(_target(s3_corpus), "remove")], None)
+    assert again.already_applied and engine.get_dataset(s3_corpus.name).current_version == 2
+
+
+def test_a_file_job_killed_with_sigkill_is_retried_and_the_run_publishes_once(s3_corpus, fast, settings_env):
+    engine, plan = _plan("fan-kill", _target(s3_corpus))
+    connection = queues.connect()
+    file_jobs, commit = jobs.enqueue_fan_out(engine, plan, connection)
+    env = {**settings_env, **FAST, "APPEALS_STORE_URL": runtime.settings().store_url,
+           "APPEALS_S3_ENDPOINT_URL": runtime.settings().s3_endpoint_url, "APPEALS_FAULT_KILL_AT": "file_job"}
+    p = subprocess.run([sys.executable, "-c", "from appeals.cli import main; main()", "worker", "--burst"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == -9, p.stderr[-2000:]
+    registry = StartedJobRegistry(queue=queues.files_queue(connection))
+    dead = registry.get_job_ids()
+    assert len(dead) == 1  # the job its worker died in
+    # Its heartbeat runs out (timeout + 60 s): RQ's cleanup retries it, as a worker's maintenance would.
+    registry.cleanup(timestamp=time.time() + runtime.settings().file_job_timeout + 120)
+    from rq.job import Job
+
+    assert Job.fetch(dead[0].split(":")[0], connection=connection).get_status() in (
+        JobStatus.QUEUED, JobStatus.SCHEDULED)  # retried, not lost
+    _work_files(connection)
+    result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
+    assert result.releases == {s3_corpus.name: 2}
+    assert engine.get_dataset(s3_corpus.name).current_version == 2 and engine.verify(s3_corpus.name).ok
+
+
+def test_a_file_that_cannot_be_rewritten_fails_the_run_and_publishes_nothing(s3_corpus, fast):
+    engine, plan = _plan("fan-fail", _target(s3_corpus))
+    connection = queues.connect()
+    store = engine.store
+    victim = plan.tasks[0].entry["sha256"]
+    store.client.delete_object(Bucket=store.bucket, Key=store.blobs.key(victim))  # a lost source object
+    store.blobs.forget(victim)
+    file_jobs, commit = jobs.enqueue_fan_out(engine, plan, connection)
+    _work_files(connection)
+    with pytest.raises(jobs.FileJobFailed, match=plan.tasks[0].entry["path"]):
+        jobs.wait_for_commit(file_jobs, commit, poll=0.05)
+    assert commit.get_status(refresh=True) in (JobStatus.CANCELED, JobStatus.DEFERRED)
+    assert engine.get_dataset(s3_corpus.name).current_version == 1
+
+
+def test_a_stale_commit_job_cannot_publish_over_a_newer_fence(s3_corpus, fast):
+    """A commit job left from a coordinator that lost its lock carries an older fence: refused."""
+    engine = runtime.engine()
+    uid = _target(s3_corpus)
+    plan = engine.plan_batch("fan-old", [(uid, "remove")], 5)
+    engine.apply("other", [(sorted(users_of(s3_corpus), key=lambda r: r["userid"])[1]["userid"], "rehash")],
+                 fence=9)
+    outcomes = [engine.rewrite_task(plan, i) for i in range(len(plan.tasks))]
+    with pytest.raises(PublishConflict):
+        engine.commit_batch(plan, outcomes)
