@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from workers.engine import csvio
 from workers.engine.handles import extract_handles, handle_pattern
@@ -96,10 +96,15 @@ handles = st.from_regex(r"[A-Za-z0-9_]{1,15}", fullmatch=True)
 
 @given(handles, st.text(alphabet="abcXYZ019_ .,:!@#", max_size=3), st.booleans())
 @settings(deadline=None)
+@example(h="0", tail="0@0", upper=False)  # the handle again inside the tail: still a mention
 def test_handle_rule_whole_handle_any_case(h, tail, upper):
     pat = handle_pattern([h.lower()])
     text = "hi @" + (h.upper() if upper else h) + tail
-    should = not (tail and re.match(r"[A-Za-z0-9_]", tail[0]))
+    # The oracle, by hand: some '@' followed by the handle in any case and then no handle character
+    # (the tail itself may hold the handle again: "@00@0" mentions @0).
+    low, n = text.lower(), len(h)
+    should = any(low[i] == "@" and low[i + 1:i + 1 + n] == h.lower()
+                 and not re.match(r"[a-z0-9_]", low[i + 1 + n:i + 2 + n]) for i in range(len(low)))
     assert bool(pat.search(text)) == should
     assert (h.lower() in extract_handles(text)) == should
 
