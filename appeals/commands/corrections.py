@@ -30,7 +30,7 @@ def apply(remove: tuple[str, ...], rehash: tuple[str, ...], reason: str, as_json
     rehash_ids = [uid.strip() for uid in rehash]
     if not remove_ids and not rehash_ids:
         raise click.UsageError("Name at least one account with --remove UID or --rehash UID.")
-    bad = [uid for uid in remove_ids + rehash_ids if not uid.isdigit()]
+    bad = [uid for uid in remove_ids + rehash_ids if not (uid.isascii() and uid.isdigit())]
     if bad:
         raise click.UsageError(f"User ids are numbers; not: {', '.join(repr(b) for b in bad)}.")
     both = sorted(set(remove_ids) & set(rehash_ids))

@@ -246,7 +246,7 @@ def workspace(principal, appeal_id, args) -> dict:
                for key, allowed in ROW_FILTERS.items()}
     filters["dataset"] = args.get("dataset") if args.get("dataset") in names else ""
     raw_page = args.get("page") or "1"
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
     return {
         "window": window,
         "chart": build(rows, window),
