@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from appeals import runtime
+from appeals.requests import number_problem
 
 WIDTH = 720  # SVG user units; the picture scales to its container
 LEFT = 44
@@ -245,8 +246,8 @@ def workspace(principal, appeal_id, args) -> dict:
     filters = {key: (args.get(key) or "") if (args.get(key) or "") in allowed else ""
                for key, allowed in ROW_FILTERS.items()}
     filters["dataset"] = args.get("dataset") if args.get("dataset") in names else ""
-    raw_page = args.get("page") or "1"
-    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+    number, _problem = number_problem(args.get("page"), text=True)  # a bad page number shows page 1
+    page = number if number is not None and number < 100_000 else 1
     return {
         "window": window,
         "chart": build(rows, window),
