@@ -61,6 +61,9 @@ OPENAPI_PATHS = {
                         }
                     },
                 },
+                # Wrong credentials, or a staff login without a current code: an operation that needs no
+                # token can still refuse the credentials it is given.
+                "401": {"$ref": "#/components/responses/Error"},
             },
         },
         "delete": {
