@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: bearer-token auth, JSON errors, and the OpenAPI document.
 
-Each area adds its routes in its own module (tokens, owner, review, datasets),
-and each module declares the OpenAPI paths it serves in `OPENAPI_PATHS`.
+Each area adds its routes in its own module (tokens, owner, review, datasets, reference);
+the OpenAPI document is built in one place, the package appeals/api/spec (one module per area).
 """
 
 from __future__ import annotations
