@@ -47,7 +47,8 @@ def number_problem(value: Any, *, text: bool,
     low, high = bounds or (1, 10 ** NUMBER_DIGITS_MAX - 1)
     if found is None or not low <= found <= high:
         if bounds:
-            return None, _("A whole number from %(low)s to %(high)s.", low=low, high=high)
+            # Bounds are for the staff's filters (queue, audit), which speak English only.
+            return None, f"A whole number from {low} to {high}."
         return None, _("Must be a positive whole number.")
     return found, None
 
@@ -124,6 +125,22 @@ def iso(value: datetime | date | None) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat() + "Z"
     return value.isoformat()
+
+
+def day(value: Any) -> date | None:
+    """The date of a YYYY-MM-DD string (blanks around it ignored); None for anything else.
+
+    date.fromisoformat also reads 20190331, 2019-W13-7 and years before 1000; only the
+    dashed form with a four-figure year is unambiguous enough for a person or a client.
+    """
+    raw = value.strip() if isinstance(value, str) else ""
+    if len(raw) != 10 or not raw.isascii() or raw[4] != "-" or raw[7] != "-":
+        return None
+    try:
+        found = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return found if found.year >= 1000 else None
 
 
 def parse_iso(value: str) -> datetime:

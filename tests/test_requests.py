@@ -106,3 +106,14 @@ def test_timestamps_are_iso_utc_with_a_z_and_read_back(moment):
 def test_dates_and_nothing():
     assert requests.iso(date(2019, 3, 31)) == "2019-03-31"
     assert requests.iso(None) is None
+
+
+@given(st.dates(min_value=date(1000, 1, 1)))
+def test_a_day_reads_back_what_iso_writes(day):
+    assert requests.day(f" {requests.iso(day)} ") == day
+
+
+@pytest.mark.parametrize("raw", ["20190331", "2019-W13-7", "2019-090", "0999-03-31", "2019-02-30", "2019-3-31 ",
+                                 "\uff12019-03-31", "2019-03-31T00", "", None, 20190331])
+def test_only_the_dashed_day_with_a_four_figure_year_is_a_day(raw):
+    assert requests.day(raw) is None

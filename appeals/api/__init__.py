@@ -55,6 +55,21 @@ def json_body() -> dict:
     return {k: v for k, v in data.items() if text_is_acceptable(k)}
 
 
+def optional_json_body() -> dict:
+    """The request's JSON object when a body is sent; {} without one (claim, release, withdraw...)."""
+    return json_body() if request.get_data(cache=True) else {}
+
+
+def string_fields(data: dict, names: tuple[str, ...]) -> dict:
+    """`names` of a JSON body (None when absent); a 422 naming every one given but not a string."""
+    from appeals.services.errors import Invalid
+
+    wrong = {k: "Must be a string." for k in names if data.get(k) is not None and not isinstance(data[k], str)}
+    if wrong:
+        raise Invalid(_("Please correct the request."), fields=wrong)
+    return {k: data.get(k) for k in names}
+
+
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
     """The one shape of every API error: {"code", "message", "fields"?}."""
     body = {"code": code, "message": str(message)}

@@ -6,10 +6,9 @@ from flask import jsonify, request
 
 from appeals import runtime
 from appeals.api import bp, json_body
-from appeals.extensions import limiter
 from appeals.requests import iso, number_problem
 from appeals.i18n import gettext as _
-from appeals.limits import download_email_key
+from appeals.limits import download_limited
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -78,8 +77,7 @@ def release_manifest(name: str, version: int):
 
 
 @bp.post("/downloads")
-@limiter.limit("30 per hour")
-@limiter.limit("10 per hour", key_func=download_email_key)
+@download_limited
 def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()

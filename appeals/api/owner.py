@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import jsonify, url_for
 
-from appeals.api import bp, json_body, require_principal
+from appeals.api import bp, json_body, optional_json_body, require_principal, string_fields
 from appeals.models import Staff
 from appeals.requests import json_version
 from appeals.services import accounts, filing, footprint
-from appeals.services.errors import Invalid
 from appeals.web import actor_for
 
 
@@ -36,12 +35,8 @@ def owner_appeals():
 def owner_file_appeal():
     """File an appeal covering every dataset the caller's account appears in."""
     principal = require_principal()
-    data = json_body()
     fields = ("reason", "statement", "contact_email", "compromised_from", "compromised_until", "new_information")
-    wrong = {k: "Must be a string." for k in fields if data.get(k) is not None and not isinstance(data[k], str)}
-    if wrong:
-        raise Invalid("Please correct the request.", fields=wrong)
-    appeal = filing.file_appeal(principal, actor_for(principal), {k: data.get(k) for k in fields})
+    appeal = filing.file_appeal(principal, actor_for(principal), string_fields(json_body(), fields))
     response = jsonify(filing.appeal_to_owner_dict(appeal))
     response.headers["Location"] = url_for("api.appeal_detail", appeal_id=appeal.id)
     return response, 201
@@ -71,6 +66,6 @@ def owner_reply(appeal_id: int):
 def owner_withdraw(appeal_id: int):
     """Withdraw the caller's appeal."""
     principal = require_principal()
-    data = json_body() if request.get_data(cache=True) else {}  # the body is optional here
+    data = optional_json_body()
     appeal = filing.withdraw(principal, actor_for(principal), appeal_id, json_version(data))
     return jsonify(filing.appeal_to_owner_dict(appeal))

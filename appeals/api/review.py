@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from appeals.api import bp, json_body, require_principal
-from appeals.services import audit_query, queue, review
-from appeals.services.errors import Invalid
+from appeals.api import bp, json_body, optional_json_body, require_principal, string_fields
+from appeals.services import audit_query, filing, queue, review
 from appeals.requests import iso, json_version
 from appeals.status import title
 from appeals.web import actor_for
 
 
 _version = json_version  # the optional "version" of the appeal the caller saw; checked when given
-
-
-def _optional_body() -> dict:
-    # Claim and release need no body; an empty or missing one is fine.
-    if not request.get_data():
-        return {}
-    return json_body()
 
 
 def appeal_json(appeal) -> dict:
@@ -84,19 +76,9 @@ def staff_appeal_json(principal, appeal_id: int):
         **appeal_json(appeal),
         "account": {"user_id": appeal.account.user_id, "screen_name": appeal.account.screen_name,
                     "followers": appeal.account.followers, "suspended": appeal.account.suspended},
-        "reason": appeal.reason,
-        "statement": appeal.statement,
-        "contact_email": appeal.contact_email,
-        "compromised_from": appeal.compromised_from and appeal.compromised_from.isoformat(),
-        "compromised_until": appeal.compromised_until and appeal.compromised_until.isoformat(),
-        "new_information": appeal.new_information,
-        "created_at": iso(appeal.created_at),
+        **filing.filed_fields(appeal),
         "due_at": iso(appeal.due_at),
-        "datasets_at_filing": [
-            {"dataset": d.dataset, "version": d.version, "authored_tweets": d.authored_tweets,
-             "referring_rows": d.referring_rows, "hashed_publicly": d.hashed_publicly}
-            for d in appeal.datasets
-        ],
+        "datasets_at_filing": filing.filed_datasets(appeal),
         "evidence": data["evidence"],
         "timeline": data["timeline"],
         "notes": [{**n, "at": iso(n["at"])} for n in data["notes"]],
@@ -108,7 +90,7 @@ def staff_appeal_json(principal, appeal_id: int):
 def review_claim(appeal_id: int):
     """Claim an appeal; 409 when someone else holds it."""
     principal = require_principal()
-    data = _optional_body()
+    data = optional_json_body()
     appeal = review.claim(principal, appeal_id, actor_for(principal), _version(data))
     return jsonify(appeal_json(appeal))
 
@@ -117,7 +99,7 @@ def review_claim(appeal_id: int):
 def review_release(appeal_id: int):
     """Release a claim (its holder, or any senior)."""
     principal = require_principal()
-    data = _optional_body()
+    data = optional_json_body()
     appeal = review.release(principal, appeal_id, actor_for(principal), _version(data))
     return jsonify(appeal_json(appeal))
 
@@ -127,9 +109,7 @@ def review_decision(appeal_id: int):
     """Approve (remedy), deny (reason_code), request_info or escalate, with a statement."""
     principal = require_principal()
     data = json_body()
-    for name in ("action", "remedy", "reason_code", "statement"):
-        if data.get(name) is not None and not isinstance(data[name], str):
-            raise Invalid(f"{name} must be a string.", fields={name: "Must be a string."})
+    string_fields(data, ("action", "remedy", "reason_code", "statement"))
     appeal = review.decide(
         principal, appeal_id, actor_for(principal), data.get("action") or "",
         remedy=data.get("remedy"), reason_code=data.get("reason_code"),
@@ -142,7 +122,7 @@ def review_decision(appeal_id: int):
 def review_confirm(appeal_id: int):
     """A senior other than the approver confirms; the correction is queued."""
     principal = require_principal()
-    data = _optional_body()
+    data = optional_json_body()
     appeal = review.confirm(principal, appeal_id, actor_for(principal), _version(data))
     return jsonify(appeal_json(appeal))
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import AuditEntry
+from appeals import requests
 from appeals.requests import iso, number_problem
 from appeals.services import policy
 from appeals.services.errors import Invalid
@@ -42,13 +43,10 @@ def parse_filters(args) -> AuditFilters:
 
     def day(name):
         raw = (args.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
+        found = requests.day(raw)
+        if raw and found is None:
             problems[name] = "A date like 2024-05-31."
-            return None
+        return found
 
     def number(name, default, high):
         found, problem = number_problem(args.get(name), text=True, bounds=(1, high))
