@@ -1,4 +1,5 @@
-"""Login rate limits (Flask side): the keys, and the one decorator every login route wears.
+"""Rate limits (Flask side): the login limits' keys and the one decorator every login route
+wears, and the download gate's limits, one decorator for the page and the API.
 
 Each attempt is counted BEFORE the credentials are checked (an atomic INCR in Redis, through
 Flask-Limiter's storage), so a burst of parallel attempts cannot overrun a limit; a
@@ -116,3 +117,15 @@ def download_email_key() -> str:
     email = data.get("email")
     ident = auth.normalise_identity(email) if isinstance(email, str) else ""
     return "download-email:" + hashlib.sha256(ident.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+# The download gate's limits, the same for the page and the API: per client address, and per
+# e-mail address named (links go out by mail, so one address must not be flooded from many).
+DOWNLOAD_LIMIT = "30 per hour"
+DOWNLOAD_EMAIL_LIMIT = "10 per hour"
+
+
+def download_limited(view):
+    """Decorate a download route (page or API) with the download gate's two limits, on POST."""
+    view = limiter.limit(DOWNLOAD_EMAIL_LIMIT, methods=["POST"], key_func=download_email_key)(view)
+    return limiter.limit(DOWNLOAD_LIMIT, methods=["POST"])(view)

@@ -21,25 +21,47 @@ TEXT_MAX = 5000
 VERSION_MESSAGE = i18n.lazy_gettext("The version of the appeal you loaded is not valid. Reload the page and try again.")
 
 
-# --- the appeal version a caller saw (optimistic concurrency) ----------------------------------
+# --- whole numbers: versions, ids, page numbers -------------------------------------------------
+
+# The most digits a whole number may have: 18 fit a signed 64-bit column, and int() never
+# meets a string long enough to be slow or past Python's 4,300-digit limit.
+NUMBER_DIGITS_MAX = 18
 
 
-def number_problem(value: Any, *, text: bool) -> tuple[int | None, str | None]:
-    """(the number or None, the problem or None) of an optional positive whole number.
+def number_problem(value: Any, *, text: bool,
+                   bounds: tuple[int, int] | None = None) -> tuple[int | None, str | None]:
+    """(the number or None, the problem or None) of an optional whole number.
 
-    `text`: it comes from a form or a query string (digits); otherwise from JSON (an
-    integer, never a string or a boolean). Absent or blank is None, not a problem.
+    `text`: it comes from a form or a query string (ASCII digits, blanks around them
+    ignored); otherwise from JSON (an integer, never a string or a boolean). Absent or
+    blank is None, not a problem. At most NUMBER_DIGITS_MAX digits either way; positive,
+    or within `bounds` (low, high) inclusive when given.
     """
     if value is None or (text and isinstance(value, str) and not value.strip()):
         return None, None
     if text:
         raw = value.strip() if isinstance(value, str) else ""
-        number = int(raw) if raw.isascii() and raw.isdigit() else None
+        found = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= NUMBER_DIGITS_MAX else None
     else:
-        number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if number is None or number < 1:
+        found = value if isinstance(value, int) and not isinstance(value, bool) else None
+    low, high = bounds or (1, 10 ** NUMBER_DIGITS_MAX - 1)
+    if found is None or not low <= found <= high:
+        if bounds:
+            # Bounds are for the staff's filters (queue, audit), which speak English only.
+            return None, f"A whole number from {low} to {high}."
         return None, _("Must be a positive whole number.")
-    return number, None
+    return found, None
+
+
+def number(value: Any, field: str, *, text: bool, bounds: tuple[int, int] | None = None) -> int | None:
+    """The optional whole number of `field` (see `number_problem`); Invalid naming the field otherwise."""
+    cleaned, problem = number_problem(value, text=text, bounds=bounds)
+    if problem:
+        raise Invalid(problem, fields={field: problem})
+    return cleaned
+
+
+# --- the appeal version a caller saw (optimistic concurrency) ----------------------------------
 
 
 def form_version(form) -> int | None:
@@ -103,6 +125,22 @@ def iso(value: datetime | date | None) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat() + "Z"
     return value.isoformat()
+
+
+def day(value: Any) -> date | None:
+    """The date of a YYYY-MM-DD string (blanks around it ignored); None for anything else.
+
+    date.fromisoformat also reads 20190331, 2019-W13-7 and years before 1000; only the
+    dashed form with a four-figure year is unambiguous enough for a person or a client.
+    """
+    raw = value.strip() if isinstance(value, str) else ""
+    if len(raw) != 10 or not raw.isascii() or raw[4] != "-" or raw[7] != "-":
+        return None
+    try:
+        found = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return found if found.year >= 1000 else None
 
 
 def parse_iso(value: str) -> datetime:

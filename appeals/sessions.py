@@ -15,6 +15,7 @@ from flask import session
 from flask_login import login_user
 
 from appeals import runtime
+from appeals.requests import number_problem
 from appeals.services import auth
 
 STAMP = "_stamp"
@@ -30,9 +31,11 @@ def start_session(principal) -> None:
 def load_user(identity: str):
     """Flask-Login's user loader: the principal, only while its session is valid on the server."""
     kind, _, raw_id = (identity or "").partition(":")
-    if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
+    principal_id, _problem = number_problem(raw_id, text=True)
+    # The id is what get_id wrote ("kind:id"): anything else, blanks around it included, is no session.
+    if principal_id is None or raw_id != raw_id.strip():
         return None
-    principal = auth.load_principal(kind, int(raw_id))
+    principal = auth.load_principal(kind, principal_id)
     settings = runtime.settings()
     stamp = session.get(STAMP)
     if not auth.session_is_valid(principal, stamp, timedelta(minutes=settings.session_idle_minutes),

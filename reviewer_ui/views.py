@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 
 from appeals.db import utcnow
 from appeals.limits import login_limited
-from appeals.requests import form_version
+from appeals.requests import form_version, number
 from appeals.services import activity, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
     review, staff as staff_service
 from appeals.status import STATUS_TEXT, title
@@ -418,10 +418,10 @@ def reference_data():
                                            form.get("label", ""), form.get("applies_to", ""),
                                            form.get("active") == "1")
             else:
-                raw_id = form.get("template_id") or ""
+                # Blank: a new template. A malformed id is a 422, no longer read as "a new one".
+                template_id = number(form.get("template_id"), "template_id", text=True)
                 reference.save_template(principal, actor_for(principal), form.get("name", ""),
-                                        form.get("body", ""), form.get("active") == "1",
-                                        int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 else None,
+                                        form.get("body", ""), form.get("active") == "1", template_id,
                                         {code: form[f"body_{code}"] for code in reference.TRANSLATED_LANGUAGES
                                          if f"body_{code}" in form})
         except Invalid as error:

@@ -41,6 +41,34 @@ def test_a_bad_json_version_is_a_422_naming_the_field(value):
     assert refused.value.status == 422 and set(refused.value.fields) == {"version"}
 
 
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=10**6),
+       st.integers(min_value=-10, max_value=2 * 10**6), st.booleans())
+def test_a_number_within_its_bounds_is_read_and_any_other_is_a_problem(low, span, value, text):
+    high = low + span
+    number, problem = requests.number_problem(str(value) if text else value, text=text, bounds=(low, high))
+    if low <= value <= high:
+        assert (number, problem) == (value, None)
+    else:
+        assert number is None and problem == f"A whole number from {low} to {high}."
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_a_number_has_at_most_eighteen_digits(text):
+    largest = 10**18 - 1
+    assert requests.number_problem(str(largest) if text else largest, text=text) == (largest, None)
+    number, problem = requests.number_problem(str(largest + 1) if text else largest + 1, text=text)
+    assert number is None and problem
+    # Past Python's 4,300-digit limit int() would raise: the digit count refuses it first.
+    assert requests.number_problem("9" * 5000, text=True)[0] is None
+
+
+def test_a_bad_number_is_a_422_naming_its_field():
+    with pytest.raises(Invalid) as refused:
+        requests.number("x1", "template_id", text=True)
+    assert refused.value.status == 422 and set(refused.value.fields) == {"template_id"}
+    assert requests.number(" 7 ", "template_id", text=True) == 7 and requests.number("", "t", text=True) is None
+
+
 @given(st.text(alphabet=st.characters(blacklist_characters="\x00\r", blacklist_categories=("Cs",)),
                min_size=1, max_size=200))
 def test_text_keeps_what_was_written_but_the_surrounding_blanks(body):
@@ -78,3 +106,14 @@ def test_timestamps_are_iso_utc_with_a_z_and_read_back(moment):
 def test_dates_and_nothing():
     assert requests.iso(date(2019, 3, 31)) == "2019-03-31"
     assert requests.iso(None) is None
+
+
+@given(st.dates(min_value=date(1000, 1, 1)))
+def test_a_day_reads_back_what_iso_writes(day):
+    assert requests.day(f" {requests.iso(day)} ") == day
+
+
+@pytest.mark.parametrize("raw", ["20190331", "2019-W13-7", "2019-090", "0999-03-31", "2019-02-30", "2019-3-31 ",
+                                 "\uff12019-03-31", "2019-03-31T00", "", None, 20190331])
+def test_only_the_dashed_day_with_a_four_figure_year_is_a_day(raw):
+    assert requests.day(raw) is None

@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: bearer-token auth, JSON errors, and the OpenAPI document.
 
-Each area adds its routes in its own module (tokens, owner, review, datasets),
-and each module declares the OpenAPI paths it serves in `OPENAPI_PATHS`.
+Each area adds its routes in its own module (tokens, owner, review, datasets, reference);
+the OpenAPI document is built in one place, the package appeals/api/spec (one module per area).
 """
 
 from __future__ import annotations
@@ -53,6 +53,21 @@ def json_body() -> dict:
         raise Invalid("Some fields hold text that is not accepted (NUL, a lone surrogate, or an overlong string).",
                       code="invalid_text", fields={k: "Text with NUL or a lone surrogate is not accepted." for k in bad})
     return {k: v for k, v in data.items() if text_is_acceptable(k)}
+
+
+def optional_json_body() -> dict:
+    """The request's JSON object when a body is sent; {} without one (claim, release, withdraw...)."""
+    return json_body() if request.get_data(cache=True) else {}
+
+
+def string_fields(data: dict, names: tuple[str, ...]) -> dict:
+    """`names` of a JSON body (None when absent); a 422 naming every one given but not a string."""
+    from appeals.services.errors import Invalid
+
+    wrong = {k: "Must be a string." for k in names if data.get(k) is not None and not isinstance(data[k], str)}
+    if wrong:
+        raise Invalid(_("Please correct the request."), fields=wrong)
+    return {k: data.get(k) for k in names}
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):

@@ -6,10 +6,9 @@ from flask import jsonify, request
 
 from appeals import runtime
 from appeals.api import bp, json_body
-from appeals.extensions import limiter
 from appeals.requests import iso, number_problem
 from appeals.i18n import gettext as _
-from appeals.limits import download_email_key
+from appeals.limits import download_limited
 from appeals.services import downloads
 from appeals.services.errors import Invalid
 
@@ -78,8 +77,7 @@ def release_manifest(name: str, version: int):
 
 
 @bp.post("/downloads")
-@limiter.limit("30 per hour")
-@limiter.limit("10 per hour", key_func=download_email_key)
+@download_limited
 def create_download():
     """Give an email and accept the terms; get signed, expiring links (also sent by email)."""
     data = json_body()
@@ -112,152 +110,3 @@ def create_download():
             for link in grant.links
         ],
     }), 201
-
-
-# --- OpenAPI ---------------------------------------------------------------------------------
-
-_ERR = {"$ref": "#/components/responses/Error"}
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_VERSION = {"name": "version", "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}
-_COUNTS = {
-    "type": "object",
-    "properties": {k: {"type": "integer"} for k in ("accounts_removed", "accounts_rehashed", "tweets_removed",
-                                                    "files_changed")},
-}
-_FILE = {
-    "type": "object",
-    "required": ["path", "variant", "bytes", "rows", "sha256"],
-    "properties": {
-        "path": {"type": "string"},
-        "variant": {"type": "string", "enum": ["hashed", "unhashed"]},
-        "bytes": {"type": "integer"},
-        "rows": {"type": "integer"},
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    },
-}
-_GONE = {
-    "description": "The release was withdrawn by a correction; points at the current one",
-    "content": {"application/json": {"schema": {
-        "type": "object",
-        "required": ["code", "message", "current_version", "current_url"],
-        "properties": {"code": {"type": "string", "const": "gone"}, "message": {"type": "string"},
-                       "current_version": {"type": "integer"}, "current_url": {"type": "string"}},
-    }}},
-}
-
-
-def _ok(description: str, schema: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-OPENAPI_PATHS = {
-    "/datasets": {
-        "get": {
-            "summary": "List published datasets",
-            "security": [],
-            "responses": {"200": _ok("The datasets", {
-                "type": "object",
-                "properties": {"datasets": {"type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"}, "current_version": {"type": "integer"},
-                        "disclosed_at": {"type": "string", "format": "date-time"},
-                        "accounts": {"type": "integer"}, "tweets": {"type": "integer"},
-                        "releases_url": {"type": "string"},
-                    },
-                }}},
-            })},
-        }
-    },
-    "/datasets/{name}/releases": {
-        "get": {
-            "summary": "A dataset's release history, newest first (what changed, as counts only)",
-            "security": [],
-            "parameters": [_NAME],
-            "responses": {
-                "200": _ok("The releases", {
-                    "type": "object",
-                    "properties": {
-                        "dataset": {"type": "string"}, "current_version": {"type": "integer"},
-                        "releases": {"type": "array", "items": {
-                            "type": "object",
-                            "properties": {
-                                "version": {"type": "integer"},
-                                "status": {"type": "string", "enum": ["current", "withdrawn"]},
-                                "created_at": {"type": "string", "format": "date-time"},
-                                "parent_version": {"type": ["integer", "null"]},
-                                "accounts": {"type": "integer"}, "tweets": {"type": "integer"},
-                                "changes": _COUNTS, "url": {"type": "string"}, "manifest_url": {"type": "string"},
-                            },
-                        }},
-                    },
-                }),
-                "404": _ERR,
-            },
-        }
-    },
-    "/datasets/{name}/releases/{version}/manifest": {
-        "get": {
-            "summary": "The manifest of a release; signed copies at /datasets/{name}/releases/{version}/manifest.json(.sig)",
-            "security": [],
-            "parameters": [_NAME, _VERSION],
-            "responses": {
-                "200": _ok("The manifest", {
-                    "type": "object",
-                    "properties": {
-                        "dataset": {"type": "string"}, "version": {"type": "integer"},
-                        "parent_version": {"type": ["integer", "null"]},
-                        "created_at": {"type": "string", "format": "date-time"}, "key_id": {"type": "string"},
-                        "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
-                        "files": {"type": "array", "items": _FILE},
-                    },
-                }),
-                "404": _ERR,
-                "410": _GONE,
-            },
-        }
-    },
-    "/downloads": {
-        "post": {
-            "summary": "Give an email and accept the terms; get signed, expiring download links (also emailed)",
-            "security": [],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object",
-                "required": ["email", "dataset", "accept_terms"],
-                "properties": {
-                    "email": {"type": "string", "format": "email"},
-                    "dataset": {"type": "string"},
-                    "version": {"type": "integer", "description": "Default: the current release"},
-                    "variant": {"type": "string", "enum": ["hashed"], "default": "hashed"},
-                    "accept_terms": {"type": "boolean", "const": True},
-                },
-            }}}},
-            "responses": {
-                "201": _ok("The links", {
-                    "type": "object",
-                    "required": ["links"],
-                    "properties": {
-                        "dataset": {"type": "string"}, "version": {"type": "integer"}, "variant": {"type": "string"},
-                        "expires_at": {"type": "string", "format": "date-time"},
-                        "links": {"type": "array", "items": {
-                            "type": "object",
-                            "required": ["path", "url", "expires_at"],
-                            "properties": {
-                                "path": {"type": "string"}, "url": {"type": "string"},
-                                "expires_at": {"type": "string", "format": "date-time"},
-                                "bytes": {"type": "integer"}, "sha256": {"type": "string"},
-                            },
-                        }},
-                    },
-                }),
-                "401": _ERR,
-                "403": _ERR,
-                "404": _ERR,
-                "410": _GONE,
-                "422": _ERR,
-                "429": _ERR,
-            },
-        }
-    },
-}

@@ -12,7 +12,7 @@ from appeals.extensions import limiter
 from appeals.requests import number_problem
 from appeals.services import downloads, policy, researchers, signing
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
-from appeals.limits import download_email_key, login_limited
+from appeals.limits import download_limited, login_limited
 from appeals.sessions import start_session
 from appeals.web import current_principal, safe_next
 
@@ -88,8 +88,7 @@ def release(name: str, version: int):
 
 
 @bp.route("/datasets/<name>/download", methods=["GET", "POST"])
-@limiter.limit("30 per hour", methods=["POST"])
-@limiter.limit("10 per hour", methods=["POST"], key_func=download_email_key)
+@download_limited
 def download(name: str):
     """The download gate: an email and the terms, then signed links (by email; on screen in demo)."""
     # A malformed version is refused (422), as the API refuses it, never read as "the current one".

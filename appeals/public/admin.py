@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import current_app, flash, redirect, render_template, request, url_for
 
+from appeals import requests
 from appeals.public import bp
 from appeals.services import researchers
 from appeals.services.errors import Invalid, ServiceError, Unauthorized
@@ -37,10 +36,9 @@ def admin_decide(researcher_id: int, decision: str):
     try:
         if decision == "approve":
             raw = request.form.get("expires_on", "").strip()
-            try:
-                expires_on = date.fromisoformat(raw) if raw else None
-            except ValueError:
-                raise Invalid("Enter the expiry date as YYYY-MM-DD.", fields={"expires_on": "Not a date."}) from None
+            expires_on = requests.day(raw)
+            if raw and expires_on is None:
+                raise Invalid("Enter the expiry date as YYYY-MM-DD.", fields={"expires_on": "Not a date."})
             researcher = researchers.approve(principal, researcher_id, expires_on, actor_for(principal))
         elif decision == "reject":
             researcher = researchers.reject(principal, researcher_id, request.form.get("reason"), actor_for(principal))

@@ -246,8 +246,8 @@ def workspace(principal, appeal_id, args) -> dict:
     filters = {key: (args.get(key) or "") if (args.get(key) or "") in allowed else ""
                for key, allowed in ROW_FILTERS.items()}
     filters["dataset"] = args.get("dataset") if args.get("dataset") in names else ""
-    number, _problem = number_problem(args.get("page"), text=True)  # a bad page number shows page 1
-    page = number if number is not None and number < 100_000 else 1
+    number, _problem = number_problem(args.get("page"), text=True, bounds=(1, 99_999))
+    page = number or 1  # a bad page number shows page 1
     return {
         "window": window,
         "chart": build(rows, window),

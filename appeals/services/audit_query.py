@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import AuditEntry
-from appeals.requests import iso
+from appeals import requests
+from appeals.requests import iso, number_problem
 from appeals.services import policy
 from appeals.services.errors import Invalid
 
@@ -42,22 +43,16 @@ def parse_filters(args) -> AuditFilters:
 
     def day(name):
         raw = (args.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
+        found = requests.day(raw)
+        if raw and found is None:
             problems[name] = "A date like 2024-05-31."
-            return None
+        return found
 
     def number(name, default, high):
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= high:
-            problems[name] = f"A whole number from 1 to {high}."
-            return default
-        return int(raw)
+        found, problem = number_problem(args.get(name), text=True, bounds=(1, high))
+        if problem:
+            problems[name] = problem
+        return default if found is None else found
 
     texts = {name: (args.get(name) or "").strip() for name in ("action", "actor", "object_type", "object_id")}
     for name, value in texts.items():

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from appeals import db, i18n, runtime
+from appeals import db, i18n, requests, runtime
 from appeals import status as table
 from appeals.db import utcnow
 from appeals.i18n import gettext as _
@@ -139,6 +139,28 @@ def get_own_appeal(principal, appeal_id) -> Appeal:
     return _own_appeal(principal, "appeal.view_own", appeal_id)
 
 
+def filed_fields(appeal: Appeal) -> dict:
+    """What the owner filed, as JSON: the same fields in the owner's and the staff's views of an appeal."""
+    return {
+        "reason": appeal.reason,
+        "statement": appeal.statement,
+        "contact_email": appeal.contact_email,
+        "compromised_from": iso(appeal.compromised_from),
+        "compromised_until": iso(appeal.compromised_until),
+        "new_information": appeal.new_information,
+        "created_at": iso(appeal.created_at),
+    }
+
+
+def filed_datasets(appeal: Appeal) -> list[dict]:
+    """The datasets the appeal covers, as they stood when it was filed (JSON)."""
+    return [
+        {"dataset": d.dataset, "version": d.version, "authored_tweets": d.authored_tweets,
+         "referring_rows": d.referring_rows, "hashed_publicly": d.hashed_publicly}
+        for d in appeal.datasets
+    ]
+
+
 def appeal_to_owner_dict(appeal: Appeal) -> dict:
     """The appeal as its owner sees it (pages and API): no staff identities, no internal notes."""
     title, explanation = table.title(appeal.status), table.explanation(appeal.status)
@@ -174,28 +196,13 @@ def appeal_to_owner_dict(appeal: Appeal) -> dict:
         "status_title": title,
         "status_explanation": explanation,
         "is_open": appeal.is_open,
-        "reason": appeal.reason,
+        **filed_fields(appeal),
         "reason_label": REASON_LABELS.get(appeal.reason, appeal.reason),
-        "statement": appeal.statement,
-        "contact_email": appeal.contact_email,
-        "compromised_from": iso(appeal.compromised_from),
-        "compromised_until": iso(appeal.compromised_until),
-        "new_information": appeal.new_information,
-        "created_at": iso(appeal.created_at),
         "updated_at": iso(appeal.updated_at),
         "due_at": iso(appeal.due_at) if appeal.is_open else None,
         "info_due_at": iso(appeal.info_due_at) if appeal.status in table.WAITING_FOR_OWNER else None,
         "version": appeal.version,
-        "datasets": [
-            {
-                "dataset": d.dataset,
-                "version": d.version,
-                "authored_tweets": d.authored_tweets,
-                "referring_rows": d.referring_rows,
-                "hashed_publicly": d.hashed_publicly,
-            }
-            for d in appeal.datasets
-        ],
+        "datasets": filed_datasets(appeal),
         "decision": decision,
         "releases": releases,
         "can_reply": appeal.status in table.WAITING_FOR_OWNER,
@@ -274,14 +281,8 @@ def _date(data: dict, name: str, label: str, problems: dict) -> date | None:
         return None
     if isinstance(value, date):
         return value
-    if isinstance(value, str):
-        try:
-            parsed = date.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        # fromisoformat also reads 20190331; only the dashed form is unambiguous enough for an API.
-        if parsed is not None and len(value.strip()) == 10 and parsed.year >= 1000:
-            return parsed
+    if (parsed := requests.day(value)) is not None:
+        return parsed
     problems[name] = _("%(field)s must be a date written as YYYY-MM-DD, for example 2019-03-31.", field=label)
     return None
 

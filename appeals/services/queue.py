@@ -17,7 +17,7 @@ from appeals import db, runtime
 from appeals import status as table
 from appeals.db import utcnow
 from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, AppealDataset, Correction, CorrectionRun
-from appeals.requests import iso
+from appeals.requests import iso, number_problem
 from appeals.services import corrections, policy
 from appeals.services.errors import Invalid
 
@@ -87,13 +87,10 @@ def parse_filters(args) -> QueueFilters:
         return value
 
     def number(name, default, low, high):
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            return default
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
-            problems[name] = f"A whole number from {low} to {high}."
-            return default
-        return int(raw)
+        found, problem = number_problem(args.get(name), text=True, bounds=(low, high))
+        if problem:
+            problems[name] = problem
+        return default if found is None else found
 
     status = choice("status", tuple(STATUS_GROUPS) + APPEAL_STATUSES, "waiting")
     reason = choice("reason", ("",) + REASONS)

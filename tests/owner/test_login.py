@@ -59,6 +59,16 @@ def test_login_renews_the_session(client, jo):
         assert sess["_stamp"]["gen"] == first["gen"] + 1  # logout ended the old one on the server
 
 
+@pytest.mark.parametrize("spoiled", ["{id} ", " {id}", "0", "\u00b2", "x{id}", "1" * 19, ""])
+def test_a_session_whose_id_is_not_the_one_written_is_no_session(client, jo, spoiled):
+    """Only the exact "kind:id" that get_id wrote loads a principal (the request layer's number rule)."""
+    web_login(client, "jo_baker")
+    assert client.get("/me").status_code == 200
+    with client.session_transaction() as sess:
+        sess["_user_id"] = "account:" + spoiled.format(id=jo.id)
+    assert client.get("/me").status_code == 302
+
+
 def test_logout_ends_the_session(client, jo):
     web_login(client, "jo_baker")
     response = client.post("/logout", data={"csrf_token": csrf_from(client, "/me")})

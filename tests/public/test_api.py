@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from appeals import db, runtime
 from appeals.models import DownloadLog, DownloadRequest
+from tests.conftest import csrf_from
 from tests.public.conftest import first_dataset
 
 
@@ -87,3 +88,17 @@ def test_openapi_declares_the_public_dataset_endpoints(client):
     files = doc["paths"]["/datasets/{name}/releases/{version}/manifest"]["get"]["responses"]["200"]
     item = files["content"]["application/json"]["schema"]["properties"]["files"]["items"]
     assert set(item["required"]) == {"path", "variant", "bytes", "rows", "sha256"}
+
+
+def test_the_download_gate_allows_ten_requests_an_hour_per_email_on_the_api_and_the_page(client, corpus):
+    """The limit is per e-mail address named, whatever its spelling; another address is not held back."""
+    name = first_dataset(corpus)
+    api = [client.post("/api/v1/downloads", json={"email": "Flood@Example.org", "dataset": name}).status_code
+           for _ in range(11)]
+    assert api == [422] * 10 + [429]
+    assert client.post("/api/v1/downloads", json={"email": "flood@example.org"}).status_code == 429
+    assert client.post("/api/v1/downloads", json={"email": "other@example.org"}).status_code == 422
+    token = csrf_from(client, f"/datasets/{name}/download")
+    page = [client.post(f"/datasets/{name}/download", data={"email": "flood@example.org", "csrf_token": token})
+            .status_code for _ in range(11)]
+    assert page[-1] == 429 and 429 not in page[:10], page

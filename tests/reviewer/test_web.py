@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from appeals import db
 from appeals.models import Appeal, AuditEntry, MessageTemplate, ReasonCode, Staff
@@ -150,3 +150,14 @@ def test_admin_adds_and_disables_staff_and_manages_reason_codes(client, admin, r
     assert {"staff.invite", "staff.disable", "reason_code.save"} <= set(actions)
     audit_page = client.get("/review/audit?action=staff.").get_data(as_text=True)
     assert "staff.invite" in audit_page and "staff.disable" in audit_page and "reason_code.save" not in audit_page
+
+
+@pytest.mark.parametrize("template_id", ["abc", "0", "\u00b2", "1" * 19])
+def test_a_malformed_template_id_is_a_422_not_a_new_template(client, admin, template_id):
+    """It was read as "no id", which created a template instead of updating one; now refused, nothing saved."""
+    login(client, admin)
+    before = db.session.scalar(select(func.count()).select_from(MessageTemplate))
+    response = post(client, "/review/reference", "/review/reference", kind="template", template_id=template_id,
+                    name="Brand new", body="Hello", active="1")
+    assert response.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(MessageTemplate)) == before
