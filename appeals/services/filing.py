@@ -310,6 +310,15 @@ def _validate_filing(data: dict) -> dict:
             problems["compromised_until"] = _("The date you regained control cannot be in the future.")
         if compromised_from and compromised_until and compromised_until < compromised_from:
             problems["compromised_until"] = _("The date you regained control must be on or after the date you lost it.")
+    else:
+        # The page hides its date parts with the other reasons, and what they hold is ignored; a date
+        # string (the API's form) must still be a date even where it is not used (schemathesis).
+        for name, label in (("compromised_from", _("Date you lost control")),
+                            ("compromised_until", _("Date you regained control"))):
+            value = data.get(name)
+            if isinstance(value, str) and value and requests.day(value) is None:
+                problems[name] = _("%(field)s must be a date written as YYYY-MM-DD, for example 2019-03-31.",
+                                   field=label)
     if problems:
         # In the order the form asks, one sentence each (the page lists them; the API reads `fields`).
         ordered = [problems[k] for k in FIELD_ORDER if k in problems] + [

@@ -80,7 +80,8 @@ def parse_filters(args) -> QueueFilters:
     problems = {}
 
     def choice(name, allowed, default=""):
-        value = (args.get(name) or default).strip()
+        # Exact values only: the page's selects send them so, and "\r" is not a status (schemathesis).
+        value = args.get(name) or default
         if value not in allowed:
             problems[name] = "Choose one of: " + ", ".join(a for a in allowed if a) + "."
             return default
@@ -99,7 +100,7 @@ def parse_filters(args) -> QueueFilters:
     dataset = (args.get("dataset") or "").strip()
     if len(dataset) > 128:
         problems["dataset"] = "At most 128 characters."
-    overdue_raw = (args.get("overdue") or "").strip().lower()
+    overdue_raw = (args.get("overdue") or "").lower()
     if overdue_raw not in ("", "0", "1", "true", "false", "on", "yes", "no"):
         problems["overdue"] = "Use 1 or 0."
     filters = QueueFilters(
