@@ -18,7 +18,7 @@ from appeals import status as table
 from appeals.db import utcnow
 from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, AppealDataset, Correction, CorrectionRun
 from appeals.requests import iso
-from appeals.services import corrections, policy
+from appeals.services import corrections, policy, queue_counts
 from appeals.services.errors import Invalid
 
 # The queue's default view: what staff still have to act on, exactly; an appeal waiting on its owner's
@@ -128,16 +128,23 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
     conditions = _conditions(principal, filters, now, cutoff, overdue_cond)
     statuses = STATUS_GROUPS.get(filters.status, (filters.status,))
 
-    # Counting by status alone lets PostgreSQL answer from the status index.
     counts = {status: 0 for status in APPEAL_STATUSES}
-    counts.update(db.session.execute(
-        select(Appeal.status, func.count()).where(*conditions).group_by(Appeal.status)).all())
-    total = sum(counts[s] for s in statuses)
     late_statuses = [s for s in statuses if s in UNDECIDED_STATUSES]
-    overdue = 0
-    if total and late_statuses:  # served by the (status, due_at) index
-        overdue = db.session.scalar(select(func.count()).select_from(Appeal).where(
-            Appeal.status.in_(late_statuses), Appeal.due_at < now, *conditions))
+    if not (filters.dataset or filters.assigned or filters.min_age_days is not None):
+        # Only status, reason and overdue filters: the maintained counts answer (services/queue_counts.py).
+        late = queue_counts.overdue_per_status(now, filters.reason)
+        counts.update(late if filters.overdue else queue_counts.per_status(filters.reason))
+        total = sum(counts[s] for s in statuses)
+        overdue = sum(late.get(s, 0) for s in late_statuses)
+    else:
+        # Counting by status alone lets PostgreSQL answer from the status index.
+        counts.update(db.session.execute(
+            select(Appeal.status, func.count()).where(*conditions).group_by(Appeal.status)).all())
+        total = sum(counts[s] for s in statuses)
+        overdue = 0
+        if total and late_statuses:  # served by the (status, due_at) index
+            overdue = db.session.scalar(select(func.count()).select_from(Appeal).where(
+                Appeal.status.in_(late_statuses), Appeal.due_at < now, *conditions))
 
     items = []
     if total:
