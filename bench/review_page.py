@@ -1,6 +1,6 @@
 """Benchmark: the reviewer's appeal page with the activity chart, for an account with 50,000 rows in 3 datasets.
 
-Usage: python bench/review_page.py [--tweets 240000] [--rows 50000] [--runs 40] [--keep]
+Usage: python bench/review_page.py [--tweets 300000] [--rows 50000] [--runs 40] [--keep]
 
 A synthetic corpus (workers.engine.synth, 3 datasets, no media) is generated and imported with the
 dataset engine; one account is given about --rows rows (authored + referring) across the 3 datasets by
@@ -102,7 +102,7 @@ def measure_interleaved(calls: dict, runs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tweets", type=int, default=240_000, help="tweets in the 3 datasets together")
+    parser.add_argument("--tweets", type=int, default=300_000, help="tweets in the 3 datasets together")
     parser.add_argument("--rows", type=int, default=50_000, help="authored rows of the big account")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--keep", action="store_true")

@@ -272,6 +272,27 @@ class Summary:
             pass
         return chart
 
+    def drawn(self, window: Window, key: str, draw) -> str:
+        """The chart for `window` as `draw(chart, window)` made it (text), kept under `key` (which names
+        the drawing's version): a large account's chart is thousands of SVG elements, drawn once."""
+        name = f"{window.start}|{window.end}|{key}"
+        try:
+            found = self.conn.execute("SELECT html FROM drawings WHERE name = ?", (name,)).fetchone()
+        except sqlite3.Error:  # a summary written before drawings were kept
+            found = None
+        if found:
+            return found[0]
+        html = str(draw(self.chart(window), window))
+        try:
+            conn = sqlite3.connect(self.path, timeout=5)
+            with conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS drawings (name TEXT PRIMARY KEY, html TEXT)")
+                conn.execute("INSERT OR REPLACE INTO drawings VALUES (?, ?)", (name, html))
+            conn.close()
+        except sqlite3.Error:  # another process is writing: drawn again next time
+            pass
+        return html
+
     def page(self, window: Window, where: str = "", kind: str = "", dataset: str = "", page: int = 1,
              per_page: int = 50) -> dict:
         """Like filter_rows, read from the summary: one page of rows and the number matching."""
@@ -322,6 +343,7 @@ def _write_summary(path: Path, rows: list[dict]) -> None:
                          "tweet_time TEXT, client TEXT, language TEXT)")
             conn.execute("CREATE TABLE row_data (seq INTEGER PRIMARY KEY, data TEXT)")
             conn.execute("CREATE TABLE charts (win TEXT PRIMARY KEY, chart TEXT)")
+            conn.execute("CREATE TABLE drawings (name TEXT PRIMARY KEY, html TEXT)")
             narrow, wide = [], []
             for seq, row in enumerate(rows):
                 day = tweet_day(row)
@@ -336,22 +358,56 @@ def _write_summary(path: Path, rows: list[dict]) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
-    kept = sorted(path.parent.glob("*.sqlite3"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in kept[CACHE_FILES:]:
+    _trim(path.parent)
+
+
+def _trim(folder: Path) -> None:
+    """Keep the CACHE_FILES most recently written summaries and samples."""
+    kept = []
+    for found in folder.iterdir():
+        if found.suffix == ".part":  # being written
+            continue
+        try:
+            kept.append((found.stat().st_mtime, found))
+        except OSError:  # removed meanwhile by another process
+            pass
+    for _, old in sorted(kept, reverse=True)[CACHE_FILES:]:
         old.unlink(missing_ok=True)
+
+
+def samples(user_id: str, dataset: str, limit: int = 5) -> dict:
+    """The engine's sample rows of `user_id` in the current release of `dataset` (both variants), kept on
+    disk beside the activity summaries: reading them scans every file holding the account."""
+    engine = runtime.engine()
+    folder = runtime.settings().activity_cache_dir
+    path = folder / f"{_account_key(user_id)}-samples-{limit}-{engine.release_id(dataset)[:32]}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    found = engine.samples(user_id, dataset, limit=limit)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(found, out, ensure_ascii=False)
+    os.replace(temp, path)
+    _trim(folder)
+    return found
 
 
 def forget(user_id: str) -> None:
     """Delete every kept summary of `user_id` (after a correction, its earlier rows must not linger)."""
     folder = runtime.settings().activity_cache_dir
-    for old in folder.glob(_account_key(user_id) + "-*.sqlite3"):
+    for old in folder.glob(_account_key(user_id) + "-*"):
         old.unlink(missing_ok=True)
 
 
-def workspace(principal, appeal_id, args) -> dict:
+def workspace(principal, appeal_id, args, draw=None, draw_key: str = "") -> dict:
     """The reviewer's evidence workspace for one appeal: the chart, one filtered page of rows, the files.
 
     `args` holds the row filters (where, kind, dataset, page) as strings; unknown values fall back to all.
+    With `draw` (chart, window -> text), "chart_html" is the drawn chart, kept with the summary under
+    `draw_key` (the caller's name for the drawing's version, e.g. a hash of its template).
     """
     from appeals import db
     from appeals.models import Appeal
@@ -374,15 +430,18 @@ def workspace(principal, appeal_id, args) -> dict:
         summary = Summary.open(appeal.account.user_id, names)
         try:
             chart = summary.chart(window)
+            drawn = summary.drawn(window, draw_key, draw) if draw else None
             rows = summary.page(window, filters["where"], filters["kind"], filters["dataset"], page)
         finally:
             summary.conn.close()
     except Exception as exc:  # the engine may be unreadable; the decision must still be possible to discuss
         error = f"The published rows could not be read: {exc}"
         chart, rows = build([], window), filter_rows([], window)
+        drawn = str(draw(chart, window)) if draw else None
     return {
         "window": window,
         "chart": chart,
+        "chart_html": drawn,
         "rows": rows,
         "row_filters": filters,
         "datasets": names,

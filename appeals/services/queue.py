@@ -1,8 +1,9 @@
 """The review queue: filters, sorting, pagination, counts per status, and the dashboard's metrics.
 
 A queue page costs a fixed number of queries however long the queue is: one for the
-rows (account and assignee joined), one for their datasets, one GROUP BY for the
-counts per status (the total and the overdue count come from the same query).
+rows (account and assignee joined), one for their datasets, and one for the counts per
+status and the overdue count: read from the maintained counts (services/queue_counts.py)
+when only status, reason and overdue filter the queue, a GROUP BY over the appeals otherwise.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
     late_statuses = [s for s in statuses if s in UNDECIDED_STATUSES]
     if not (filters.dataset or filters.assigned or filters.min_age_days is not None):
         # Only status, reason and overdue filters: the maintained counts answer (services/queue_counts.py).
-        late = queue_counts.overdue_per_status(now, filters.reason)
-        counts.update(late if filters.overdue else queue_counts.per_status(filters.reason))
+        every, late = queue_counts.figures(now, filters.reason)
+        counts.update(late if filters.overdue else every)
         total = sum(counts[s] for s in statuses)
         overdue = sum(late.get(s, 0) for s in late_statuses)
     else:

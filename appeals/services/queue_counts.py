@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, time
 
-from sqlalchemy import delete, event, func, insert, inspect, select
+from sqlalchemy import delete, event, func, insert, inspect, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from appeals import db
@@ -81,28 +81,23 @@ def recount() -> None:
         db.session.execute(insert(AppealCount), rows[start:start + 5000])
 
 
-def per_status(reason: str = "") -> dict:
-    """Appeals per status (of one reason, when given), from the counts."""
-    query = select(AppealCount.status, func.sum(AppealCount.appeals)).group_by(AppealCount.status)
-    if reason:
-        query = query.where(AppealCount.reason == reason)
-    return {status: int(n or 0) for status, n in db.session.execute(query)}
-
-
-def overdue_per_status(now: datetime, reason: str = "") -> dict:
-    """Undecided appeals past their due time, per status: whole days from the counts, today's from the
-    (status, due_at) index (only the appeals due since midnight are read)."""
+def figures(now: datetime, reason: str = "") -> tuple[dict, dict]:
+    """(appeals per status, undecided appeals past their due time per status), of one reason when given,
+    in one statement: whole days from the counts, today's overdue appeals from the (status, due_at)
+    index (only those due since midnight are read)."""
     midnight = datetime.combine(now.date(), time())
-    late = Counter()
-    days = (select(AppealCount.status, func.sum(AppealCount.appeals))
+    totals = select(literal("all").label("figure"), AppealCount.status.label("status"),
+                    func.sum(AppealCount.appeals).label("n")).group_by(AppealCount.status)
+    days = (select(literal("late").label("figure"), AppealCount.status, func.sum(AppealCount.appeals))
             .where(AppealCount.status.in_(table.UNDECIDED), AppealCount.due_day < now.date())
             .group_by(AppealCount.status))
-    today = (select(Appeal.status, func.count())
+    today = (select(literal("late").label("figure"), Appeal.status, func.count())
              .where(Appeal.status.in_(table.UNDECIDED), Appeal.due_at >= midnight, Appeal.due_at < now)
              .group_by(Appeal.status))
     if reason:
-        days, today = days.where(AppealCount.reason == reason), today.where(Appeal.reason == reason)
-    for query in (days, today):
-        for status, n in db.session.execute(query):
-            late[status] += int(n or 0)
-    return dict(late)
+        totals, days = totals.where(AppealCount.reason == reason), days.where(AppealCount.reason == reason)
+        today = today.where(Appeal.reason == reason)
+    found = {"all": Counter(), "late": Counter()}
+    for figure, status, n in db.session.execute(union_all(totals, days, today)):
+        found[figure][status] += int(n or 0)
+    return dict(found["all"]), dict(found["late"])

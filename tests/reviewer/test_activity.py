@@ -160,3 +160,30 @@ def test_samples_stop_early_but_return_the_same_rows(corpus, corpus_account):
                 assert few[variant][kind] == full[variant][kind][:3]
         assert engine.samples(corpus_account.user_id, d.name, limit=3, variants=("unhashed",)) == \
             {"unhashed": few["unhashed"]}
+
+
+def test_the_page_draws_the_chart_the_template_draws_and_keeps_it(app, client, corpus, corpus_account, reviewer):
+    """The appeal page's chart is the macro's drawing of the account's rows, the first time and when read back."""
+    import re
+
+    from tests.reviewer.conftest import login, make_appeal
+
+    appeal = make_appeal(corpus_account, reason="compromised", datasets=[d.name for d in corpus])
+    appeal.compromised_from, appeal.compromised_until = date(2016, 1, 1), date(2017, 6, 30)
+    from appeals import db
+
+    db.session.commit()
+    window = Window(date(2016, 1, 1), date(2017, 6, 30))
+    names = sorted(d.name for d in corpus)
+    with app.test_request_context():
+        macro = app.jinja_env.get_template("reviewer/_activity.html").module.activity
+        expected = str(macro(activity.build(activity.collect(corpus_account.user_id, names), window), window))
+    login(client, reviewer)
+
+    def section():
+        html = client.get(f"/review/appeals/{appeal.id}").get_data(as_text=True)
+        return re.search(r'<h2 id="activity-h">.*?</h2>\s*(.*?)\s*</section>', html, re.S).group(1)
+
+    first, second = section(), section()
+    assert first == second == expected.strip()
+    assert 'id="activity-chart"' in first
