@@ -29,6 +29,8 @@ class Appeal(Base):
         Index("ix_appeals_status_footprint", "status", "footprint_size"),
         Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
         Index("ix_appeals_account_created", "account_id", "created_at"),
+        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out.
+        Index("ix_appeals_claim_touched", "claim_touched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -429,8 +429,9 @@ def workspace(principal, appeal_id, args, draw=None, draw_key: str = "") -> dict
     try:
         summary = Summary.open(appeal.account.user_id, names)
         try:
-            chart = summary.chart(window)
+            # With a drawing kept, the chart's figures are not read at all: the page shows the drawing.
             drawn = summary.drawn(window, draw_key, draw) if draw else None
+            chart = summary.chart(window) if draw is None else None
             rows = summary.page(window, filters["where"], filters["kind"], filters["dataset"], page)
         finally:
             summary.conn.close()

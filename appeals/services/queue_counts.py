@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, time
 
-from sqlalchemy import delete, event, func, insert, inspect, literal, select, union_all
+from sqlalchemy import and_, delete, event, func, insert, inspect, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from appeals import db
@@ -81,23 +81,33 @@ def recount() -> None:
         db.session.execute(insert(AppealCount), rows[start:start + 5000])
 
 
-def figures(now: datetime, reason: str = "") -> tuple[dict, dict]:
+def figures(now: datetime, reason: str = "", unassigned_since: datetime | None = None) -> tuple[dict, dict]:
     """(appeals per status, undecided appeals past their due time per status), of one reason when given,
     in one statement: whole days from the counts, today's overdue appeals from the (status, due_at)
-    index (only those due since midnight are read)."""
+    index (only those due since midnight are read). With `unassigned_since` (the idle-claim cutoff), the
+    appeals held by a live claim (touched since then: a few, on the claim_touched_at index) are left out."""
     midnight = datetime.combine(now.date(), time())
-    totals = select(literal("all").label("figure"), AppealCount.status.label("status"),
-                    func.sum(AppealCount.appeals).label("n")).group_by(AppealCount.status)
-    days = (select(literal("late").label("figure"), AppealCount.status, func.sum(AppealCount.appeals))
-            .where(AppealCount.status.in_(table.UNDECIDED), AppealCount.due_day < now.date())
-            .group_by(AppealCount.status))
-    today = (select(literal("late").label("figure"), Appeal.status, func.count())
-             .where(Appeal.status.in_(table.UNDECIDED), Appeal.due_at >= midnight, Appeal.due_at < now)
-             .group_by(Appeal.status))
-    if reason:
-        totals, days = totals.where(AppealCount.reason == reason), days.where(AppealCount.reason == reason)
-        today = today.where(Appeal.reason == reason)
-    found = {"all": Counter(), "late": Counter()}
-    for figure, status, n in db.session.execute(union_all(totals, days, today)):
+    late_now = and_(Appeal.status.in_(table.UNDECIDED), Appeal.due_at < now)
+    kept = [AppealCount.reason == reason] if reason else []
+    read = [Appeal.reason == reason] if reason else []
+    branches = [
+        select(literal("all").label("figure"), AppealCount.status.label("status"),
+               func.sum(AppealCount.appeals).label("n")).where(*kept).group_by(AppealCount.status),
+        select(literal("late"), AppealCount.status, func.sum(AppealCount.appeals))
+        .where(AppealCount.status.in_(table.UNDECIDED), AppealCount.due_day < now.date(), *kept)
+        .group_by(AppealCount.status),
+        select(literal("late"), Appeal.status, func.count())
+        .where(late_now, Appeal.due_at >= midnight, *read).group_by(Appeal.status),
+    ]
+    if unassigned_since is not None:
+        held = and_(Appeal.claim_touched_at >= unassigned_since, Appeal.assigned_to_id.is_not(None), *read)
+        branches += [
+            select(literal("held"), Appeal.status, func.count()).where(held).group_by(Appeal.status),
+            select(literal("held_late"), Appeal.status, func.count()).where(held, late_now).group_by(Appeal.status),
+        ]
+    found = {"all": Counter(), "late": Counter(), "held": Counter(), "held_late": Counter()}
+    for figure, status, n in db.session.execute(union_all(*branches)):
         found[figure][status] += int(n or 0)
+    found["all"].subtract(found["held"])
+    found["late"].subtract(found["held_late"])
     return dict(found["all"]), dict(found["late"])

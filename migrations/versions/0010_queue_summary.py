@@ -1,4 +1,5 @@
-"""queue summary: appeals counted per status, reason and SLA due day, kept with every status change
+"""queue summary: appeals counted per status, reason and SLA due day, kept with every status change;
+an index on claim_touched_at for the live claims
 
 Revision ID: 0010_queue_summary
 Revises: 0003_standing_decisions
@@ -27,6 +28,8 @@ def upgrade() -> None:
         sa.Column('appeals', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('status', 'reason', 'due_day', name=op.f('pk_appeal_counts')),
     )
+    with op.batch_alter_table('appeals', schema=None) as batch_op:
+        batch_op.create_index('ix_appeals_claim_touched', ['claim_touched_at'], unique=False)
     # The counts of the appeals already filed (services/queue_counts.py keeps them from now on).
     appeals = sa.table('appeals', sa.column('status', sa.String), sa.column('reason', sa.String),
                        sa.column('due_at', sa.DateTime))
@@ -39,4 +42,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('appeals', schema=None) as batch_op:
+        batch_op.drop_index('ix_appeals_claim_touched')
     op.drop_table('appeal_counts')

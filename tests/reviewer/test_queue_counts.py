@@ -26,6 +26,7 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("move"), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6)),
     st.tuples(st.just("move_and_roll_back"), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6)),
     st.tuples(st.just("delete"), st.integers(0, 10 ** 6)),
+    st.tuples(st.just("claim"), st.integers(0, 10 ** 6), st.booleans()),
 ), min_size=1, max_size=30)
 
 
@@ -79,6 +80,12 @@ def test_kept_counts_equal_a_fresh_group_by(settings, reviewer, ops):
                 db.session.commit()
             else:
                 db.session.rollback()
+        elif op[0] == "claim" and ids:
+            # A live claim (touched now) or an idle one (touched before the idle cutoff).
+            appeal = db.session.get(Appeal, ids[op[1] % len(ids)])
+            appeal.assigned_to_id = reviewer.id
+            appeal.claimed_at = appeal.claim_touched_at = now if op[2] else now - timedelta(hours=3)
+            db.session.commit()
         elif op[0] == "delete" and ids:
             db.session.delete(db.session.get(Appeal, ids[op[1] % len(ids)]))
             db.session.commit()
@@ -86,7 +93,8 @@ def test_kept_counts_equal_a_fresh_group_by(settings, reviewer, ops):
 
     # The queue's figures from the counts equal those counted from the appeals themselves.
     for params in ({}, {"status": "all"}, {"status": "open", "overdue": "1"}, {"reason": "compromised"},
-                   {"status": "all", "reason": "other", "overdue": "1"}):
+                   {"status": "all", "reason": "other", "overdue": "1"}, {"assigned": "unassigned"},
+                   {"status": "all", "assigned": "unassigned", "overdue": "1", "reason": "included_in_error"}):
         kept = counted_page(reviewer, **params)
         # min_age_days=0 matches every appeal (all were created before now) and takes the GROUP BY path.
         counted = counted_page(reviewer, min_age_days="0", **params)
