@@ -7,7 +7,7 @@ The database at --url is emptied and migrated, then filled (bulk inserts, then V
 queue's counts rebuilt). --clients processes, each with its own application, database pool and Flask test
 client, request the queue API in a closed loop for --seconds: the default page and every filter, in turn.
 In the same run, before each API phase, the same number of processes run the peer: a bare 50-row SELECT
-of waiting appeals through SQLAlchemy. Then a burst of claim expiries (every live claim lapses and the
+of waiting appeals through SQLAlchemy. Then a burst of claim expiries (--burst live claims lapse and the
 expiry sweep frees them: thousands of updated rows, below the autovacuum threshold, no VACUUM) and both
 phases again.
 """
@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--appeals", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--burst", type=int, default=2000, help="claims that lapse and are freed by the sweep")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-queue-"))
@@ -253,10 +254,11 @@ def main() -> None:
         load_phase("api", args.clients, env, token, args.seconds)
     report("After loading (VACUUM ANALYZE once, after the bulk load)", *before)
 
-    # The burst: every live claim lapses; the sweep frees them (each a transition and an audit entry).
+    # The burst: --burst live claims lapse; the sweep frees them (each a transition and an audit entry).
     with app.app_context():
-        lapsed = db.session.execute(text("UPDATE appeals SET claim_touched_at = claim_touched_at - interval '2 hours' "
-                                         "WHERE assigned_to_id IS NOT NULL")).rowcount
+        lapsed = db.session.execute(text(
+            "UPDATE appeals SET claim_touched_at = claim_touched_at - interval '2 hours' WHERE id IN "
+            "(SELECT id FROM appeals WHERE assigned_to_id IS NOT NULL ORDER BY id LIMIT :n)"), {"n": args.burst}).rowcount
         db.session.commit()
         freed = 0
         t0 = time.perf_counter()

@@ -102,10 +102,11 @@ def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
                              {"a": account, "s": status, "r": reason, "d": due})
         schema.upgrade(url)
         with engine.connect() as conn:
-            rows = sorted((s, r, str(d), n) for s, r, d, n in conn.execute(
-                text("SELECT status, reason, due_day, appeals FROM appeal_counts")))
-        assert rows == [("denied", "compromised", "2026-02-01", 1), ("filed", "other", "2026-02-01", 2),
-                        ("filed", "other", "2026-02-02", 1)], engine.dialect.name
+            rows = sorted((s, r, str(d), str(c), n) for s, r, d, c, n in conn.execute(
+                text("SELECT status, reason, due_day, created_day, appeals FROM appeal_counts")))
+        assert rows == [("denied", "compromised", "2026-02-01", "2026-01-01", 1),
+                        ("filed", "other", "2026-02-01", "2026-01-01", 2),
+                        ("filed", "other", "2026-02-02", "2026-01-01", 1)], engine.dialect.name
         schema.downgrade(url, "0003_standing_decisions")
         assert "appeal_counts" not in inspect(engine).get_table_names()
         schema.upgrade(url)

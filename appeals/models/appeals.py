@@ -89,15 +89,16 @@ class Appeal(Base):
 
 
 class AppealCount(Base):
-    """How many appeals have each status, reason and SLA due day: the queue's counts per status and its
-    overdue count without a GROUP BY over every appeal. Kept by services.appeals.transition, in the same
-    transaction as every status change (status is the only one of the three that ever changes)."""
+    """How many appeals have each status, reason, SLA due day and filing day: the queue's counts per status,
+    its overdue count and its minimum-age filter without a GROUP BY over every appeal. Kept by
+    services/queue_counts.py in the same flush as every change (status is the only key that ever changes)."""
 
     __tablename__ = "appeal_counts"
 
     status: Mapped[str] = mapped_column(String(32), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
     due_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
     appeals: Mapped[int] = mapped_column(Integer, default=0)
 
 

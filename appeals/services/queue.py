@@ -131,10 +131,12 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
 
     counts = {status: 0 for status in APPEAL_STATUSES}
     late_statuses = [s for s in statuses if s in UNDECIDED_STATUSES]
-    if not (filters.dataset or filters.assigned == "me" or filters.min_age_days is not None):
-        # Only status, reason, overdue and unassigned filters: the maintained counts answer
+    if not (filters.dataset or filters.assigned == "me"):
+        # Status, reason, overdue, unassigned and minimum-age filters: the maintained counts answer
         # (services/queue_counts.py), less the few appeals under a live claim for "unassigned".
-        every, late = queue_counts.figures(now, filters.reason, cutoff if filters.assigned == "unassigned" else None)
+        every, late = queue_counts.figures(
+            now, filters.reason, cutoff if filters.assigned == "unassigned" else None,
+            None if filters.min_age_days is None else now - timedelta(days=filters.min_age_days))
         counts.update(late if filters.overdue else every)
         total = sum(counts[s] for s in statuses)
         overdue = sum(late.get(s, 0) for s in late_statuses)
