@@ -12,7 +12,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 
 from appeals import db, runtime
 from appeals import status as table
@@ -141,14 +141,14 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
         total = sum(counts[s] for s in statuses)
         overdue = sum(late.get(s, 0) for s in late_statuses)
     else:
-        # Counting by status alone lets PostgreSQL answer from the status index.
-        counts.update(db.session.execute(
-            select(Appeal.status, func.count()).where(*conditions).group_by(Appeal.status)).all())
+        # One pass over the matching appeals counts them per status and, per status, those past due.
+        late_per_status = {}
+        for status, n, late_n in db.session.execute(
+                select(Appeal.status, func.count(), func.sum(case((Appeal.due_at < now, 1), else_=0)))
+                .where(*conditions).group_by(Appeal.status)):
+            counts[status], late_per_status[status] = n, int(late_n or 0)
         total = sum(counts[s] for s in statuses)
-        overdue = 0
-        if total and late_statuses:  # served by the (status, due_at) index
-            overdue = db.session.scalar(select(func.count()).select_from(Appeal).where(
-                Appeal.status.in_(late_statuses), Appeal.due_at < now, *conditions))
+        overdue = sum(late_per_status.get(s, 0) for s in late_statuses)
 
     items = []
     if total:
