@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from appeals import db
 from appeals import status as table
+from appeals.db import utcnow
 from appeals.models import Appeal, AppealCount
 
 NO_DUE_DAY = date(9999, 12, 31)  # an appeal without a due date is never overdue
@@ -35,6 +36,8 @@ def _changes(session: Session) -> Counter:
     delta = Counter()
     for obj in session.new:
         if isinstance(obj, Appeal):
+            if obj.created_at is None:  # the column's default, given now so the row and its count agree
+                obj.created_at = utcnow()
             delta[_key(obj.status, obj.reason, obj.due_at, obj.created_at)] += 1
     for obj in session.deleted:
         if isinstance(obj, Appeal):

@@ -114,9 +114,12 @@ def test_recount_rebuilds_the_counts(settings, make_account):
     for k, status in enumerate(("filed", "denied", "denied", "in_review")):
         db.session.add(Appeal(account_id=account.id, status=status, reason=REASONS[k % 3], statement="s",
                               contact_email="a@example.org", created_at=now, due_at=now + timedelta(days=k)))
+    # No filing time given: the column's default, and the count's filing day, are now.
+    db.session.add(Appeal(account_id=account.id, status="filed", reason="other", statement="s",
+                          contact_email="a@example.org", due_at=now))
     db.session.commit()
     expected = kept_counts()
-    assert expected == fresh_counts() and sum(expected.values()) == 4
+    assert expected == fresh_counts() and sum(expected.values()) == 5
     db.session.execute(AppealCount.__table__.delete())
     db.session.commit()
     assert not kept_counts()
