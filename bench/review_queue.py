@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -278,6 +279,7 @@ def main() -> None:
         print(f"\n{dead_rows()}")
     load = os.getloadavg()
     print(f"\nLoad average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
