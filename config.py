@@ -147,6 +147,11 @@ class Settings:
         return self.mode in RELAXED_MODES
 
     @property
+    def activity_cache_dir(self) -> Path:
+        """Where the reviewer's activity summaries are kept, one file per account and set of releases."""
+        return self.home / "cache" / "activity"
+
+    @property
     def embedded_redis_path(self) -> Path:
         return self.home / "redis" / "appeals.rdb"
 

@@ -1,10 +1,15 @@
-"""Benchmark: review queue page and API latency with 100,000 appeals in PostgreSQL.
+"""Benchmark: the review queue API under load, with 100,000 appeals in PostgreSQL.
 
 Usage: python bench/review_queue.py [--url postgresql://postgres@127.0.0.1:5432/appeals_bench] [--appeals 100000]
+                                    [--clients 8] [--seconds 20]
 
-The database at --url is emptied and migrated. Each scenario is measured through the
-Flask test client (real routing, login session, templates, SQL) and compared, in the
-same run, with a peer: a bare indexed page query and a bare count through SQLAlchemy.
+The database at --url is emptied and migrated, then filled (bulk inserts, then VACUUM ANALYZE and the
+queue's counts rebuilt). --clients processes, each with its own application, database pool and Flask test
+client, request the queue API in a closed loop for --seconds: the default page and every filter, in turn.
+In the same run, before each API phase, the same number of processes run the peer: a bare 50-row SELECT
+of waiting appeals through SQLAlchemy. Then a burst of claim expiries (--burst live claims lapse and the
+expiry sweep frees them: thousands of updated rows, below the autovacuum threshold, no VACUUM) and both
+phases again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import os
 import platform
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -99,23 +105,110 @@ def populate(n: int, staff_ids: list[int]) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
-def measure(fn, runs: int, warmup: int = 5) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
+SCENARIOS = [
+    ("default (waiting, oldest first)", ""),
+    ("status=all", "?status=all"),
+    ("status=open&sort=newest", "?status=open&sort=newest"),
+    ("reason=compromised", "?reason=compromised"),
+    ("dataset=…&sort=due", f"?dataset={DATASETS[3]}&sort=due"),
+    ("assigned=unassigned", "?assigned=unassigned"),
+    ("assigned=me", "?assigned=me"),
+    ("min_age_days=30", "?min_age_days=30"),
+    ("overdue=1", "?overdue=1"),
+    ("overdue=1&assigned=unassigned", "?overdue=1&assigned=unassigned"),
+    ("sort=footprint", "?sort=footprint"),
+    ("per_page=100&sort=due", "?per_page=100&sort=due"),
+    ("status=all&page=200", "?status=all&page=200"),
+]
+PEER = "peer: bare 50-row SELECT (SQLAlchemy)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[max(0, min(len(values) - 1, int(round(q * len(values))) - 1))]
+
+
+def _worker(kind: str, index: int, env: dict, token: str, seconds: float, start_at: float, out) -> None:
+    """One client process: its own app and pool; requests in a closed loop until the phase ends."""
+    from appeals import create_app
+
+    app = create_app(Settings.from_env(env))
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    samples = []
+    k = index
+    while time.time() < start_at:
+        time.sleep(0.001)
+    end = start_at + seconds
+    while time.time() < end:
         t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1], "max": times[-1]}
+        if kind == "peer":
+            with app.app_context():
+                db.session.execute(select(text("id, status, created_at")).select_from(text("appeals"))
+                                   .where(text("status IN ('filed','in_review','escalated','approved')"))
+                                   .order_by(text("created_at")).limit(50)).all()
+                db.session.remove()
+            name = PEER
+        else:
+            name, query = SCENARIOS[k % len(SCENARIOS)]
+            response = client.get("/api/v1/queue" + query, headers=headers)
+            assert response.status_code == 200, (query, response.status_code, response.get_data(as_text=True)[:200])
+            k += 1
+        samples.append((name, (time.perf_counter() - t0) * 1000))
+    out.put(samples)
+
+
+def load_phase(kind: str, clients: int, env: dict, token: str, seconds: float) -> tuple[dict, float]:
+    """Run `clients` processes for `seconds`; returns ({scenario: [ms, ...]}, requests per second)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 3  # every process has built its app by then
+    procs = [ctx.Process(target=_worker, args=(kind, i, env, token, seconds, start_at, out)) for i in range(clients)]
+    for proc in procs:
+        proc.start()
+    samples = []
+    for _ in procs:
+        samples += out.get()
+    for proc in procs:
+        proc.join()
+    by_name: dict = {}
+    for name, ms in samples:
+        by_name.setdefault(name, []).append(ms)
+    return by_name, len(samples) / seconds
+
+
+def report(title: str, peer: tuple[dict, float], api: tuple[dict, float]) -> None:
+    peer_p95 = percentile(peer[0][PEER], 0.95)
+    all_api = [ms for values in api[0].values() for ms in values]
+    print(f"\n{title}\n")
+    print(f"Peer {peer[1]:.0f} req/s, p95 {peer_p95:.1f} ms; queue API {api[1]:.1f} req/s, "
+          f"p95 {percentile(all_api, 0.95):.1f} ms over every scenario.\n")
+    print("| scenario | requests | p50 ms | p95 ms | max ms | p95 / peer p95 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rows = [(PEER, peer[0][PEER])] + [(f"GET /api/v1/queue{q} ({n})", api[0].get(n, [])) for n, q in SCENARIOS]
+    for name, values in rows:
+        if not values:
+            continue
+        p95 = percentile(values, 0.95)
+        print(f"| {name} | {len(values)} | {statistics.median(values):.1f} | {p95:.1f} | {max(values):.1f} | "
+              f"{p95 / peer_p95:.1f}× |")
+
+
+def dead_rows() -> str:
+    row = db.session.execute(text("SELECT n_live_tup, n_dead_tup, last_autovacuum, last_vacuum FROM pg_stat_user_tables "
+                                  "WHERE relname = 'appeals'")).one()
+    return f"appeals: {row[0]} live rows, {row[1]} dead rows, last autovacuum {row[2]}, last vacuum {row[3]}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/appeals_bench")
     parser.add_argument("--appeals", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--burst", type=int, default=2000, help="claims that lapse and are freed by the sweep")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-queue-"))
@@ -123,77 +216,70 @@ def main() -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
     schema.upgrade(args.url)
 
     from appeals import create_app
-    from appeals.models import Staff
+    from appeals.services import queue_counts, review
     from appeals.services import staff as staff_service
     from appeals.services.audit import Actor
 
-    settings = Settings.from_env({"APPEALS_MODE": "test", "APPEALS_HOME": str(home),
-                                  "APPEALS_DATABASE_URL": args.url, "APPEALS_LOGIN_RATE_LIMIT": "1000 per minute"})
-    app = create_app(settings)
+    env = {"APPEALS_MODE": "test", "APPEALS_HOME": str(home), "APPEALS_DATABASE_URL": args.url,
+           "APPEALS_LOGIN_RATE_LIMIT": "1000 per minute", "APPEALS_REDIS_URL": os.environ.get("APPEALS_REDIS_URL", "")}
+    env = {k: v for k, v in env.items() if v}
+    app = create_app(Settings.from_env(env))
     operator = Actor("operator", None, "bench")
     me = staff_service.create_staff("bench@review.example", "reviewer", PASSWORD, operator)
     others = [staff_service.create_staff(f"r{i}@review.example", "reviewer", PASSWORD, operator).id for i in range(5)]
     t0 = time.perf_counter()
-    populate(args.appeals, others)
+    populate(args.appeals, others + [me.id])
+    queue_counts.recount()  # the bulk insert went around the ORM, which keeps the counts
+    db.session.commit()
     print(f"populated {args.appeals} appeals in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
+    from appeals.models import Staff
+
     client = app.test_client()
-    import re
-
-    def csrf(path):
-        return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-    client.post("/review/login", data={"csrf_token": csrf("/review/login"), "email": me.email, "password": PASSWORD})
     code = staff_service.next_code(db.session.get(Staff, me.id))
-    assert client.post("/review/login/code", data={"csrf_token": csrf("/review/login/code"),
-                                                   "code": code}).status_code == 303
-    code = staff_service.next_code(db.session.get(Staff, me.id, populate_existing=True))
     token = client.post("/api/v1/tokens", json={"username": me.email, "password": PASSWORD,
                                                 "otp": code}).get_json()["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    version = db.session.execute(text("SHOW server_version")).scalar()
+    load = os.getloadavg()
+    print(f"Machine: {machine()}; PostgreSQL {version}; {args.appeals} appeals; {args.clients} concurrent "
+          f"client processes, {args.seconds:.0f} s per phase; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          f"at the start.")
+    print(dead_rows())
+    db.session.remove()
+    db.session.get_bind().dispose()
+    before = load_phase("peer", args.clients, env, token, args.seconds), \
+        load_phase("api", args.clients, env, token, args.seconds)
+    report("After loading (VACUUM ANALYZE once, after the bulk load)", *before)
 
-    def get(path, **kw):
-        def call():
-            response = client.get(path, **kw)
-            assert response.status_code == 200, (path, response.status_code)
-        return call
-
-    def peer_page():
-        with app.app_context():
-            db.session.execute(select(text("id")).select_from(text("appeals"))
-                               .where(text("status IN ('filed','in_review','info_requested','escalated','approved')"))
-                               .order_by(text("created_at")).limit(25)).all()
-            db.session.remove()
-
-    def peer_count():
-        with app.app_context():
-            db.session.execute(text("SELECT count(*) FROM appeals")).scalar()
-            db.session.remove()
-
-    scenarios = [
-        ("peer: bare indexed page query (SQLAlchemy)", peer_page),
-        ("peer: bare SELECT count(*) (SQLAlchemy)", peer_count),
-        ("page /review/ (waiting, oldest first)", get("/review/")),
-        ("page /review/?sort=footprint", get("/review/?sort=footprint")),
-        ("page /review/?dataset=…&sort=due", get(f"/review/?dataset={DATASETS[3]}&sort=due")),
-        ("page /review/?overdue=1&assigned=unassigned", get("/review/?overdue=1&assigned=unassigned")),
-        ("page /review/?status=all&page=200", get("/review/?status=all&page=200")),
-        ("API GET /api/v1/queue", get("/api/v1/queue", headers=headers)),
-        ("API GET /api/v1/queue?per_page=100&sort=due", get("/api/v1/queue?per_page=100&sort=due", headers=headers)),
-    ]
-    print(f"Machine: {machine()}; PostgreSQL {db.session.execute(text('SHOW server_version')).scalar()}; "
-          f"{args.appeals} appeals; {args.runs} runs per scenario after 5 warm-up runs.\n")
-    print("| scenario | p50 ms | p95 ms | max ms | p95 / peer page p95 |")
-    print("|---|---:|---:|---:|---:|")
-    peer = None
-    for name, fn in scenarios:
-        result = measure(fn, args.runs)
-        peer = peer or result["p95"]
-        print(f"| {name} | {result['p50']:.1f} | {result['p95']:.1f} | {result['max']:.1f} | "
-              f"{result['p95'] / peer:.1f}× |")
+    # The burst: --burst live claims lapse; the sweep frees them (each a transition and an audit entry).
+    with app.app_context():
+        lapsed = db.session.execute(text(
+            "UPDATE appeals SET claim_touched_at = claim_touched_at - interval '2 hours' WHERE id IN "
+            "(SELECT id FROM appeals WHERE assigned_to_id IS NOT NULL ORDER BY id LIMIT :n)"), {"n": args.burst}).rowcount
+        db.session.commit()
+        freed = 0
+        t0 = time.perf_counter()
+        while True:
+            counts = review.expire_stale()
+            if not counts["claims"] and not counts["info_requests"]:
+                break
+            freed += counts["claims"] + counts["info_requests"]
+        print(f"\nBurst: {lapsed} claims lapsed, {freed} freed by the expiry sweep in "
+              f"{time.perf_counter() - t0:.1f}s; {dead_rows()}")
+        db.session.remove()
+        db.session.get_bind().dispose()
+    after = load_phase("peer", args.clients, env, token, args.seconds), \
+        load_phase("api", args.clients, env, token, args.seconds)
+    report("After the burst of claim expiries (no VACUUM)", *after)
+    with app.app_context():
+        print(f"\n{dead_rows()}")
+    load = os.getloadavg()
+    print(f"\nLoad average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

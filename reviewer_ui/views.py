@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from appeals.db import utcnow
+from appeals.i18n import current_locale
 from appeals.limits import login_limited
 from appeals.requests import form_version, number
 from appeals.services import activity, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
@@ -179,11 +182,25 @@ def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None
             choice = filled[template.id]
             form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
-    work = activity.workspace(principal, appeal_id, request.args)
+    work = activity.workspace(principal, appeal_id, request.args, draw=_draw_chart, draw_key=_chart_version())
     previous_id, next_id = _neighbours(principal, appeal_id)
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
                            filled=filled, work=work, template_choice=choice, previous_id=previous_id, next_id=next_id,
                            reason_short=queue_marks.REASON_SHORT, **data), status
+
+
+CHART_TEMPLATE = "reviewer/_activity.html"
+
+
+def _draw_chart(chart: dict, window) -> Markup:
+    """The activity chart drawn by its template macro (SVG and tables), as markup."""
+    return Markup(current_app.jinja_env.get_template(CHART_TEMPLATE).module.activity(chart, window))
+
+
+def _chart_version() -> str:
+    """Names the chart's drawing: a changed template (or locale) is drawn anew, never read from an old copy."""
+    source = current_app.jinja_env.loader.get_source(current_app.jinja_env, CHART_TEMPLATE)[0]
+    return hashlib.sha256(f"{source}|{current_locale()}".encode()).hexdigest()[:16]
 
 
 def _neighbours(principal, appeal_id: int) -> tuple[int | None, int | None]:

@@ -78,6 +78,42 @@ def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
         engine.dispose()
 
 
+def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
+    """0010_queue_summary fills appeal_counts from the appeals that exist; downgrade drops it; again up."""
+    for url in _migration_urls(tmp_path):
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        schema.upgrade(url, "0003_standing_decisions")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO accounts (user_id, screen_name, screen_name_lower, password_hash, "
+                              "followers, suspended, created_at, session_generation) "
+                              "VALUES ('42', 'x', 'x', '!', 0, false, '2026-01-01', 0)"))
+            account = conn.execute(text("SELECT id FROM accounts")).scalar()
+            for k, (status, reason, due) in enumerate([("filed", "other", "2026-02-01 10:00"),
+                                                       ("filed", "other", "2026-02-01 23:00"),
+                                                       ("denied", "compromised", "2026-02-01 10:00"),
+                                                       ("filed", "other", "2026-02-02 00:00")]):
+                conn.execute(text("INSERT INTO appeals (account_id, status, reason, statement, contact_email, "
+                                  "created_at, updated_at, due_at, footprint_size, version) VALUES "
+                                  "(:a, :s, :r, 'x', 'a@example.org', '2026-01-01', '2026-01-01', :d, 0, 1)"),
+                             {"a": account, "s": status, "r": reason, "d": due})
+        schema.upgrade(url)
+        with engine.connect() as conn:
+            rows = sorted((s, r, str(d), str(c), n) for s, r, d, c, n in conn.execute(
+                text("SELECT status, reason, due_day, created_day, appeals FROM appeal_counts")))
+        assert rows == [("denied", "compromised", "2026-02-01", "2026-01-01", 1),
+                        ("filed", "other", "2026-02-01", "2026-01-01", 2),
+                        ("filed", "other", "2026-02-02", "2026-01-01", 1)], engine.dialect.name
+        schema.downgrade(url, "0003_standing_decisions")
+        assert "appeal_counts" not in inspect(engine).get_table_names()
+        schema.upgrade(url)
+        schema.downgrade(url, "base")
+        engine.dispose()
+
+
 def test_domain_imports_without_flask():
     """Models, services and the engine load without the web stack (workers rely on it)."""
     code = (

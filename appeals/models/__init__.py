@@ -7,6 +7,7 @@ from appeals.models.appeals import (
     REASONS,
     REMEDIES,
     Appeal,
+    AppealCount,
     AppealDataset,
     AppealEvent,
     InternalNote,
@@ -22,7 +23,7 @@ from appeals.models.staff import STAFF_ROLES, Staff, StaffInvitation
 
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
-    "Account", "ApiToken", "Appeal", "Attachment", "AppealDataset", "AppealEvent", "AuditEntry",
+    "Account", "ApiToken", "Appeal", "AppealCount", "Attachment", "AppealDataset", "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "MessageTemplateBody", "OutboxMessage", "ReasonCode",
     "Researcher", "Staff", "StaffInvitation", "StandingDecision",

@@ -29,6 +29,8 @@ class Appeal(Base):
         Index("ix_appeals_status_footprint", "status", "footprint_size"),
         Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
         Index("ix_appeals_account_created", "account_id", "created_at"),
+        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out.
+        Index("ix_appeals_claim_touched", "claim_touched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +86,20 @@ class Appeal(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+class AppealCount(Base):
+    """How many appeals have each status, reason, SLA due day and filing day: the queue's counts per status,
+    its overdue count and its minimum-age filter without a GROUP BY over every appeal. Kept by
+    services/queue_counts.py in the same flush as every change (status is the only key that ever changes)."""
+
+    __tablename__ = "appeal_counts"
+
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    appeals: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AppealDataset(Base):

@@ -7,9 +7,15 @@ a template draws as SVG on the server. No chart runtime runs in the browser.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from appeals import runtime
 from appeals.requests import number_problem
@@ -23,6 +29,7 @@ SMALL_HEIGHT = 36
 AXIS = 22
 TOP_SERIES = 4  # clients or languages drawn one by one; the rest are "other"
 ROWS_LIMIT = 200_000  # rows read per dataset for the workspace
+CACHE_FILES = 256  # activity summaries kept on disk; the least recently written go first
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def collect(user_id: str, datasets: list[str]) -> list[dict]:
     engine = runtime.engine()
     rows = []
     for name in datasets:
-        found = engine.samples(user_id, name, limit=ROWS_LIMIT).get("unhashed") or {}
+        found = engine.samples(user_id, name, limit=ROWS_LIMIT, variants=("unhashed",)).get("unhashed") or {}
         for kind in ("authored", "referring"):
             for row in found.get(kind) or []:
                 rows.append({**row, "_dataset": name, "_kind": kind})
@@ -222,10 +229,185 @@ def filter_rows(rows: list[dict], window: Window, where: str = "", kind: str = "
 ROW_FILTERS = {"where": ("", "inside", "outside"), "kind": ("", "authored", "referring")}
 
 
-def workspace(principal, appeal_id, args) -> dict:
+class Summary:
+    """The account's rows in a set of releases, read once and kept in a small SQLite file.
+
+    Releases never change, so a file named after the account and the releases' ids stays right for as
+    long as those releases are the current ones: the page then reads one page of rows and, for each
+    claimed window, the chart built once. A new release (a correction, a re-import) means a new name.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+
+    @classmethod
+    def open(cls, user_id: str, datasets: list[str]) -> "Summary":
+        """The summary of `user_id` over the current releases of `datasets`, made from the engine on first use."""
+        engine = runtime.engine()
+        releases = [(name, engine.release_id(name)) for name in datasets]
+        folder = runtime.settings().activity_cache_dir
+        path = folder / (_account_key(user_id) + "-" + hashlib.sha256(
+            json.dumps(releases).encode()).hexdigest()[:32] + ".sqlite3")
+        if not path.exists():
+            _write_summary(path, collect(user_id, datasets))
+        return cls(path)
+
+    def chart(self, window: Window) -> dict:
+        """The chart for `window` (built at the first request for that window, then read back)."""
+        key = f"{window.start}|{window.end}"
+        found = self.conn.execute("SELECT chart FROM charts WHERE win = ?", (key,)).fetchone()
+        if found:
+            return json.loads(found[0])
+        rows = [{"tweet_time": t, "tweet_client_name": c, "tweet_language": lang}
+                for t, c, lang in self.conn.execute(
+                    "SELECT tweet_time, client, language FROM rows WHERE kind = 'authored' ORDER BY seq")]
+        chart = build(rows, window)
+        try:  # a read-only handle: the one write goes through its own connection
+            conn = sqlite3.connect(self.path, timeout=5)
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO charts VALUES (?, ?)", (key, json.dumps(chart)))
+            conn.close()
+        except sqlite3.Error:  # another process is writing the same chart: it is built again next time
+            pass
+        return chart
+
+    def drawn(self, window: Window, key: str, draw) -> str:
+        """The chart for `window` as `draw(chart, window)` made it (text), kept under `key` (which names
+        the drawing's version): a large account's chart is thousands of SVG elements, drawn once."""
+        name = f"{window.start}|{window.end}|{key}"
+        try:
+            found = self.conn.execute("SELECT html FROM drawings WHERE name = ?", (name,)).fetchone()
+        except sqlite3.Error:  # a summary written before drawings were kept
+            found = None
+        if found:
+            return found[0]
+        html = str(draw(self.chart(window), window))
+        try:
+            conn = sqlite3.connect(self.path, timeout=5)
+            with conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS drawings (name TEXT PRIMARY KEY, html TEXT)")
+                conn.execute("INSERT OR REPLACE INTO drawings VALUES (?, ?)", (name, html))
+            conn.close()
+        except sqlite3.Error:  # another process is writing: drawn again next time
+            pass
+        return html
+
+    def page(self, window: Window, where: str = "", kind: str = "", dataset: str = "", page: int = 1,
+             per_page: int = 50) -> dict:
+        """Like filter_rows, read from the summary: one page of rows and the number matching."""
+        if window.start is None and window.end is None:
+            inside, params = "0", []
+        else:
+            inside, params = "day IS NOT NULL", []
+            if window.start is not None:
+                inside, params = inside + " AND day >= ?", params + [window.start.isoformat()]
+            if window.end is not None:
+                inside, params = inside + " AND day <= ?", params + [window.end.isoformat()]
+        conditions, values = ["1"], []
+        if where:
+            conditions.append(f"({inside})" if where == "inside" else f"NOT ({inside})")
+            values += params
+        if kind:
+            conditions.append("kind = ?")
+            values.append(kind)
+        if dataset:
+            conditions.append("dataset = ?")
+            values.append(dataset)
+        clause = " AND ".join(conditions)
+        total = self.conn.execute(f"SELECT count(*) FROM rows WHERE {clause}", values).fetchone()[0]
+        pages = max(1, -(-total // per_page))
+        page = min(max(1, page), pages)
+        found = self.conn.execute(
+            f"SELECT d.data, r.dataset, r.kind, {inside} FROM rows r JOIN row_data d ON d.seq = r.seq "
+            f"WHERE r.seq IN (SELECT seq FROM rows WHERE {clause} ORDER BY seq LIMIT ? OFFSET ?) ORDER BY r.seq",
+            params + values + [per_page, (page - 1) * per_page]).fetchall()
+        rows = [{**json.loads(data), "_dataset": name, "_kind": row_kind, "_inside": bool(is_inside)}
+                for data, name, row_kind, is_inside in found]
+        return {"rows": rows, "total": total, "page": page, "pages": pages, "per_page": per_page}
+
+
+def _account_key(user_id: str) -> str:
+    return hashlib.sha256(b"activity:" + user_id.encode()).hexdigest()[:16]
+
+
+def _write_summary(path: Path, rows: list[dict]) -> None:
+    """Write the rows (already in page order) to a new summary file, atomically; drop the oldest files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(fd)
+    try:
+        with sqlite3.connect(temp) as conn:
+            # Narrow rows for counting and filtering; the published fields apart, read for one page only.
+            conn.execute("CREATE TABLE rows (seq INTEGER PRIMARY KEY, dataset TEXT, kind TEXT, day TEXT, "
+                         "tweet_time TEXT, client TEXT, language TEXT)")
+            conn.execute("CREATE TABLE row_data (seq INTEGER PRIMARY KEY, data TEXT)")
+            conn.execute("CREATE TABLE charts (win TEXT PRIMARY KEY, chart TEXT)")
+            conn.execute("CREATE TABLE drawings (name TEXT PRIMARY KEY, html TEXT)")
+            narrow, wide = [], []
+            for seq, row in enumerate(rows):
+                day = tweet_day(row)
+                narrow.append((seq, row["_dataset"], row["_kind"], day.isoformat() if day else None,
+                               row.get("tweet_time"), row.get("tweet_client_name"), row.get("tweet_language")))
+                wide.append((seq, json.dumps({k: v for k, v in row.items() if not k.startswith("_")},
+                                             ensure_ascii=False, separators=(",", ":"))))
+            conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", narrow)
+            conn.executemany("INSERT INTO row_data VALUES (?, ?)", wide)
+        conn.close()
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    _trim(path.parent)
+
+
+def _trim(folder: Path) -> None:
+    """Keep the CACHE_FILES most recently written summaries and samples."""
+    kept = []
+    for found in folder.iterdir():
+        if found.suffix == ".part":  # being written
+            continue
+        try:
+            kept.append((found.stat().st_mtime, found))
+        except OSError:  # removed meanwhile by another process
+            pass
+    for _, old in sorted(kept, reverse=True)[CACHE_FILES:]:
+        old.unlink(missing_ok=True)
+
+
+def samples(user_id: str, dataset: str, limit: int = 5) -> dict:
+    """The engine's sample rows of `user_id` in the current release of `dataset` (both variants), kept on
+    disk beside the activity summaries: reading them scans every file holding the account."""
+    engine = runtime.engine()
+    folder = runtime.settings().activity_cache_dir
+    path = folder / f"{_account_key(user_id)}-samples-{limit}-{engine.release_id(dataset)[:32]}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    found = engine.samples(user_id, dataset, limit=limit)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(found, out, ensure_ascii=False)
+    os.replace(temp, path)
+    _trim(folder)
+    return found
+
+
+def forget(user_id: str) -> None:
+    """Delete every kept summary of `user_id` (after a correction, its earlier rows must not linger)."""
+    folder = runtime.settings().activity_cache_dir
+    for old in folder.glob(_account_key(user_id) + "-*"):
+        old.unlink(missing_ok=True)
+
+
+def workspace(principal, appeal_id, args, draw=None, draw_key: str = "") -> dict:
     """The reviewer's evidence workspace for one appeal: the chart, one filtered page of rows, the files.
 
     `args` holds the row filters (where, kind, dataset, page) as strings; unknown values fall back to all.
+    With `draw` (chart, window -> text), "chart_html" is the drawn chart, kept with the summary under
+    `draw_key` (the caller's name for the drawing's version, e.g. a hash of its template).
     """
     from appeals import db
     from appeals.models import Appeal
@@ -239,19 +421,29 @@ def workspace(principal, appeal_id, args) -> dict:
     window = Window(appeal.compromised_from, appeal.compromised_until)
     names = sorted({d.dataset for d in appeal.datasets} | _current_datasets(appeal.account.user_id))
     error = None
-    try:
-        rows = collect(appeal.account.user_id, names)
-    except Exception as exc:  # the engine may be unreadable; the decision must still be possible to discuss
-        rows, error = [], f"The published rows could not be read: {exc}"
     filters = {key: (args.get(key) or "") if (args.get(key) or "") in allowed else ""
                for key, allowed in ROW_FILTERS.items()}
     filters["dataset"] = args.get("dataset") if args.get("dataset") in names else ""
     number, _problem = number_problem(args.get("page"), text=True, bounds=(1, 99_999))
     page = number or 1  # a bad page number shows page 1
+    try:
+        summary = Summary.open(appeal.account.user_id, names)
+        try:
+            # With a drawing kept, the chart's figures are not read at all: the page shows the drawing.
+            drawn = summary.drawn(window, draw_key, draw) if draw else None
+            chart = summary.chart(window) if draw is None else None
+            rows = summary.page(window, filters["where"], filters["kind"], filters["dataset"], page)
+        finally:
+            summary.conn.close()
+    except Exception as exc:  # the engine may be unreadable; the decision must still be possible to discuss
+        error = f"The published rows could not be read: {exc}"
+        chart, rows = build([], window), filter_rows([], window)
+        drawn = str(draw(chart, window)) if draw else None
     return {
         "window": window,
-        "chart": build(rows, window),
-        "rows": filter_rows(rows, window, filters["where"], filters["kind"], filters["dataset"], page),
+        "chart": chart,
+        "chart_html": drawn,
+        "rows": rows,
         "row_filters": filters,
         "datasets": names,
         "attachments": evidence.listing(appeal.id),

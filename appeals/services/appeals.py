@@ -14,6 +14,7 @@ from appeals.models import Appeal, AppealEvent, Message
 from appeals.i18n import gettext as _
 from appeals.requests import iso
 from appeals.services import audit, notify
+from appeals.services import queue_counts  # noqa: F401  (keeps the queue's counts with every status change)
 from appeals.services.audit import Actor
 from appeals.services.errors import Conflict
 

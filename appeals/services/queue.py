@@ -1,8 +1,9 @@
 """The review queue: filters, sorting, pagination, counts per status, and the dashboard's metrics.
 
 A queue page costs a fixed number of queries however long the queue is: one for the
-rows (account and assignee joined), one for their datasets, one GROUP BY for the
-counts per status (the total and the overdue count come from the same query).
+rows (account and assignee joined), one for their datasets, and one for the counts per
+status and the overdue count: read from the maintained counts (services/queue_counts.py)
+when only status, reason and overdue filter the queue, a GROUP BY over the appeals otherwise.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import statistics
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 
 from appeals import db, runtime
 from appeals import status as table
 from appeals.db import utcnow
 from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, AppealDataset, Correction, CorrectionRun
 from appeals.requests import iso, number_problem
-from appeals.services import corrections, policy
+from appeals.services import corrections, policy, queue_counts
 from appeals.services.errors import Invalid
 
 # The queue's default view: what staff still have to act on, exactly; an appeal waiting on its owner's
@@ -126,16 +127,26 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
     conditions = _conditions(principal, filters, now, cutoff, overdue_cond)
     statuses = STATUS_GROUPS.get(filters.status, (filters.status,))
 
-    # Counting by status alone lets PostgreSQL answer from the status index.
     counts = {status: 0 for status in APPEAL_STATUSES}
-    counts.update(db.session.execute(
-        select(Appeal.status, func.count()).where(*conditions).group_by(Appeal.status)).all())
-    total = sum(counts[s] for s in statuses)
     late_statuses = [s for s in statuses if s in UNDECIDED_STATUSES]
-    overdue = 0
-    if total and late_statuses:  # served by the (status, due_at) index
-        overdue = db.session.scalar(select(func.count()).select_from(Appeal).where(
-            Appeal.status.in_(late_statuses), Appeal.due_at < now, *conditions))
+    if not (filters.dataset or filters.assigned == "me"):
+        # Status, reason, overdue, unassigned and minimum-age filters: the maintained counts answer
+        # (services/queue_counts.py), less the few appeals under a live claim for "unassigned".
+        every, late = queue_counts.figures(
+            now, filters.reason, cutoff if filters.assigned == "unassigned" else None,
+            None if filters.min_age_days is None else now - timedelta(days=filters.min_age_days))
+        counts.update(late if filters.overdue else every)
+        total = sum(counts[s] for s in statuses)
+        overdue = sum(late.get(s, 0) for s in late_statuses)
+    else:
+        # One pass over the matching appeals counts them per status and, per status, those past due.
+        late_per_status = {}
+        for status, n, late_n in db.session.execute(
+                select(Appeal.status, func.count(), func.sum(case((Appeal.due_at < now, 1), else_=0)))
+                .where(*conditions).group_by(Appeal.status)):
+            counts[status], late_per_status[status] = n, int(late_n or 0)
+        total = sum(counts[s] for s in statuses)
+        overdue = sum(late_per_status.get(s, 0) for s in late_statuses)
 
     items = []
     if total:

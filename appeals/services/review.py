@@ -21,7 +21,7 @@ from appeals.db import utcnow
 from appeals.models import REMEDIES, Appeal, InternalNote, Message, Staff
 from appeals.requests import iso
 from appeals.requests import text as clean_text
-from appeals.services import corrections, dispatch, notify, policy, reference
+from appeals.services import activity, corrections, dispatch, notify, policy, reference
 from appeals.services.appeals import check_version, clear_claim, record_action, snapshot, timeline, transition
 from appeals.services import staff as staff_service
 from appeals.services.audit import Actor
@@ -78,7 +78,7 @@ def _evidence(appeal: Appeal) -> dict:
         engine = runtime.engine()
         result["footprint"] = entries_for_user_id(user_id)
         for entry in result["footprint"]:
-            result["samples"][entry["dataset"]] = engine.samples(user_id, entry["dataset"], limit=5)
+            result["samples"][entry["dataset"]] = activity.samples(user_id, entry["dataset"], limit=5)
         if appeal.status == "approved" and appeal.decision_remedy in REMEDIES:
             plan = engine.plan(items=[(user_id, appeal.decision_remedy)])
             result["plan"] = {"datasets": plan.datasets, "noop": plan.noop}

@@ -101,3 +101,89 @@ def test_rows_filter_by_window_kind_and_dataset():
     assert [r["tweetid"] for r in referring["rows"]] == ["ref"]
     beta = activity.filter_rows(rows, WINDOW, dataset="beta", where="outside", per_page=5, page=2)
     assert beta["page"] == 2 and len(beta["rows"]) == 5 and all(r["_dataset"] == "beta" for r in beta["rows"])
+
+
+# --- the kept summary: the same page and chart as the rows it was made from -------------------------
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(["", "inside", "outside"]), kind=st.sampled_from(["", "authored", "referring"]),
+       which=st.integers(0, 3), page=st.integers(1, 4), per_page=st.sampled_from([1, 7, 50]),
+       start=st.one_of(st.none(), st.dates(min_value=date(2009, 1, 1), max_value=date(2021, 1, 1))),
+       length=st.one_of(st.none(), st.integers(0, 900)))
+def test_the_kept_summary_shows_what_the_rows_show(corpus, corpus_account, where, kind, which, page, per_page,
+                                                   start, length):
+    import json
+
+    names = [d.name for d in corpus]
+    uid = corpus_account.user_id
+    rows = activity.collect(uid, names)
+    end = None if length is None else (start or date(2015, 1, 1)) + timedelta(days=length)
+    window = Window(start, end)
+    dataset = (names + [""])[which]
+    summary = activity.Summary.open(uid, names)
+    try:
+        assert summary.page(window, where, kind, dataset, page, per_page) == \
+            activity.filter_rows(rows, window, where, kind, dataset, page, per_page)
+        expected = json.loads(json.dumps(activity.build(rows, window)))
+        assert summary.chart(window) == expected
+        assert summary.chart(window) == expected  # read back from the file the second time
+    finally:
+        summary.conn.close()
+    assert len(list(activity.runtime.settings().activity_cache_dir.glob("*.sqlite3"))) == 1
+
+
+def test_a_new_release_gets_a_new_summary_and_forget_removes_them(corpus, corpus_account, monkeypatch):
+    names = [d.name for d in corpus]
+    uid = corpus_account.user_id
+    activity.Summary.open(uid, names).conn.close()
+    folder = activity.runtime.settings().activity_cache_dir
+    first = set(folder.glob("*.sqlite3"))
+    engine = activity.runtime.engine()
+    real = engine.release_id
+    monkeypatch.setattr(engine, "release_id", lambda name: real(name) if name != names[0] else "0" * 64)
+    activity.Summary.open(uid, names).conn.close()
+    assert len(set(folder.glob("*.sqlite3")) - first) == 1
+    activity.forget(uid)
+    assert not list(folder.glob("*.sqlite3"))
+
+
+def test_samples_stop_early_but_return_the_same_rows(corpus, corpus_account):
+    engine = activity.runtime.engine()
+    for d in corpus:
+        full = engine.samples(corpus_account.user_id, d.name, limit=10 ** 6)
+        few = engine.samples(corpus_account.user_id, d.name, limit=3)
+        for variant in ("hashed", "unhashed"):
+            assert few[variant]["profile"] == full[variant]["profile"]
+            for kind in ("authored", "referring"):
+                assert few[variant][kind] == full[variant][kind][:3]
+        assert engine.samples(corpus_account.user_id, d.name, limit=3, variants=("unhashed",)) == \
+            {"unhashed": few["unhashed"]}
+
+
+def test_the_page_draws_the_chart_the_template_draws_and_keeps_it(app, client, corpus, corpus_account, reviewer):
+    """The appeal page's chart is the macro's drawing of the account's rows, the first time and when read back."""
+    import re
+
+    from tests.reviewer.conftest import login, make_appeal
+
+    appeal = make_appeal(corpus_account, reason="compromised", datasets=[d.name for d in corpus])
+    appeal.compromised_from, appeal.compromised_until = date(2016, 1, 1), date(2017, 6, 30)
+    from appeals import db
+
+    db.session.commit()
+    window = Window(date(2016, 1, 1), date(2017, 6, 30))
+    names = sorted(d.name for d in corpus)
+    with app.test_request_context():
+        macro = app.jinja_env.get_template("reviewer/_activity.html").module.activity
+        expected = str(macro(activity.build(activity.collect(corpus_account.user_id, names), window), window))
+    login(client, reviewer)
+
+    def section():
+        html = client.get(f"/review/appeals/{appeal.id}").get_data(as_text=True)
+        return re.search(r'<h2 id="activity-h">.*?</h2>\s*(.*?)\s*</section>', html, re.S).group(1)
+
+    first, second = section(), section()
+    assert first == second == expected.strip()
+    assert 'id="activity-chart"' in first

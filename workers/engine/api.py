@@ -49,6 +49,10 @@ ACTIONS = ("remove", "rehash")
 SCREEN_NAME_RE = re.compile(rf"[{HANDLE_CHARS}]+")  # a whole handle, as handles.py defines it
 
 
+class _Enough(Exception):
+    """Raised inside a sample scan once it holds every row it may return."""
+
+
 class _AlreadyPublished(Exception):
     pass
 
@@ -282,7 +286,12 @@ class Engine:
                                       loc["ref"] + loc["handles"] - loc["both"], hashed, files))
         return out
 
-    def samples(self, user_id: str, dataset: str, limit: int = 5) -> dict:
+    def release_id(self, dataset: str) -> str:
+        """The current release of `dataset` as the sha256 of its manifest: releases never change, so
+        anything derived from one (a reviewer's activity summary, say) can be kept under this id."""
+        return self._manifest_sha(self.store.read_head(), dataset, None)[1]
+
+    def samples(self, user_id: str, dataset: str, limit: int = 5, variants=("hashed", "unhashed")) -> dict:
         """Up to `limit` authored and referring rows (and the profile row) per variant, as published."""
         head = self.store.read_head()
         v, sha = self._manifest_sha(head, dataset, None)
@@ -295,7 +304,7 @@ class Engine:
         fix = Corrector([Target(user_id, "rehash", ids, frozenset(self.index.screen_names(identity)), ps, "\0")])
         files = self.index.locate(identity).get(dataset, {}).get("files", set())
         out = {}
-        for variant in ("hashed", "unhashed"):
+        for variant in variants:
             res = {"profile": None, "authored": [], "referring": []}
             for e in self.store.get_json(sha)["files"]:
                 unh = e["path"] if variant == "unhashed" else None
@@ -306,8 +315,19 @@ class Engine:
                 if unh not in files:
                     continue
                 concerned = []  # every record the batch would change: the account's own and referring ones
-                rewrite_csv(self.store.blobs.map(e["sha256"]), None, fix,
-                            lambda fields, cols, _new: concerned.append((fields, cols)))
+
+                need = [limit - len(res["authored"]), limit - len(res["referring"])]
+
+                def keep(fields, cols, _new, _tweets=e["kind"] == "tweets"):
+                    concerned.append((fields, cols))
+                    need[0 if fields[cols["userid"]] in ids else 1] -= 1
+                    if _tweets and need[0] <= 0 and need[1] <= 0:
+                        raise _Enough  # both kinds full: the rest of this tweets file cannot add a row
+
+                try:
+                    rewrite_csv(self.store.blobs.map(e["sha256"]), None, fix, keep)
+                except _Enough:
+                    pass
                 for fields, cols in concerned:
                     row = {n: fields[i] for n, i in cols.items()}
                     if fields[cols["userid"]] in ids:
