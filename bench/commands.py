@@ -14,12 +14,18 @@ imported with Engine.import_dataset), then in one run
     (a) `appeals corrections apply --remove UID --reason ...` as an operator types it, on a fresh copy
         of the home each time (the same correction repeated; median of --repeats), and
     (b) the naive peer of bench/correction.py: parse and rewrite every file of both variants, once.
+The imported corpus is cached under --cache (default /tmp/bench_commands_cache), keyed by the
+corpus parameters and a digest of workers/engine/*.py, and reused by later runs: generating and
+importing a gigabyte takes minutes on a loaded machine. Each operator run works on a copy of the
+cached data dir whose content-addressed blobs are hard links (never modified in place), so
+--cache and --workdir must be on one filesystem. Remove the cache dir by hand when done.
 The scratch directory is removed at the end unless --keep. Never run as a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -139,20 +145,32 @@ def copy_home(src_home: Path, src_data: Path, dst: Path) -> tuple[Path, Path]:
     return home, data
 
 
-def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: str | None) -> dict:
-    """Part 2: the operator's one-account correction against the naive rewrite of every file."""
-    from workers.engine.api import Engine
-    from workers.engine.hashing import pseudonym
+CORPUS_DATASETS, CORPUS_PARTS = 4, 8  # datasets of the corpus, tweet files per dataset
 
-    datasets, parts = 4, 8
-    bpt = calibrate_bytes_per_tweet(work / "pilot", seed)
+
+def corpus_key(size_gb: float, seed: int) -> str:
+    """The cache key of a corpus: its parameters and the engine code that imported it."""
+    from bench.correction import engine_source_digest
+
+    params = {"size_gb": size_gb, "seed": seed, "datasets": CORPUS_DATASETS, "parts": CORPUS_PARTS,
+              "hash_key_id": KEY_ID, "engine": engine_source_digest()}
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_corpus(dest: Path, size_gb: float, seed: int) -> dict:
+    """Generate and import a corpus of at least `size_gb` of master CSV into dest/data; its description."""
+    from workers.engine.api import Engine
+
+    bpt = calibrate_bytes_per_tweet(dest / "pilot", seed)
     tweets = math.ceil(size_gb * 1e9 * 1.04 / bpt)
-    log(f"generating {tweets} tweets over {datasets} datasets (~{bpt:.0f} B/tweet)")
-    corpus = generate(work / "src", datasets, tweets, seed, tweets_per_file=math.ceil(tweets / datasets / parts))
+    log(f"generating {tweets} tweets over {CORPUS_DATASETS} datasets (~{bpt:.0f} B/tweet)")
+    start = time.perf_counter()
+    corpus = generate(dest / "src", CORPUS_DATASETS, tweets, seed,
+                      tweets_per_file=math.ceil(tweets / CORPUS_DATASETS / CORPUS_PARTS))
     master_csv = sum(dir_bytes(p for p in ds.files if p.suffix == ".csv") for ds in corpus)
-    log(f"  {mb(master_csv):.0f} MB of master CSV")
+    log(f"  {mb(master_csv):.0f} MB of master CSV in {time.perf_counter() - start:.0f} s")
     account = pick_accounts(corpus[0], corpus[1:])["typical"]
-    home, data = work / "home", work / "data"
+    data = dest / "data"
     eng = Engine(data, HASH_KEY, KEY_ID)
     for ds in corpus:
         start = time.perf_counter()
@@ -160,10 +178,50 @@ def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: s
         log(f"imported {ds.name} in {time.perf_counter() - start:.0f} s")
         shutil.rmtree(ds.dir)
     names = [ds.name for ds in corpus]
-    store_files = all_files(eng, names)
-    store_bytes = dir_bytes(p for p, _ in store_files)
+    files = [(str(path.relative_to(data)), name) for path, name in all_files(eng, names)]
     close_engine(eng)
-    migrate(home_env(home, data, redis_url))
+    return {"master_csv_bytes": master_csv, "tweets": tweets, "datasets": names, "files": files,
+            "account": account}
+
+
+def cached_corpus(cache: Path | None, work: Path, size_gb: float, seed: int) -> tuple[Path, dict]:
+    """(imported data dir, description) of the corpus for these parameters, built once and reused.
+
+    With a cache dir, a corpus is built under a temporary name and renamed into place when
+    complete, so an interrupted build is never reused; the data dir is then only read (each
+    run works on a hard-linked snapshot of it). Without one, it is built in the scratch dir.
+    """
+    if cache is None:
+        return work / "corpus" / "data", build_corpus(work / "corpus", size_gb, seed)
+    key = corpus_key(size_gb, seed)
+    dest = cache / f"corpus-{key}"
+    if not (dest / "corpus.json").exists():
+        building = cache / f"corpus-{key}.building-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        try:
+            info = build_corpus(building, size_gb, seed)
+            (building / "corpus.json").write_text(json.dumps(info, indent=1))
+            building.rename(dest)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    else:
+        log(f"reusing the corpus cached in {dest}")
+    return dest / "data", json.loads((dest / "corpus.json").read_text())
+
+
+def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: str | None,
+               cache: Path | None) -> dict:
+    """Part 2: the operator's one-account correction against the naive rewrite of every file."""
+    from workers.engine.hashing import pseudonym
+
+    data, info = cached_corpus(cache, work, size_gb, seed)
+    account = info["account"]
+    store_files = [(data / rel, name) for rel, name in info["files"]]
+    store_bytes = dir_bytes(p for p, _ in store_files)
+    home = work / "home"
+    migrate(home_env(home, work / "unused_data", redis_url))
 
     uid = account["userid"]
     walls = []
@@ -184,8 +242,10 @@ def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: s
     shutil.rmtree(naive_out)
     log(f"naive rewrite of {len(store_files)} files ({mb(store_bytes):.0f} MB): {naive:.1f} s")
     operator = statistics.median(walls)
-    return {"master_csv_bytes": master_csv, "store_bytes_both_variants": store_bytes, "files": len(store_files),
-            "account": {k: account[k] for k in account if k in ("userid", "kind", "authored", "referring", "parts")},
+    return {"master_csv_bytes": info["master_csv_bytes"], "store_bytes_both_variants": store_bytes,
+            "files": len(store_files),
+            "account": {k: account[k] for k in account if k in ("userid", "kind", "authored_tweets",
+                                                                "referring_rows", "tweet_files")},
             "operator_s": walls, "operator_median_s": operator, "operator_cpu_s": CPU["operator"], "naive_s": naive,
             "naive_bytes_written": written, "naive_over_operator": naive / operator}
 
@@ -200,6 +260,10 @@ def main(argv=None) -> int:
     ap.add_argument("--redis-url", default=None, help="use this Redis instead of the embedded one")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    ap.add_argument("--cache", default="/tmp/bench_commands_cache",
+                    help="where the imported corpus is kept between runs, keyed by its parameters and the engine's "
+                         "code (same filesystem as --workdir: runs hard-link its blobs); 'none' builds it in the "
+                         "scratch dir every time")
     args = ap.parse_args(argv)
     work = Path(args.workdir)
     if work.exists() and any(work.iterdir()):
@@ -209,7 +273,8 @@ def main(argv=None) -> int:
     try:
         result["startup"] = startup(work, args.repeats, args.redis_url)
         if args.size_gb > 0:
-            result["end_to_end"] = end_to_end(work, args.size_gb, args.repeats, args.seed, args.redis_url)
+            cache = None if args.cache == "none" else Path(args.cache)
+            result["end_to_end"] = end_to_end(work, args.size_gb, args.repeats, args.seed, args.redis_url, cache)
     finally:
         result["loadavg_end"] = os.getloadavg()
         if not args.keep:
