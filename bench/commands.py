@@ -6,7 +6,9 @@ Part 1 (start-up), interleaved so background load hits every command alike, medi
     `python -c pass`  (the peer)
     `appeals --help`
     `appeals corrections apply --remove <an id in no dataset> --reason ...` (a no-op correction:
-        settings, database, embedded Redis started and stopped, dataset lock, engine lookup)
+        settings, database, embedded Redis started and stopped, dataset lock, engine lookup), with a
+        new id each run (decision, run and audit records written) and with the same id each run
+        (the decision already stands; nothing is written)
 on a home with a migrated SQLite database, a small imported dataset and the embedded Redis.
 
 Part 2 (end to end): a synthetic corpus of at least --size-gb of master CSV (workers.engine.synth,
@@ -57,6 +59,7 @@ from bench.correction import (  # noqa: E402
 from workers.engine.synth import generate  # noqa: E402
 
 ENTRY = "from appeals.cli import main; main()"
+NOOP_ID_BASE = 990000000000  # ids of the no-op corrections; the warm-up checks that the dataset has none of them
 
 
 def appeals_command() -> list[str]:
@@ -100,7 +103,7 @@ def migrate(env: dict) -> None:
 
 
 def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
-    """Part 1: medians of the three commands, interleaved."""
+    """Part 1: medians of the commands, interleaved."""
     from workers.engine.api import Engine
 
     home, data = work / "startup_home", work / "startup_data"
@@ -111,18 +114,24 @@ def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
     close_engine(eng)
     env = home_env(home, data, redis_url)
     migrate(env)
+    apply = [*appeals_command(), "corrections", "apply", "--reason", "bench: nothing to change", "--remove"]
+    # The no-op twice over: an id seen for the first time (the full path: decision recorded, run
+    # started and finished, audited) and the same id again (its decision already stands: nothing recorded).
     cmds = {
-        "python -c pass": [sys.executable, "-c", "pass"],  # run with the same environment as the others
-        "appeals --help": [*appeals_command(), "--help"],
-        "appeals corrections apply (no-op)": [*appeals_command(), "corrections", "apply", "--remove", "1",
-                                              "--reason", "bench: nothing to change"],
+        "python -c pass": lambda i: [sys.executable, "-c", "pass"],  # run with the same environment as the others
+        "appeals --help": lambda i: [*appeals_command(), "--help"],
+        "appeals corrections apply (no-op, new id)": lambda i: [*apply, str(NOOP_ID_BASE + i)],
+        "appeals corrections apply (no-op, same id)": lambda i: [*apply, "1"],
     }
     walls: dict[str, list[float]] = {name: [] for name in cmds}
+    for i in range(repeats + 1):  # a no-op must be one: no account of the dataset has these ids
+        if eng_index_has(data, str(NOOP_ID_BASE + i)):
+            raise SystemExit(f"the start-up dataset holds {NOOP_ID_BASE + i}; change NOOP_ID_BASE")
     for name, cmd in cmds.items():  # one warm-up each: page cache, .pyc files
-        timed(cmd, env)
-    for _ in range(repeats):
+        timed(cmd(repeats), env)
+    for i in range(repeats):
         for name, cmd in cmds.items():
-            walls[name].append(timed(cmd, env, label=name))
+            walls[name].append(timed(cmd(i), env, label=name))
     peer = statistics.median(walls["python -c pass"])
     peer_cpu = statistics.median(CPU["python -c pass"])
     out = {}
@@ -130,9 +139,20 @@ def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
         med, cpu = statistics.median(values), statistics.median(CPU[name])
         out[name] = {"median_s": med, "min_s": min(values), "max_s": max(values), "over_peer_s": med - peer,
                      "cpu_median_s": cpu, "cpu_over_peer_s": cpu - peer_cpu}
-        log(f"{name:40} median {med:.3f} s (+{med - peer:.3f} s over python -c pass); "
+        log(f"{name:44} median {med:.3f} s (+{med - peer:.3f} s over python -c pass); "
             f"CPU {cpu:.3f} s (+{cpu - peer_cpu:.3f} s)")
     return out
+
+
+def eng_index_has(data: Path, uid: str) -> bool:
+    """True when the engine's index over `data` knows rows of or references to `uid`."""
+    from workers.engine.api import Engine
+
+    eng = Engine(data, HASH_KEY, KEY_ID)
+    try:
+        return bool(eng.footprint(uid))
+    finally:
+        close_engine(eng)
 
 
 def copy_home(src_home: Path, src_data: Path, dst: Path) -> tuple[Path, Path]:
@@ -283,7 +303,7 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=1, default=str))
     else:
         for name, row in result["startup"].items():
-            print(f"{name:40} {row['median_s']:.3f} s  (+{row['over_peer_s']:.3f} s)  "
+            print(f"{name:44} {row['median_s']:.3f} s  (+{row['over_peer_s']:.3f} s)  "
                   f"CPU {row['cpu_median_s']:.3f} s (+{row['cpu_over_peer_s']:.3f} s)")
         if "end_to_end" in result:
             e = result["end_to_end"]
