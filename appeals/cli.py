@@ -6,6 +6,7 @@ operator's commands start without the web stack (and without a database or Redis
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -60,3 +61,16 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        _before_exit()
+
+
+def _before_exit() -> None:
+    # The process ends now. Its connections are closed in order first (SQLite checkpoints its
+    # WAL); then every object left is frozen out of the garbage collector, whose last passes
+    # over the whole heap (SQLAlchemy's, the models') cost a command about 0.1 s of CPU at exit.
+    # Nothing is lost: the interpreter still runs atexit handlers and frees memory as before.
+    runtime = sys.modules.get("appeals.runtime")
+    if runtime is not None:
+        runtime.release()
+    gc.freeze()
