@@ -72,5 +72,8 @@ def _before_exit() -> None:
     # Nothing is lost: the interpreter still runs atexit handlers and frees memory as before.
     runtime = sys.modules.get("appeals.runtime")
     if runtime is not None:
-        runtime.release()
+        try:
+            runtime.release()
+        except Exception:  # noqa: BLE001 - a failed close must not hide the command's own outcome
+            pass
     gc.freeze()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -58,6 +59,19 @@ def test_a_noop_correction_imports_no_heavy_library_and_still_does_its_work(corp
     run = db.session.scalar(select(CorrectionRun))
     assert run is not None and run.status == "done" and run.releases == {}
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "correction_run.operator")) is not None
+
+
+def test_a_command_closes_its_databases_before_exit(tmp_path):
+    """The heap is frozen out of the collector at exit, but the SQLite databases (the app's and the
+    engine's index) are still closed in order: no WAL or shared-memory file is left behind."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    env.update(APPEALS_MODE="test", APPEALS_HOME=str(tmp_path / "home"), APPEALS_DATA_DIR=str(tmp_path / "data"))
+    for args in (["db", "upgrade"], ["corrections", "apply", "--remove", "12345", "--reason", "nothing to do"]):
+        done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+    assert (tmp_path / "data" / "index.sqlite").exists() and (tmp_path / "home" / "appeals.sqlite3").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.name.endswith(("-wal", "-shm"))) == []
 
 
 class _HangUp:
