@@ -21,11 +21,23 @@ def _create_app():
 
 
 class AppealsGroup(click.Group):
-    """Our commands first; any other name is looked up in Flask's group (loaded on demand)."""
+    """Our commands first (each module imported when its command is used); any other name is looked up
+    in Flask's group (loaded on demand)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from appeals.commands import COMMANDS
+
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is not None:
+            return command
+        from appeals.commands import COMMANDS, load
+
+        if name in COMMANDS:
+            command = load(name)
+            self.add_command(command, name)
             return command
         from flask.cli import FlaskGroup, ScriptInfo
 
@@ -42,16 +54,6 @@ class AppealsGroup(click.Group):
 @click.group(cls=AppealsGroup)
 def cli() -> None:
     """Appeals against inclusion in published information-operations datasets."""
-
-
-def _mount() -> None:
-    from appeals.commands import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_mount()
 
 
 def main() -> None:
