@@ -6,6 +6,7 @@ operator's commands start without the web stack (and without a database or Redis
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -20,11 +21,23 @@ def _create_app():
 
 
 class AppealsGroup(click.Group):
-    """Our commands first; any other name is looked up in Flask's group (loaded on demand)."""
+    """Our commands first (each module imported when its command is used); any other name is looked up
+    in Flask's group (loaded on demand)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from appeals.commands import COMMANDS
+
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is not None:
+            return command
+        from appeals.commands import COMMANDS, load
+
+        if name in COMMANDS:
+            command = load(name)
+            self.add_command(command, name)
             return command
         from flask.cli import FlaskGroup, ScriptInfo
 
@@ -43,16 +56,6 @@ def cli() -> None:
     """Appeals against inclusion in published information-operations datasets."""
 
 
-def _mount() -> None:
-    from appeals.commands import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_mount()
-
-
 def main() -> None:
     """Entry point of the `appeals` console script."""
     try:
@@ -60,3 +63,19 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        _before_exit()
+
+
+def _before_exit() -> None:
+    # The process ends now. Its connections are closed in order first (SQLite checkpoints its
+    # WAL); then every object left is frozen out of the garbage collector, whose last passes
+    # over the whole heap (SQLAlchemy's, the models') cost a command about 0.1 s of CPU at exit.
+    # Nothing is lost: the interpreter still runs atexit handlers and frees memory as before.
+    runtime = sys.modules.get("appeals.runtime")
+    if runtime is not None:
+        try:
+            runtime.release()
+        except Exception:  # noqa: BLE001 - a failed close must not hide the command's own outcome
+            pass
+    gc.freeze()

@@ -49,3 +49,19 @@ def engine():
         s = settings()
         eng = _state["engine"] = Engine(s.data_dir, s.hash_key, s.hash_key_id, store=open_store(s))
     return eng
+
+
+def release() -> None:
+    """Close the engine's index and the database connections of a process about to exit (if it bootstrapped).
+
+    SQLite checkpoints and removes its WAL files when the last connection closes; a command
+    closes them here rather than leaving it to the interpreter's teardown (see appeals.cli.main).
+    """
+    if "settings" not in _state:
+        return
+    eng = _state.pop("engine", None)
+    if eng is not None:
+        eng.index.close()
+    from appeals import db
+
+    db.dispose_engines()

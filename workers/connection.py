@@ -24,12 +24,24 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 START_TIMEOUT = 10.0
 STOP_GRACE = 2.0
 
 _owned: dict[str, subprocess.Popen] = {}  # socket path -> the server this process started
 _guard = threading.Lock()
+
+
+def _probe_client(socket_path, timeout: float) -> redis.Redis:
+    """A client that asks once: redis-py retries a dropped connection 3 times with backoff by default.
+
+    That retry turned every SHUTDOWN (whose answer is the connection dropping) into about
+    3 s of waiting at the end of each command, and a stale socket into as long a probe.
+    """
+    return redis.Redis(unix_socket_path=str(socket_path), socket_connect_timeout=timeout, socket_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def embedded_socket(settings) -> Path:
@@ -49,7 +61,7 @@ def _answers(socket_path: Path) -> bool:
     if not socket_path.exists():
         return False
     try:
-        client = redis.Redis(unix_socket_path=str(socket_path), socket_connect_timeout=1, socket_timeout=2)
+        client = _probe_client(socket_path, 2)
         try:
             return bool(client.ping())
         finally:
@@ -139,7 +151,7 @@ def stop_owned(owner_pid: int | None = None) -> None:
     for socket_path, proc in owned:
         if proc.poll() is None:
             try:
-                client = redis.Redis(unix_socket_path=socket_path, socket_timeout=1)
+                client = _probe_client(socket_path, 1)
                 client.shutdown(nosave=True)
             except redis.RedisError:
                 pass  # the connection drops as the server exits; or it is wedged: signals follow

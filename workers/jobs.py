@@ -17,7 +17,7 @@ from rq import get_current_job
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.requests import iso
-from appeals.services import corrections, dispatch, downloads, notify, review
+from appeals.services import corrections, dispatch, notify
 from config import Settings
 from workers import locks, queues
 from workers.engine import faults
@@ -320,8 +320,12 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
 
 def notify_downloaders(releases: dict[str, int]) -> None:
     """Tell earlier downloaders to replace their copies."""
+    # Imported here, and not through the `downloads` facade (QR codes, download links): a run that
+    # publishes nothing never needs it, and the operator's command pays for every import.
+    from appeals.services.download_notices import notify_downloaders as notify_earlier
+
     try:
-        downloads.notify_downloaders(releases)
+        notify_earlier(releases)
     except Exception:  # noqa: BLE001 - the release is published and recorded; a retry would not re-notify
         log.exception("notifying downloaders of %s failed", releases)
     finally:
@@ -372,6 +376,8 @@ def sweep() -> dict:
     Runs from every worker at start and every APPEALS_SWEEP_SECONDS, so an approval is
     never lost even if Redis loses everything.
     """
+    from appeals.services import review  # here: the operator's commands never sweep
+
     ensure_bootstrapped()
     summary: dict = {"enqueued": 0, "expired": None, "mail": 0}
     try:

@@ -16,8 +16,6 @@ import re
 import threading
 from typing import BinaryIO, Iterator
 
-import numpy as np
-
 # Records can hold long profile texts; the default 128 KiB limit is too tight.
 csv.field_size_limit(64 * 1024 * 1024)
 
@@ -39,6 +37,7 @@ class CsvProblem(Exception):
 def count_quotes(buf, start: int = 0, end: int | None = None) -> int:
     """Number of '"' in buf[start:end] (bytes or mmap); numpy counts about 4x faster than bytes.count,
     without copying a mapped file and without holding the GIL."""
+    import numpy as np  # here: commands that only look up the index start without numpy
     end = len(buf) if end is None else end
     n = end - start
     if n <= 0:

@@ -15,13 +15,13 @@ import functools
 import threading
 from typing import Iterable
 
-import hyperscan
-
 
 class Needles:
     """A compiled set of needles. The database is shared; each thread scans with its own scratch space."""
 
     def __init__(self, exact: Iterable[bytes] = (), caseless: Iterable[bytes] = ()):
+        import hyperscan  # here, not at the top: commands that search nothing start without it
+
         pats = [(n, 0) for n in sorted(set(exact)) if n]
         pats += [(n, hyperscan.HS_FLAG_CASELESS) for n in sorted(set(caseless)) if n]
         self._lengths = [len(n) for n, _ in pats]
@@ -43,6 +43,8 @@ class Needles:
             return []
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
+            import hyperscan
+
             scratch = self._local.scratch = hyperscan.Scratch(self._db)
         starts: list[int] = []
         lengths = self._lengths

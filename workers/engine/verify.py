@@ -18,8 +18,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import csvio, media, zips
 from .correct import hit_records
 from .handles import handle_pattern
@@ -180,6 +178,7 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
     member's local record is the parent's byte for byte (a renamed one but for its name, which must match
     the central directory's), so CRCs still hold; and no member name holds a trace. Only members whose
     names hold one of fb's ids may have been changed (a correction changes no other account's media)."""
+    import numpy as np
     problems = []
     ren = dict(edits)
     old, new = map_file(old_path), map_file(new_path)
@@ -250,6 +249,7 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
 def _same_entries(a, ai: np.ndarray, b, bi: np.ndarray) -> bool:
     """Entries ai of directory a and bi of directory b are pairwise equal byte for byte, except for
     their 4-byte local header offsets (compared in one go, as masked arrays of the two directories)."""
+    import numpy as np
     la, lb = (a.end - a.pos)[ai], (b.end - b.pos)[bi]
     if not np.array_equal(la, lb):
         return False
@@ -266,6 +266,7 @@ def _same_entries(a, ai: np.ndarray, b, bi: np.ndarray) -> bool:
 
 def _same_bytes(a, i: int, b, j: int, n: int) -> bool:
     """a[i:i+n] == b[j:j+n] without copying large spans (numpy compares mapped memory in place)."""
+    import numpy as np
     if i + n > len(a) or j + n > len(b):
         return False
     if n < 65536:

@@ -17,8 +17,6 @@ import struct
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
-import numpy as np
-
 from .search import Needles
 from .store import Unmapper, map_file
 
@@ -30,10 +28,11 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")  # the 30 fixed bytes of a local header
 _OFFSET = struct.Struct("<L")  # the local header offset, the last 4 of the 46 bytes
 _MAX16, _MAX32 = 0xFFFF, 0xFFFFFFFF
 _COPY_CHUNK = 8 * 1024 * 1024  # unchanged members are written in pieces of this size at most
-# The fixed fields of a central directory entry that the engine reads, as a numpy record of 46 bytes.
-_CENTRAL_FIELDS = np.dtype({"names": ["flags", "method", "crc", "csize", "usize", "nlen", "xlen", "clen", "offset"],
-                            "formats": ["<u2", "<u2", "<u4", "<u4", "<u4", "<u2", "<u2", "<u2", "<u4"],
-                            "offsets": [8, 10, 16, 20, 24, 28, 30, 32, 42], "itemsize": 46})
+# The fixed fields of a central directory entry that the engine reads, as a numpy record of 46 bytes
+# (the dtype's spec: numpy is imported where a directory is read, not with this module).
+_CENTRAL_FIELDS = {"names": ["flags", "method", "crc", "csize", "usize", "nlen", "xlen", "clen", "offset"],
+                   "formats": ["<u2", "<u2", "<u4", "<u4", "<u4", "<u2", "<u2", "<u2", "<u4"],
+                   "offsets": [8, 10, 16, 20, 24, 28, 30, 32, 42], "itemsize": 46}
 
 
 class BadZip(ValueError):
@@ -57,10 +56,11 @@ class Directory:
     """A zip's central directory as arrays, one element per member in central directory order."""
 
     def __init__(self, cd: bytes, cd_offset: int, comment: bytes, pos: np.ndarray):
+        import numpy as np
         self.cd, self.cd_offset, self.comment, self.pos = cd, cd_offset, comment, pos
         arr = np.frombuffer(cd, np.uint8)
-        f = arr[pos[:, None] + np.arange(_CENTRAL.size)].view(_CENTRAL_FIELDS).ravel() if len(pos) else \
-            np.zeros(0, _CENTRAL_FIELDS)
+        fields = np.dtype(_CENTRAL_FIELDS)
+        f = arr[pos[:, None] + np.arange(_CENTRAL.size)].view(fields).ravel() if len(pos) else np.zeros(0, fields)
         self.flags, self.method, self.crc = (f[k].astype(np.int64) for k in ("flags", "method", "crc"))
         self.nlen = f["nlen"].astype(np.int64)
         self.end = pos + _CENTRAL.size + self.nlen + f["xlen"] + f["clen"]  # of each entry in cd
@@ -92,6 +92,7 @@ class Directory:
     def spans(self) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) arrays of each member's local record (header, data, descriptor) in the archive:
         a record runs to the next local header in the file, the last one to the central directory."""
+        import numpy as np
         order = np.argsort(self.offset, kind="stable")
         ends = np.empty_like(self.offset)
         ends[order] = np.append(self.offset[order][1:], self.cd_offset)
@@ -99,6 +100,7 @@ class Directory:
 
     def holding(self, needles: Iterable[bytes]) -> list[int]:
         """Entries whose bytes contain one of the needles (found with one search of the whole directory)."""
+        import numpy as np
         hits = Needles.of(needles).find(self.cd)
         return sorted(set((np.searchsorted(self.pos, hits, "right") - 1).tolist())) if hits else []
 
@@ -151,6 +153,7 @@ def read_directory(buf) -> Directory:
 
 
 def _u16(arr: np.ndarray, at: np.ndarray) -> np.ndarray:
+    import numpy as np
     return arr[at].astype(np.int64) | (arr[at + 1].astype(np.int64) << 8)
 
 
@@ -162,6 +165,7 @@ def _entry_positions(cd: bytes, count: int) -> np.ndarray:
     (then they are the entries). A signature inside a name, extra field or comment
     breaks that chain, and the entries are walked one by one instead.
     """
+    import numpy as np
     arr = np.frombuffer(cd, np.uint8)
     if count and len(arr) >= _CENTRAL.size:
         sig = np.flatnonzero((arr[:-3] == 0x50) & (arr[1:-2] == 0x4B) & (arr[2:-1] == 1) & (arr[3:] == 2))
@@ -280,6 +284,7 @@ def rewrite(src: Path, out, rename: Callable[[str], str | None],
     changed members go out as slices of the mapped file, a renamed member gets a new
     local header, and the directory is the parent's with the offsets patched.
     """
+    import numpy as np
     mapped = map_file(src)
     buf = memoryview(mapped)
     unmap = Unmapper(mapped)
