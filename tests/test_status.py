@@ -77,6 +77,28 @@ def test_the_table_is_the_specification():
         assert table.mailed(source, target) == table.NOBODY
 
 
+# Each status set, as SPEC's words define it.
+SETS = {
+    "FINAL": {"corrected", "denied", "withdrawn"},
+    "OPEN": {"filed", "in_review", "info_requested", "escalated", "approved", "correction_queued", "correcting",
+             "correction_failed"},
+    "WAITING_FOR_STAFF": {"filed", "in_review", "escalated", "approved"},
+    "WAITING_FOR_OWNER": {"info_requested"},
+    "IN_CORRECTION": {"correction_queued", "correcting", "correction_failed"},
+    "UNDECIDED": {"filed", "in_review", "info_requested", "escalated"},
+    "CLAIMABLE": {"filed", "in_review", "info_requested", "escalated"},
+    "SENIOR_ONLY": {"escalated"},
+    "DECIDED": {"correction_queued", "correcting", "corrected", "correction_failed", "denied"},
+}
+
+
+def test_the_status_sets_are_the_specification():
+    assert len(table.STATUSES) == len(set(table.STATUSES)) == 11
+    for name, members in SETS.items():
+        value = getattr(table, name)
+        assert set(value) == members and len(value) == len(members), name
+
+
 def test_the_status_sets():
     """Final means no way out; every status is waiting for staff, for its owner, for the worker, or final."""
     assert table.FINAL == ("corrected", "denied", "withdrawn")

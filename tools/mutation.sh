@@ -3,6 +3,7 @@
 #
 #   tools/mutation.sh                 all the rule modules
 #   tools/mutation.sh status policy   only these (names below)
+#   tools/mutation.sh table           the status table's data (tools/table_mutants.py; seconds)
 #
 # Each module is mutated in its own scratch copy of the repository under build/mutation/<name>
 # (the worktree is never touched), against the tests that pin its rule, at nice 10 and one
@@ -20,7 +21,7 @@ CHILDREN=${MUTATION_CHILDREN:-1}
 # `status` is the appeal state machine: the status table (appeals/status.py) and `transition`,
 # which enforces it (appeals/services/appeals.py). mutmut mutates function bodies only, so the
 # table's data (EDGES and the status sets) is pinned by tests/test_status.py against a spec
-# written out by hand, not by mutants.
+# written out by hand; `table` mutates that data (tools/table_mutants.py) against those tests.
 declare -A MODULES=(
   [hashing]="workers/engine/hashing.py|tests/engine/test_rule_mutants.py"
   [correct]="workers/engine/correct.py|tests/engine/test_rule_mutants.py tests/engine/test_fast_paths.py"
@@ -28,9 +29,14 @@ declare -A MODULES=(
   [policy]="appeals/services/policy.py|tests/test_policy.py"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(hashing correct status policy)
+[ ${#names[@]} -gt 0 ] || names=(hashing correct status table policy)
 
 for name in "${names[@]}"; do
+  if [ "$name" = table ]; then
+    echo "== table: mutating the data of appeals/status.py"
+    nice -n 10 "$(dirname "$MUTMUT")/python" tools/table_mutants.py || true
+    continue
+  fi
   spec=${MODULES[$name]:-}
   [ -n "$spec" ] || { echo "unknown module $name (one of: ${!MODULES[*]})" >&2; exit 2; }
   targets=${spec%%|*}
