@@ -376,3 +376,28 @@ def test_owners_see_only_releases_remedy_and_reason(blank_appeal, data, shown):
     appeals.transition(appeal, "in_review", Actor("staff", None, "t"), "appeal.claim", data=data)
     db.session.commit()
     assert appeals.timeline(appeal, for_owner=True)[-1]["data"] == shown
+
+
+def test_entries_of_the_same_instant_keep_the_order_of_their_ids(blank_appeal):
+    """Ties in time are broken by id, not by where the database happens to keep the rows.
+
+    The later ids are written first: PostgreSQL then returns them first unless the query
+    orders by id (SQLite returns rowid order either way).
+    """
+    from appeals.models import Message
+
+    appeal = blank_appeal("filed")
+    instant = utcnow().replace(microsecond=0)
+    top = 2_000_000_000  # far above any id the sequences hand out in a test run
+    for offset, status in ((1, "info_requested"), (0, "in_review")):
+        db.session.add(AppealEvent(id=top + offset, appeal_id=appeal.id, created_at=instant, status_from="filed",
+                                   status_to=status, actor_kind="staff"))
+        db.session.flush()
+    for offset, body in ((1, "two"), (0, "one")):
+        db.session.add(Message(id=top + offset, appeal_id=appeal.id, author_kind="account", body=body,
+                               created_at=instant))
+        db.session.flush()
+    db.session.commit()
+    items = appeals.timeline(appeal, for_owner=False)
+    assert [(i["type"], i.get("status") or i["body"]) for i in items] == [
+        ("status", "in_review"), ("status", "info_requested"), ("message", "one"), ("message", "two")]
