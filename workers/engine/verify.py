@@ -13,6 +13,7 @@ hold no row of, and no reference to, the batch's accounts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import zipfile
@@ -70,11 +71,29 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
     i = cols.get("tweet_text")
     if i is not None and handle_re is not None and handle_re.search(fields[i]):
         found.append("tweet_text mentions a corrected account's @handle")
-    for n, v in enumerate(fields):
-        for p in fb.pseudonyms:
-            if p in v:
+    if fb.pseudonyms:
+        for n, v in enumerate(fields):
+            if holds_pseudonym(v, fb.pseudonyms):
                 found.append(f"column {n + 1} holds an earlier pseudonym")
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _odd_pseudonyms(pseudonyms: frozenset) -> tuple:
+    return tuple(p for p in pseudonyms if len(p) != 44 or p.find("=") != 43)
+
+
+def holds_pseudonym(v: str, pseudonyms) -> bool:
+    """Whether v contains one of `pseudonyms`: each is 44 characters ending in its only '=' (hashing.pseudonym),
+    so a set lookup of the 44 characters up to each '=' finds them, however many there are."""
+    if any(p in v for p in _odd_pseudonyms(pseudonyms)):
+        return True
+    k = v.find("=", 43)
+    while k >= 0:
+        if v[k - 43:k + 1] in pseudonyms:
+            return True
+        k = v.find("=", k + 1)
+    return False
 
 
 class RewriteCheck:
@@ -366,24 +385,108 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
                 if account in fb.ids or account in fb.removed_ids or any(p in name for p in fb.pseudonyms):
                     problems.append(f"{label}: member name {name} holds an id that must not be published")
         return problems
-    buf = map_file(path)
-    if not len(buf):
-        return [f"{label}: empty file"]
-    header_end, names = csvio.header(buf)
-    cols = {n: i for i, n in enumerate(names)}
-    needles = Needles.of(fb.cs_needles + sorted({x.encode() for x in fb.removed_ids if x}), fb.ci_needles)
-    handle_re = _HandleSet(fb.screen_names)
-    view = memoryview(buf)
-    uid_i = cols.get("userid")
-    for a, b in csvio.record_windows(buf, header_end, 4 * 1024 * 1024):
-        hits = [a + h for h in needles.find(view[a:b])]
-        for s, e in hit_records(buf, hits, a):
-            fields = csvio.parse_record(bytes(view[s:e]))
-            found = traces(fields, cols, fb, handle_re)
-            if uid_i is not None and fields[uid_i] in fb.removed_ids:
-                found.append("a removed account's row is present")
-            problems.extend(f"{label}: record at byte {s}: {t}" for t in found)
-            if len(problems) > 20:
-                return problems
-    del view
+    with open(path, "rb") as f:
+        try:
+            header, names, blocks = csvio.open_records(f, 4 * 1024 * 1024)
+        except csvio.CsvProblem:
+            return [f"{label}: empty file"]
+        check = _ImportCheck(fb, names)
+        offset = len(header)
+        for block, _ in blocks:
+            for at, fields in check.block(block):
+                found = traces(fields, check.cols, fb, check.handle_re)
+                if check.uid_i is not None and fields[check.uid_i] in fb.removed_ids:
+                    found.append("a removed account's row is present")
+                problems.extend(f"{label}: record at byte {offset + at}: {t}" for t in found)
+                if len(problems) > 20:
+                    return problems
+            offset += len(block)
     return problems
+
+
+_ID_RUN = re.compile(rb"[A-Za-z0-9+/=_]+")  # every id and pseudonym is such a run where it is a list entry
+_HANDLE_B = re.compile(rb"@([A-Za-z0-9_]+)")
+
+
+class _ImportCheck:
+    """The records of a written file that may hold a trace of `fb`, found with set lookups per block.
+
+    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values,
+    the screen names, every run of id characters in the mention lists (an id listed as an entry is
+    one), every @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only
+    records something is found in are parsed (and `traces` decides). Any other block is parsed
+    with the csv module and every record goes to `traces`.
+    """
+
+    def __init__(self, fb: Forbidden, names: list[str]):
+        self.fb = fb
+        self.ncols = len(names)
+        self.cols = {n: i for i, n in enumerate(names)}
+        self.uid_i = self.cols.get("userid")
+        self.handle_re = _HandleSet(fb.screen_names)
+        self.ids = fb.ids | fb.removed_ids
+        self.ids_b = frozenset(x.encode() for x in fb.ids)
+        self.runs_ok = all(_ID_RUN.fullmatch(x) for x in self.ids_b)
+        self.pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
+        self.odd_pseudos = any(len(x) != 44 or x.find(b"=") != 43 for x in self.pseudos_b)
+
+    def block(self, block: bytes):
+        """(offset in block, fields) of each record to look at."""
+        fb = self.fb
+        if not (fb.ids or fb.removed_ids or fb.screen_names or fb.pseudonyms):
+            return
+        f = csvio.canonical_fields(block, self.ncols)
+        if f is None or (fb.pseudonyms and self.odd_pseudos) or (fb.ids and not self.runs_ok):
+            records = csvio.split_records(block)
+            _, parsed = csvio.parse_block(block, 0, self.ncols)
+            at = 0
+            for raw, fields in zip(records, parsed):
+                yield at, fields
+                at += len(raw)
+            return
+        O, C = f.opens, f.closes
+        flagged = set()
+
+        def values(c):
+            vals = [block[a:b] for a, b in zip((O[:, c] + 1).tolist(), C[:, c].tolist())]
+            if f.inner_quotes(c).any():
+                vals = [v.replace(b'""', b'"') for v in vals]
+            return vals
+
+        def mark(c, hit):
+            vals = values(c)
+            for i, v in enumerate(vals):
+                if hit(v):
+                    flagged.add(i)
+
+        ids_b = self.ids_b | frozenset(x.encode() for x in fb.removed_ids)
+        for name in ID_FIELDS:
+            c = self.cols.get(name)
+            if c is not None and not ids_b.isdisjoint(values(c)):
+                mark(c, ids_b.__contains__)
+        c = self.cols.get(MENTIONS_FIELD)
+        if c is not None and self.ids_b:
+            vals = values(c)
+            if not self.ids_b.isdisjoint(_ID_RUN.findall(b"\0".join(vals))):
+                for i, v in enumerate(vals):
+                    if not self.ids_b.isdisjoint(_ID_RUN.findall(v)):
+                        flagged.add(i)
+        c = self.cols.get("user_screen_name")
+        if c is not None and fb.screen_names:
+            vals = values(c)
+            if any(v.decode("utf-8").lower() in fb.screen_names for v in set(vals)):
+                mark(c, lambda v: v.decode("utf-8").lower() in fb.screen_names)
+        ends = f.ends
+        if self.handle_re.names:
+            for m in _HANDLE_B.finditer(block):
+                if m.group(1).decode().lower() in self.handle_re.names:
+                    flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
+        if fb.pseudonyms:
+            k = block.find(b"=", 43)
+            while k >= 0:
+                if block[k - 43:k + 1] in self.pseudos_b:
+                    flagged.add(int(np.searchsorted(ends, k, side="right")))
+                k = block.find(b"=", k + 1)
+        starts = [0] + ends[:-1].tolist()
+        for i in sorted(flagged):
+            yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
