@@ -352,18 +352,20 @@ def list_replace(value: str, mapping: dict[str, str]) -> str:
 class Fields:
     """Where the fields of a block of canonical records lie (see `canonical_fields`)."""
 
-    __slots__ = ("opens", "closes", "ends", "quotes")
+    __slots__ = ("opens", "closes", "ends", "pairs")
 
-    def __init__(self, opens, closes, ends, quotes):
+    def __init__(self, opens, closes, ends, pairs):
         self.opens = opens  # (records, columns): offset of each field's opening quote
         self.closes = closes  # (records, columns): offset of each field's closing quote
         self.ends = ends  # (records,): offset just past each record (its terminator included)
-        self.quotes = quotes  # offsets of every '"' of the block, sorted
+        self.pairs = pairs  # offsets of the first quote of each doubled quote (a '"' in a value), sorted
 
     def inner_quotes(self, col: int):
         """Per record: whether field `col` holds a (doubled) quote in its value."""
-        q = self.quotes
-        return np.searchsorted(q, self.closes[:, col]) - np.searchsorted(q, self.opens[:, col], side="right") > 0
+        q = self.pairs
+        if not len(q):
+            return np.zeros(len(self.ends), np.bool_)
+        return np.searchsorted(q, self.closes[:, col]) - np.searchsorted(q, self.opens[:, col]) > 0
 
 
 _SEP_BEFORE = np.zeros(256, np.bool_)
@@ -453,4 +455,4 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
         ends[-1] = n
     else:
         ends[:] = closes[rec_last] + term
-    return Fields(opens.reshape(nrec, ncols), closes.reshape(nrec, ncols), ends, q)
+    return Fields(opens.reshape(nrec, ncols), closes.reshape(nrec, ncols), ends, q[1::2][pair_first])

@@ -146,6 +146,7 @@ class _Job:
             targets.append(Target(uid, remedy, frozenset({uid, *old}), frozenset(self.decided_names[uid]), old,
                                   self.pseudonym(uid, epoch)))
         self.fix = Corrector(targets)
+        self.fix_names = {u: set(n) for u, n in self.decided_names.items()}
 
     def touched(self, uid: str, refs, mentions: str, text: str | None) -> bool:
         """Whether the ledger may change a record (a superset of the records Corrector.row changes): its
@@ -215,7 +216,7 @@ class _Job:
                 self.entries.append(
                     {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
                 )
-        if kind == "users" and self.decisions:
+        if kind == "users" and self.decisions and self.decided_names != self.fix_names:
             # The screen names the users file gives decided accounts count for @handles in the tweets.
             self.build_fix()
 

@@ -43,6 +43,11 @@ class Forbidden:
     screen_names: frozenset
     removed_ids: frozenset  # authors whose rows must be gone
 
+    @functools.cached_property
+    def odd_pseudonyms(self) -> tuple:
+        """The pseudonyms not of hashing.pseudonym's shape (none, in practice): holds_pseudonym's `odd`."""
+        return tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43)
+
     @property
     def cs_needles(self) -> list[bytes]:
         """Case-sensitive needles: every raw id and earlier pseudonym (removed_ids only adds the new
@@ -73,20 +78,16 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
         found.append("tweet_text mentions a corrected account's @handle")
     if fb.pseudonyms:
         for n, v in enumerate(fields):
-            if holds_pseudonym(v, fb.pseudonyms):
+            if holds_pseudonym(v, fb.pseudonyms, fb.odd_pseudonyms):
                 found.append(f"column {n + 1} holds an earlier pseudonym")
     return found
 
 
-@functools.lru_cache(maxsize=16)
-def _odd_pseudonyms(pseudonyms: frozenset) -> tuple:
-    return tuple(p for p in pseudonyms if len(p) != 44 or p.find("=") != 43)
-
-
-def holds_pseudonym(v: str, pseudonyms) -> bool:
+def holds_pseudonym(v: str, pseudonyms, odd=()) -> bool:
     """Whether v contains one of `pseudonyms`: each is 44 characters ending in its only '=' (hashing.pseudonym),
-    so a set lookup of the 44 characters up to each '=' finds them, however many there are."""
-    if any(p in v for p in _odd_pseudonyms(pseudonyms)):
+    so a set lookup of the 44 characters up to each '=' finds them, however many there are; `odd`: those
+    of another shape, looked for one by one."""
+    if any(p in v for p in odd):
         return True
     k = v.find("=", 43)
     while k >= 0:
