@@ -23,7 +23,8 @@ import numpy as np
 
 from . import csvio
 from .handles import extract_handles
-from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
+from .correct import DROP
+from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
 
 FAST = True  # tests switch it off to compare with the reference path
 
@@ -33,11 +34,17 @@ def _enc(v: str) -> bytes:
     return b'"' + v.replace('"', '""').encode("utf-8") + b'"'
 
 
+def _value(block: bytes, o: int, c: int) -> str:
+    """The value of the field whose quotes are at o and c."""
+    v = block[o + 1:c]
+    return (v.replace(b'""', b'"') if b'"' in v else v).decode("utf-8")
+
+
 def _strings(block: bytes, starts: list, ends: list) -> list[str]:
     """block[s:e] for each span, decoded (one decode for all: the block holds no NUL)."""
-    if not starts:
-        return []
-    return b"\0".join([block[s:e] for s, e in zip(starts, ends)]).decode("utf-8").split("\0")
+    if len(starts) < 64:
+        return b"\0".join([block[s:e] for s, e in zip(starts, ends)]).decode("utf-8").split("\0") if len(starts) else []
+    return csvio.spans(block, starts, ends, joined=True)[:-1].decode("utf-8").split("\0")
 
 
 class FastTweets:
@@ -79,13 +86,13 @@ class FastTweets:
         nrec = len(f.ends)
 
         def col(c):
-            return _strings(block, (O[:, c] + 1).tolist(), C[:, c].tolist())
+            return _strings(block, O[:, c] + 1, C[:, c])
 
         uids = col(self.uid)
         if not job.users.keys() >= set(uids):
             return None
-        tid_s, tid_e = (O[:, self.tid] + 1).tolist(), C[:, self.tid].tolist()
-        tids = [block[s:e] for s, e in zip(tid_s, tid_e)]
+        tid_s, tid_e = O[:, self.tid] + 1, C[:, self.tid]
+        tids = csvio.spans(block, tid_s, tid_e)
         if b"" in tids:
             return None
         # Every check passed: from here on the block is imported.
@@ -129,7 +136,7 @@ class FastTweets:
         busy_i = np.flatnonzero(busy).tolist()
 
         def some(c, idx):
-            return _strings(block, (O[idx, c] + 1).tolist(), C[idx, c].tolist())
+            return _strings(block, O[idx, c] + 1, C[idx, c])
 
         refs = [some(c, busy_i) for c in self.refs]
         ments = some(self.ment, busy_i)
@@ -140,6 +147,7 @@ class FastTweets:
         file = self.file
         cols = self.cols
         occ = Counter()
+        named_extra = Counter()  # (author, screen name) of corrected records
         hcount = Counter()
         both = Counter()
         edits = []  # (start, end, new bytes) in the hashed variant, by record
@@ -180,13 +188,52 @@ class FastTweets:
             for name, v in hash_changes(None, rv, m, text, po, ho):
                 c = cols[name]
                 edits.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+        # Records the ledger changes: Corrector.changes for the unhashed variant, then the public
+        # variant's rule on the corrected values (as Job.record does with parsed fields).
+        prof = [cols.get(n) for n in PROFILE_FIELDS]
         for i in sorted(touched):
-            raw = block[rec_s[i]:rec_e[i]]
-            out = job.record("tweets", csvio.parse_record(raw), cols, raw, True, file)
-            if out is None:
+            u = uids[i]
+            rv = tuple(_strings(block, [Ol[c][i] + 1], [Cl[c][i]])[0] for c in self.refs)
+            m = _strings(block, [Ol[self.ment][i] + 1], [Cl[self.ment][i]])[0]
+            text = texts.get(i)
+            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
+            ch = fix.changes(u, rv, m, text, pv)
+            if ch is DROP:
+                job.count("tweets", u, removed=True)
                 rows -= 1
-            edits_u.append((rec_s[i], rec_e[i], None if out is None else out[0]))
-            edits.append((rec_s[i], rec_e[i], None if out is None else out[1]))
+                edits_u.append((rec_s[i], rec_e[i], None))
+                edits.append((rec_s[i], rec_e[i], None))
+                continue
+            if ch:
+                job.count("tweets", u, removed=False)
+            fixed = dict(ch)
+            u2 = fixed.get("userid", u)
+            sn2 = fixed.get("user_screen_name", sns[i])
+            rv2 = tuple(fixed.get(n, v) for n, v in zip(REFERENCE_FIELDS, rv))
+            m2 = fixed.get(MENTIONS_FIELD, m)
+            text2 = fixed.get(TEXT_FIELD, text)
+            # index.contributions of the corrected record
+            occ[(u2, "authored")] += 1
+            if sn2:
+                named_extra[(u2, sn2)] += 1
+            rs = {r for r in rv2 if r}
+            if m2 not in ("", "[]"):
+                rs.update(csvio.list_entries(m2))
+            hs = extract_handles(text2) if text2 is not None else ()
+            for r in rs:
+                occ[(r, "ref")] += 1
+            for h in hs:
+                hcount[h] += 1
+                for r in rs:
+                    both[(r, h)] += 1
+            final = dict(fixed)
+            final.update(hash_changes(u2, rv2, m2, text2, po, ho))
+            for name, v in ch:
+                c = cols[name]
+                edits_u.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+            for name, v in final.items():
+                c = cols[name]
+                edits.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
         # Authors (hashing.hash_changes of the author alone, once per account): the identity fields.
         ident = self.ident
         ib = self.ident_bytes
@@ -217,7 +264,9 @@ class FastTweets:
         buf = job.buf
         for key, n in Counter(auth).items():
             buf.occ[(file, key, "authored")] += n
-        for (key, sn), n in Counter(named).items():
+        named = Counter(named)
+        named.update(named_extra)
+        for (key, sn), n in named.items():
             if sn:
                 buf.names[(key, sn.lower())] += n
         for (key, kind), n in occ.items():

@@ -248,20 +248,19 @@ class _Job:
         if hit:
             res = self.fix.row(fields, cols)
             if res is DROP:
-                self.count(kind, fields, cols, removed=True)
+                self.count(kind, fields[cols["userid"]], removed=True)
                 return None
             if res is not None:
-                self.count(kind, fields, cols, removed=False)
+                self.count(kind, fields[cols["userid"]], removed=False)
                 fields = res
                 raw = csvio.encode_record(res, csvio.terminator(raw))
         self.buf.add(un_name, contributions(kind, fields, cols))
         new = hash_row(fields, cols, self.pseudo_of, self.handle_of)
         return raw, (csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
 
-    def count(self, kind: str, fields: list[str], cols: dict, removed: bool) -> None:
-        """Tally what the standing decisions changed (the manifest gives counts only)."""
+    def count(self, kind: str, uid: str, removed: bool) -> None:
+        """Tally what the standing decisions changed in a record authored by uid (the manifest gives counts only)."""
         self.changed["rows_removed" if removed else "rows_rewritten"] += 1
-        uid = fields[cols["userid"]]
         if uid in self.decisions:
             self.decided_seen.add(uid)
         if kind == "users":

@@ -391,7 +391,7 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
             header, names, blocks = csvio.open_records(f, 4 * 1024 * 1024)
         except csvio.CsvProblem:
             return [f"{label}: empty file"]
-        check = _ImportCheck(fb, names)
+        check = _import_check(fb, tuple(names))
         offset = len(header)
         for block, _ in blocks:
             for at, fields in check.block(block):
@@ -403,6 +403,13 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
                     return problems
             offset += len(block)
     return problems
+
+
+@functools.lru_cache(maxsize=4)
+def _import_check(fb: Forbidden, names: tuple) -> "_ImportCheck":
+    """The _ImportCheck of fb for files with these columns, built once per import and variant (the
+    caller passes the same fb object for every file of a variant: the cache compares it by identity)."""
+    return _ImportCheck(fb, list(names))
 
 
 _ID_RUN = re.compile(rb"[A-Za-z0-9+/=_]+")  # every id and pseudonym is such a run where it is a list entry
@@ -427,6 +434,9 @@ class _ImportCheck:
         self.handle_re = _HandleSet(fb.screen_names)
         self.ids = fb.ids | fb.removed_ids
         self.ids_b = frozenset(x.encode() for x in fb.ids)
+        # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
+        self.names_b = frozenset(n.encode() for n in self.handle_re.names if n.isascii())
+        self.all_ids_b = self.ids_b | frozenset(x.encode() for x in fb.removed_ids)
         self.runs_ok = all(_ID_RUN.fullmatch(x) for x in self.ids_b)
         self.pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
         self.odd_pseudos = any(len(x) != 44 or x.find(b"=") != 43 for x in self.pseudos_b)
@@ -449,22 +459,18 @@ class _ImportCheck:
         flagged = set()
 
         def values(c):
-            vals = [block[a:b] for a, b in zip((O[:, c] + 1).tolist(), C[:, c].tolist())]
+            vals = csvio.spans(block, O[:, c] + 1, C[:, c])
             if f.inner_quotes(c).any():
                 vals = [v.replace(b'""', b'"') for v in vals]
             return vals
 
-        def mark(c, hit):
-            vals = values(c)
-            for i, v in enumerate(vals):
-                if hit(v):
-                    flagged.add(i)
-
-        ids_b = self.ids_b | frozenset(x.encode() for x in fb.removed_ids)
+        ids_b = self.all_ids_b
         for name in ID_FIELDS:
             c = self.cols.get(name)
-            if c is not None and not ids_b.isdisjoint(values(c)):
-                mark(c, ids_b.__contains__)
+            if c is not None:
+                vals = values(c)
+                if not ids_b.isdisjoint(vals):
+                    flagged.update(i for i, v in enumerate(vals) if v in ids_b)
         c = self.cols.get(MENTIONS_FIELD)
         if c is not None and self.ids_b:
             vals = values(c)
@@ -476,11 +482,11 @@ class _ImportCheck:
         if c is not None and fb.screen_names:
             vals = values(c)
             if any(v.decode("utf-8").lower() in fb.screen_names for v in set(vals)):
-                mark(c, lambda v: v.decode("utf-8").lower() in fb.screen_names)
+                flagged.update(i for i, v in enumerate(vals) if v.decode("utf-8").lower() in fb.screen_names)
         ends = f.ends
-        if self.handle_re.names:
+        if self.handle_re.names and any(h.lower() in self.names_b for h in set(_HANDLE_B.findall(block))):
             for m in _HANDLE_B.finditer(block):
-                if m.group(1).decode().lower() in self.handle_re.names:
+                if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
         if fb.pseudonyms:
             k = block.find(b"=", 43)
