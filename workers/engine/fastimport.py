@@ -193,8 +193,8 @@ class FastTweets:
         prof = [cols.get(n) for n in PROFILE_FIELDS]
         for i in sorted(touched):
             u = uids[i]
-            rv = tuple(_strings(block, [Ol[c][i] + 1], [Cl[c][i]])[0] for c in self.refs)
-            m = _strings(block, [Ol[self.ment][i] + 1], [Cl[self.ment][i]])[0]
+            rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
+            m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
             text = texts.get(i)
             pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
             ch = fix.changes(u, rv, m, text, pv)
