@@ -184,3 +184,77 @@ def test_random_masters_import_identically(rows, ledger, chunk):
                           user_mentions=m) for n, (a, text, rep, rt, m, _) in enumerate(rows)]
         _write(src / "ds_tweets_csv_unhashed.csv", TWEET_COLS, recs, [t for *_, t in rows])
         _same(src, LEDGER if ledger else None, chunk)
+
+
+# --- csvio.canonical_fields against the csv module ------------------------------------------------
+
+FIELD_ST = st.lists(st.sampled_from(["a", '"', ",", "\n", "\r", "\r\n", "é", '""', " ", "x"]), max_size=4).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
+    st.lists(FIELD_ST, min_size=n, max_size=n), st.sampled_from([b"\n", b"\r\n"])), min_size=1, max_size=4))),
+    st.booleans(), st.integers(0, 10**6), st.sampled_from([b"", b'"', b",", b"\n", b"\r", b"a", b"\x00"]))
+def test_canonical_fields_agree_with_the_csv_module(shape, drop_last, where, junk):
+    """Whenever canonical_fields accepts a block, the csv module reads the same records with the same
+    values, split_records the same raw records, and encode_record gives each record's bytes back;
+    an unchanged encoded block is always accepted."""
+    import csv
+    import io
+
+    ncols, rows = shape
+    block = b"".join(csvio.encode_record(f, t) for f, t in rows)
+    if drop_last:
+        block = block[:-len(rows[-1][1])]
+    assert csvio.canonical_fields(block, ncols) is not None
+    i = where % len(block)
+    block = block[:i] + junk + block[i + 1:]
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # callers check UTF-8 first
+    f = csvio.canonical_fields(block, ncols)
+    if f is None:
+        return
+    parsed = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    records = csvio.split_records(block)
+    assert len(parsed) == len(records) == len(f.ends)
+    pos = 0
+    for n, row in enumerate(parsed):
+        vals = [block[a + 1:b].replace(b'""', b'"').decode() for a, b in zip(f.opens[n], f.closes[n])]
+        assert vals == row
+        assert int(f.ends[n]) == pos + len(records[n])
+        pos = int(f.ends[n])
+        assert csvio.encode_record(row, csvio.terminator(records[n])) == records[n]
+        assert [bool(f.inner_quotes(c)[n]) for c in range(ncols)] == ['"' in v for v in row]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["checked-while-written", "checked-after"])
+@pytest.mark.parametrize("broken", ["handles", "references", "authors"])
+def test_a_ledger_the_import_fails_to_apply_is_caught_before_publication(tmp_path, monkeypatch, fast, broken):
+    """The unhashed variant's proof (inline on fast blocks, a full pass otherwise) refuses an import whose
+    correction left a decided account's @handle, reference or row in place; nothing is published."""
+    from workers.engine import correct
+    from workers.engine.errors import VerificationFailed
+
+    real = correct.Corrector.changes
+
+    def sloppy(self, author, refs, mentions, text, profile=()):
+        res = real(self, author, refs, mentions, text, profile)
+        if res is correct.DROP:
+            return [] if broken == "authors" else res
+        drop = {"handles": {"tweet_text"}, "references": {"in_reply_to_userid", "retweet_userid", "user_mentions"},
+                "authors": set()}[broken]
+        return [(n, v) for n, v in res if n not in drop]
+
+    monkeypatch.setattr(correct.Corrector, "changes", sloppy)
+    monkeypatch.setattr(fastimport, "FAST", fast)
+    src = _master(tmp_path, random.Random(4), 80)
+    eng = Engine(tmp_path / "data", KEY, "k")
+    want = {"handles": "@handle", "references": "holds a corrected account's id|lists a corrected",
+            "authors": "removed account's row"}[broken]
+    with pytest.raises(VerificationFailed, match=want) as e:
+        eng.import_dataset(src, "ds", decisions=LEDGER)
+    # Fast blocks are proven while written, on the values read; the rest by a pass over the written file.
+    assert ("record read at byte" in str(e.value)) is fast and "ds unhashed/ds_tweets_csv_unhashed.csv" in str(e.value)
+    assert "ds" not in eng.store.read_head()["datasets"]

@@ -16,7 +16,6 @@ empty tweet id), so that the reference path names the error. Records the ledger 
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from . import csvio
 from .handles import extract_handles
 from .correct import DROP
+from .verify import import_block_traces
 from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
 
 FAST = True  # tests switch it off to compare with the reference path
@@ -67,6 +67,7 @@ class FastTweets:
         # The three identity fields side by side: one splice of '"p","p","p"' per record.
         self.ident_run = self.ident == list(range(self.ident[0], self.ident[0] + len(self.ident)))
         self.ident_bytes: dict[str, bytes] = {}
+        self.slow = False  # some block went to the reference path
 
     def block(self, block: bytes) -> tuple[bytes, bytes, int] | None:
         """(unhashed bytes, hashed bytes, rows) of a block, or None (nothing done) for the reference path."""
@@ -162,6 +163,8 @@ class FastTweets:
                 touched = {i for i, u in enumerate(uids) if u in idm}
             sn_keys, pseudo_map = fix.sn_map.keys(), fix.pseudo_map
         Ol, Cl = _Cols(O), _Cols(C)
+        refsets = []  # (record, ids it refers to): the inline verification's input
+        rewritten = []  # (offset, new unhashed record) of records the ledger changed
         for k, i in enumerate(busy_i):
             u = uids[i]
             if i in touched:
@@ -171,6 +174,8 @@ class FastTweets:
             rs = {r for r in rv if r}
             if m not in ("", "[]"):
                 rs.update(csvio.list_entries(m))
+            if rs:
+                refsets.append((i, rs))
             text = texts.get(i)
             hs = extract_handles(text) if text is not None else ()
             if fix is not None and (not idm.keys().isdisjoint(rs) or (text is not None and (
@@ -228,9 +233,11 @@ class FastTweets:
                     both[(r, h)] += 1
             final = dict(fixed)
             final.update(hash_changes(u2, rv2, m2, text2, po, ho))
-            for name, v in ch:
-                c = cols[name]
-                edits_u.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+            mine = [(Ol[cols[name]][i], Cl[cols[name]][i] + 1, _enc(v)) for name, v in ch]
+            edits_u += mine
+            if job.inline_fb is not None:
+                rewritten.append((rec_s[i], _splice(block[rec_s[i]:rec_e[i]],
+                                                    [(a - rec_s[i], b - rec_s[i], v) for a, b, v in mine])))
             for name, v in final.items():
                 c = cols[name]
                 edits.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
@@ -276,6 +283,10 @@ class FastTweets:
         for (key, h), n in both.items():
             buf.both[(file, key, h)] += n
         buf.maybe_flush()
+        if job.inline_fb is not None:
+            # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
+            job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, refsets,
+                                                       touched, rewritten, f"{job.name} unhashed/{file}")
         return _splice(block, edits_u), _splice(block, edits), rows
 
 

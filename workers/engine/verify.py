@@ -497,3 +497,62 @@ class _ImportCheck:
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
+
+
+@functools.lru_cache(maxsize=4)
+def _block_sets(fb: Forbidden):
+    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet) of fb, once per import (fb is
+    compared by identity on a hit)."""
+    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()),
+            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names))
+
+
+def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
+                        refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
+    """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
+    the block it read (fastimport): every record not in `replaced` is written as read, so its author
+    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refsets`: (record,
+    reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
+    up to a '=' of the block are looked up in sets; a record something is found in is parsed and
+    `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
+    new record)): each new one is parsed and checked whole."""
+    flagged = set()
+    ids = fb.ids | fb.removed_ids
+    if not ids.isdisjoint(uids):
+        flagged.update(i for i, u in enumerate(uids) if u in ids)
+    if fb.screen_names:
+        bad = {s for s in set(sns) if s.lower() in fb.screen_names}
+        if bad:
+            flagged.update(i for i, s in enumerate(sns) if s in bad)
+    for i, rs in refsets:
+        if not fb.ids.isdisjoint(rs):
+            flagged.add(i)
+    names, pseudos, handle_re = _block_sets(fb)
+    if names and any(h.lower() in names for h in set(_HANDLE_B.findall(block))):
+        for m in _HANDLE_B.finditer(block):
+            if m.group(1).lower() in names:
+                flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
+    if fb.pseudonyms:
+        k = block.find(b"=", 43)
+        while k >= 0:
+            if block[k - 43:k + 1] in pseudos:
+                flagged.add(int(np.searchsorted(ends, k, side="right")))
+            k = block.find(b"=", k + 1)
+        for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
+            at = block.find(p.encode())
+            while at >= 0:
+                flagged.add(int(np.searchsorted(ends, at, side="right")))
+                at = block.find(p.encode(), at + 1)
+    flagged -= replaced
+    uid_i = cols.get("userid")
+    problems = []
+    starts = [0] + [int(e) for e in ends[:-1]]
+    records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
+    records += rewritten
+    for at, raw in records:
+        fields = csvio.parse_record(raw)
+        found = traces(fields, cols, fb, handle_re)
+        if uid_i is not None and fields[uid_i] in fb.removed_ids:
+            found.append("a removed account's row is present")
+        problems.extend(f"{label}: record read at byte {at} of a block: {t}" for t in found)
+    return problems
