@@ -235,23 +235,23 @@ class _Job:
         """(unhashed bytes, hashed bytes, rows) of one block, every record parsed with the csv module: the
         reference path, taken for every block FastTweets does not take (users files, unusual CSV, errors)."""
         records, parsed = csvio.parse_block(block, line, len(names))
-        for i, fields in enumerate(parsed):
-            self.check(path, kind, fields, cols, records, line, i)
-        hit = {i for i, fields in enumerate(parsed) if self.touched_fields(fields, cols)}
-        pieces_u = [] if hit else None  # None: the unhashed block is the input, byte for byte
+        pieces_u = []
         pieces = []
         rows = 0
+        hit_any = False  # none: the unhashed block is the input, byte for byte
         for i, fields in enumerate(parsed):
+            # Checked right before it is derived: a users row is hashed by what its own check learnt.
+            self.check(path, kind, fields, cols, records, line, i)
             raw = records[i]
-            out = self.record(kind, fields, cols, raw, i in hit, un_name)
+            hit = self.touched_fields(fields, cols)
+            hit_any = hit_any or hit
+            out = self.record(kind, fields, cols, raw, hit, un_name)
             if out is None:
                 continue
-            raw_u, raw_h = out
-            if pieces_u is not None:
-                pieces_u.append(raw_u)
-            pieces.append(raw_h)
+            pieces_u.append(out[0])
+            pieces.append(out[1])
             rows += 1
-        return (block if pieces_u is None else b"".join(pieces_u)), b"".join(pieces), rows
+        return (b"".join(pieces_u) if hit_any else block), b"".join(pieces), rows
 
     def record(self, kind: str, fields: list[str], cols: dict, raw: bytes, hit: bool, un_name: str):
         """(unhashed record, hashed record) of one checked record, or None when the ledger removes it."""
