@@ -109,6 +109,7 @@ class _Job:
         self.decided_names: dict[str, set] = {u: set(d[2]) for u, d in self.decisions.items()}
         self.fix: Corrector | None = None
         self._pseudonyms: dict[tuple[str, int], str] = {}
+        self.forbidden: dict[bool, Forbidden] = {}  # _forbidden of each variant (hashed?)
         self.inline_fb = None  # Forbidden of the unhashed variant, once the users file is read
         self.inline_problems: list[str] = []
         self.inline_checked: set[str] = set()  # unhashed files proven block by block while written
@@ -417,7 +418,14 @@ def ledger_map(decisions) -> dict[str, tuple[str, int, set]]:
 
 def _forbidden(job: "_Job", hashed: bool) -> Forbidden:
     """What must appear nowhere in a variant of the new release: the decided accounts' raw ids, earlier
-    pseudonyms and screen names; in the hashed variant also every hashed member's raw id and screen names."""
+    pseudonyms and screen names; in the hashed variant also every hashed member's raw id and screen names.
+    Computed once per variant after the users file (nothing read later changes it)."""
+    if hashed not in job.forbidden:
+        job.forbidden[hashed] = _forbidden_now(job, hashed)
+    return job.forbidden[hashed]
+
+
+def _forbidden_now(job: "_Job", hashed: bool) -> Forbidden:
     ids, pseudos, names, removed = set(), set(), set(), set()
     for uid, (remedy, epoch, _) in job.decisions.items():
         old = {job.pseudonym(uid, k) for k in range(epoch)}

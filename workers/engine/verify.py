@@ -416,6 +416,22 @@ _ID_RUN = re.compile(rb"[A-Za-z0-9+/=_]+")  # every id and pseudonym is such a r
 _HANDLE_B = re.compile(rb"@([A-Za-z0-9_]+)")
 
 
+@functools.lru_cache(maxsize=4)
+def _fb_sets(fb: Forbidden):
+    """What _ImportCheck looks up, built once per Forbidden (every file of a variant shares it; a cache
+    hit compares fb by identity)."""
+    handle_re = _HandleSet(fb.screen_names)
+    ids_b = frozenset(x.encode() for x in fb.ids)
+    # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
+    names_b = frozenset(n.encode() for n in handle_re.names if n.isascii())
+    all_ids_b = ids_b | frozenset(x.encode() for x in fb.removed_ids)
+    runs_ok = all(_ID_RUN.fullmatch(x) for x in ids_b)
+    pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
+    odd = any(len(x) != 44 or x.find(b"=") != 43 for x in pseudos_b)
+    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd
+
+
+
 class _ImportCheck:
     """The records of a written file that may hold a trace of `fb`, found with set lookups per block.
 
@@ -431,15 +447,8 @@ class _ImportCheck:
         self.ncols = len(names)
         self.cols = {n: i for i, n in enumerate(names)}
         self.uid_i = self.cols.get("userid")
-        self.handle_re = _HandleSet(fb.screen_names)
-        self.ids = fb.ids | fb.removed_ids
-        self.ids_b = frozenset(x.encode() for x in fb.ids)
-        # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
-        self.names_b = frozenset(n.encode() for n in self.handle_re.names if n.isascii())
-        self.all_ids_b = self.ids_b | frozenset(x.encode() for x in fb.removed_ids)
-        self.runs_ok = all(_ID_RUN.fullmatch(x) for x in self.ids_b)
-        self.pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
-        self.odd_pseudos = any(len(x) != 44 or x.find(b"=") != 43 for x in self.pseudos_b)
+        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.pseudos_b,
+         self.odd_pseudos) = _fb_sets(fb)
 
     def block(self, block: bytes):
         """(offset in block, fields) of each record to look at."""
@@ -489,14 +498,26 @@ class _ImportCheck:
                 if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
         if fb.pseudonyms:
-            k = block.find(b"=", 43)
-            while k >= 0:
-                if block[k - 43:k + 1] in self.pseudos_b:
-                    flagged.add(int(np.searchsorted(ends, k, side="right")))
-                k = block.find(b"=", k + 1)
+            for k in _pseudonym_ends(block, self.pseudos_b):
+                flagged.add(int(np.searchsorted(ends, k, side="right")))
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
+
+
+def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
+    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the 44 bytes up to
+    every '=' are gathered with one numpy index and looked up in one set operation."""
+    b = np.frombuffer(block, np.uint8)
+    eq = np.flatnonzero(b == 0x3D)
+    eq = eq[eq >= 43]
+    if not len(eq):
+        return []
+    w = b[(eq[:, None] - 43 + np.arange(44)).ravel()].tobytes()
+    windows = [w[i:i + 44] for i in range(0, len(w), 44)]
+    if pseudos.isdisjoint(windows):
+        return []
+    return [int(k) for k, x in zip(eq, windows) if x in pseudos]
 
 
 @functools.lru_cache(maxsize=4)
@@ -533,11 +554,8 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
             if m.group(1).lower() in names:
                 flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
     if fb.pseudonyms:
-        k = block.find(b"=", 43)
-        while k >= 0:
-            if block[k - 43:k + 1] in pseudos:
-                flagged.add(int(np.searchsorted(ends, k, side="right")))
-            k = block.find(b"=", k + 1)
+        for k in _pseudonym_ends(block, pseudos):
+            flagged.add(int(np.searchsorted(ends, k, side="right")))
         for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
             at = block.find(p.encode())
             while at >= 0:
