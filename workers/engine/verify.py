@@ -78,7 +78,7 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
         found.append("tweet_text mentions a corrected account's @handle")
     if fb.pseudonyms:
         for n, v in enumerate(fields):
-            if holds_pseudonym(v, fb.pseudonyms, fb.odd_pseudonyms):
+            if ("=" in v or fb.odd_pseudonyms) and holds_pseudonym(v, fb.pseudonyms, fb.odd_pseudonyms):
                 found.append(f"column {n + 1} holds an earlier pseudonym")
     return found
 
