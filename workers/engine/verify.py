@@ -522,10 +522,10 @@ def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet) of fb, once per import (fb is
-    compared by identity on a hit)."""
+    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet, ids and removed ids) of fb, once
+    per import (fb is compared by identity on a hit)."""
     return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()),
-            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names))
+            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids)
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
@@ -538,7 +538,7 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
     new record)): each new one is parsed and checked whole."""
     flagged = set()
-    ids = fb.ids | fb.removed_ids
+    names, pseudos, handle_re, ids = _block_sets(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
     if fb.screen_names:
@@ -548,7 +548,6 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     for i, rs in refsets:
         if not fb.ids.isdisjoint(rs):
             flagged.add(i)
-    names, pseudos, handle_re = _block_sets(fb)
     if names and any(h.lower() in names for h in set(_HANDLE_B.findall(block))):
         for m in _HANDLE_B.finditer(block):
             if m.group(1).lower() in names:
