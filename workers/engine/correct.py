@@ -76,34 +76,47 @@ class Corrector:
                 text = text.replace(old, self.pseudo_map[old])
         return text
 
-    def row(self, fields: list[str], cols: dict[str, int]):
-        """DROP, None (record not concerned) or the corrected fields."""
-        new = list(fields)
-        uid_i = cols.get("userid")
-        if uid_i is not None:
-            author = fields[uid_i]
+    def changes(self, author: str | None, refs: tuple, mentions: str | None, text: str | None,
+                profile: tuple = ()):
+        """DROP, or the (field name, new value) pairs the batch changes in a record given as its author id,
+        its REFERENCE_FIELDS values, its MENTIONS_FIELD and tweet_text values and its PROFILE_FIELDS
+        values (None: the file lacks the field): only values that differ."""
+        out = []
+        if author is not None:
             if author in self.removed:
                 return DROP
             p = self.id_map.get(author)
             if p is not None:
-                for name in IDENTITY_FIELDS:
-                    i = cols.get(name)
-                    if i is not None:
-                        new[i] = p
-                for name in PROFILE_FIELDS:
-                    i = cols.get(name)
-                    if i is not None:
-                        new[i] = ""
-        for name in REFERENCE_FIELDS:
+                out = [(name, p) for name in IDENTITY_FIELDS]
+                out += [(name, "") for name, v in zip(PROFILE_FIELDS, profile) if v]
+        for name, v in zip(REFERENCE_FIELDS, refs):
+            if v is not None and v in self.id_map:
+                out.append((name, self.id_map[v]))
+        if mentions is not None and mentions not in ("", "[]"):
+            new = csvio.list_replace(mentions, self.id_map)
+            if new != mentions:
+                out.append((MENTIONS_FIELD, new))
+        if text is not None:
+            new = self.fix_text(text)
+            if new != text:
+                out.append(("tweet_text", new))
+        return out
+
+    def row(self, fields: list[str], cols: dict[str, int]):
+        """DROP, None (record not concerned) or the corrected fields."""
+        def get(name):
             i = cols.get(name)
-            if i is not None and fields[i] in self.id_map:
-                new[i] = self.id_map[fields[i]]
-        i = cols.get(MENTIONS_FIELD)
-        if i is not None and fields[i] not in ("", "[]"):
-            new[i] = csvio.list_replace(fields[i], self.id_map)
-        i = cols.get("tweet_text")
-        if i is not None:
-            new[i] = self.fix_text(fields[i])
+            return None if i is None else fields[i]
+
+        res = self.changes(get("userid"), tuple(get(n) for n in REFERENCE_FIELDS), get(MENTIONS_FIELD),
+                           get("tweet_text"), tuple(get(n) for n in PROFILE_FIELDS))
+        if res is DROP:
+            return DROP
+        new = list(fields)
+        for name, v in res:
+            i = cols.get(name)
+            if i is not None:
+                new[i] = v
         return None if new == fields else new
 
     def member(self, name: str) -> str | None:

@@ -346,3 +346,129 @@ def list_replace(value: str, mapping: dict[str, str]) -> str:
             toks[i] = tok.replace(core, q + new + q)
             changed = True
     return open_ + "".join(toks) + close if changed else value
+
+
+class Fields:
+    """Where the fields of a block of canonical records lie (see `canonical_fields`)."""
+
+    __slots__ = ("opens", "closes", "ends", "pairs")
+
+    def __init__(self, opens, closes, ends, pairs):
+        self.opens = opens  # (records, columns): offset of each field's opening quote
+        self.closes = closes  # (records, columns): offset of each field's closing quote
+        self.ends = ends  # (records,): offset just past each record (its terminator included)
+        self.pairs = pairs  # offsets of the first quote of each doubled quote (a '"' in a value), sorted
+
+    def inner_quotes(self, col: int):
+        """Per record: whether field `col` holds a (doubled) quote in its value."""
+        q = self.pairs
+        if not len(q):
+            return np.zeros(len(self.ends), np.bool_)
+        return np.searchsorted(q, self.closes[:, col]) - np.searchsorted(q, self.opens[:, col]) > 0
+
+
+_SEP_BEFORE = np.zeros(256, np.bool_)
+_SEP_BEFORE[[0x2C, 0x0A, 0x22]] = True  # what may precede an opening (or a doubled) quote
+_SEP_AFTER = np.zeros(256, np.bool_)
+_SEP_AFTER[[0x2C, 0x0A, 0x0D, 0x22]] = True  # what may follow a closing (or doubled) quote
+
+
+def canonical_fields(block: bytes, ncols: int) -> Fields | None:
+    """Field offsets of a block of whole records in the archive's canonical form, or None.
+
+    Canonical: every field double-quoted, every quote in a value doubled, fields separated by one
+    comma, records ended by LF or CRLF (the last one may end the block instead), no NUL. Such a
+    record parses with the csv module to exactly the values between its quotes (with "" read as
+    "), and `encode_record` of those values gives back its bytes, so a caller may splice new
+    encoded values into it instead of re-encoding it. Anything else (unquoted fields, blank lines,
+    a lone CR, stray quotes, a wrong field count) gives None: the caller parses such a block with
+    the csv module, which also names what is wrong. UTF-8 validity is not checked here.
+    """
+    n = len(block)
+    if n == 0 or block[0] != 0x22 or b"\x00" in block:
+        return None
+    b = np.frombuffer(block, np.uint8)
+    q = np.flatnonzero(b == 0x22)
+    if len(q) & 1:
+        return None
+    # Bytes around each quote, with the block's edges read as record separators.
+    before = np.empty(len(q), np.uint8)
+    before[0] = 0x0A
+    before[1:] = b[q[1:] - 1]
+    after = np.full(len(q), 0x0A, np.uint8)
+    inside = q < n - 1
+    after[inside] = b[q[inside] + 1]
+    even_before, odd_after = before[0::2], after[1::2]
+    # An even-numbered quote opens a field (after a separator) or is the second of a doubled pair
+    # (after a quote); an odd-numbered one closes a field (before a separator) or starts a pair.
+    if not (_SEP_BEFORE[even_before].all() and _SEP_AFTER[odd_after].all()):
+        return None
+    pair_first = odd_after == 0x22  # odd quote k followed by quote k+1
+    pair_second = even_before == 0x22
+    # Quote k+1 right after odd quote k is necessarily its pair's second: both masks must agree.
+    if not np.array_equal(pair_first[: len(pair_second) - 1], pair_second[1:]) or pair_second[0]:
+        return None
+    opens = q[0::2][~pair_second]
+    closes = q[1::2][~pair_first]
+    # Bytes outside quotes: after a close comes ',', '\n' or '\r\n', then an open or the block's end.
+    nxt = closes + 1
+    last_at_end = nxt[-1] == n
+    if last_at_end:
+        nxt = nxt[:-1]
+    sep = b[nxt]
+    crlf = sep == 0x0D
+    if crlf.any():
+        at = nxt[crlf] + 1
+        if (at >= n).any() or (b[at] != 0x0A).any():
+            return None
+    is_lf = (sep == 0x0A) | crlf
+    # The byte after the separator must be the next field's opening quote.
+    gap = np.where(crlf, 3, 2)
+    if len(nxt):
+        follow = nxt + gap - 1  # offset of the next open (or n when the block ends there)
+        nopen = opens[1:] if len(opens) > 1 else opens[:0]
+        expect = follow[:len(nopen)]
+        # every separator but possibly the last LF is followed by an open, in order
+        tail_end = not last_at_end
+        if tail_end:
+            # The block ends with a terminator: the last separator is an LF with nothing after it.
+            if not is_lf[-1] or follow[-1] != n or len(nopen) != len(nxt) - 1:
+                return None
+            expect = follow[:-1]
+        elif len(nopen) != len(nxt):
+            return None
+        if not np.array_equal(expect, nopen):
+            return None
+    elif len(opens) != 1:
+        return None
+    rec_last = np.flatnonzero(is_lf)  # index (among closes) of each record's last field
+    if last_at_end:
+        rec_last = np.append(rec_last, len(closes) - 1)
+    nrec = len(rec_last)
+    if nrec * ncols != len(opens) or not np.array_equal(rec_last, np.arange(ncols - 1, len(closes), ncols)):
+        return None
+    ends = np.empty(nrec, np.int64)
+    term = np.where(crlf, 3, 2)[is_lf] if len(nxt) else np.zeros(0, np.int64)
+    if last_at_end:
+        ends[:-1] = closes[rec_last[:-1]] + term
+        ends[-1] = n
+    else:
+        ends[:] = closes[rec_last] + term
+    return Fields(opens.reshape(nrec, ncols), closes.reshape(nrec, ncols), ends, q[1::2][pair_first])
+
+
+def spans(block: bytes, starts, ends, joined: bool = False):
+    """[block[s:e] for each span] for a block without NUL bytes (canonical_fields refuses NUL): the spans
+    are gathered with one numpy index into a NUL-separated buffer and split in C, not sliced one by one.
+    `joined`: the buffer itself, each span followed by a NUL."""
+    starts = np.asarray(starts, np.int64)
+    lens = np.asarray(ends, np.int64) - starts
+    if not len(lens):
+        return b"" if joined else []
+    step = lens + 1  # each span and its separator
+    at = np.cumsum(step) - step  # where each span starts in the gathered buffer
+    idx = np.arange(int(step.sum()), dtype=np.int64) - np.repeat(at - starts, step)
+    b = np.frombuffer(block, np.uint8)
+    out = b[np.minimum(idx, len(b) - 1)]
+    out[at + lens] = 0
+    return out.tobytes() if joined else out.tobytes().split(b"\0")[:-1]

@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 
+from .csvio import list_replace  # csvio does not depend on hashing: no cycle
+from .handles import replace_handles
+
 # Accounts with fewer followers than this are hashed in the public variant.
 HASH_FOLLOWER_THRESHOLD = 5000
 
@@ -45,46 +48,52 @@ def hashed_file_name(unhashed_name: str) -> str:
     return head + "_hashed" + tail
 
 
-def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str],
-             handle_of: dict[str, str] | None = None) -> list[str] | None:
-    """Apply the public-variant rule to one parsed row; return new fields, or None if unchanged.
+def hash_changes(author: str | None, refs: tuple, mentions: str | None, text: str | None,
+                 pseudo_of: dict[str, str], handle_of: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """The public-variant rule for one record given as its author id, its REFERENCE_FIELDS values (None
+    where the file lacks one), its MENTIONS_FIELD and TEXT_FIELD values (None: absent): the
+    (field name, new value) pairs it changes, in field order of IDENTITY, REFERENCE, MENTIONS, TEXT.
 
     `pseudo_of` maps the user id of each hashed account to its pseudonym, `handle_of` its
     lowercased screen name: `@handle` mentions of hashed accounts in tweet_text become
     `@` + pseudonym (section 5; Twitter left them in clear, which undid the hashing).
     """
-    from .csvio import list_replace  # local import: csvio does not depend on hashing
-    from .handles import replace_handles
-
-    new = None
-    uid_i = cols.get("userid")
-    if uid_i is not None:
-        p = pseudo_of.get(fields[uid_i])
+    out = []
+    if author is not None:
+        p = pseudo_of.get(author)
         if p is not None:
-            new = list(fields)
-            for name in IDENTITY_FIELDS:
-                i = cols.get(name)
-                if i is not None:
-                    new[i] = p
-    for name in REFERENCE_FIELDS:
+            out = [(name, p) for name in IDENTITY_FIELDS]
+    for name, v in zip(REFERENCE_FIELDS, refs):
+        if v is not None:
+            p = pseudo_of.get(v)
+            if p is not None:
+                out.append((name, p))
+    if mentions is not None and mentions not in ("", "[]"):
+        replaced = list_replace(mentions, pseudo_of)
+        if replaced != mentions:
+            out.append((MENTIONS_FIELD, replaced))
+    if handle_of and text is not None and "@" in text:
+        replaced = replace_handles(text, handle_of)
+        if replaced != text:
+            out.append((TEXT_FIELD, replaced))
+    return out
+
+
+def hash_row(fields: list[str], cols: dict[str, int], pseudo_of: dict[str, str],
+             handle_of: dict[str, str] | None = None) -> list[str] | None:
+    """Apply the public-variant rule (hash_changes) to one parsed row; return new fields, or None if unchanged."""
+    def get(name):
+        i = cols.get(name)
+        return None if i is None else fields[i]
+
+    changes = hash_changes(get("userid"), tuple(get(n) for n in REFERENCE_FIELDS), get(MENTIONS_FIELD),
+                           get(TEXT_FIELD), pseudo_of, handle_of)
+    new = None
+    for name, v in changes:
         i = cols.get(name)
         if i is not None:
-            p = pseudo_of.get(fields[i])
-            if p is not None:
-                new = new or list(fields)
-                new[i] = p
-    i = cols.get(MENTIONS_FIELD)
-    if i is not None and fields[i] not in ("", "[]"):
-        replaced = list_replace(fields[i], pseudo_of)
-        if replaced != fields[i]:
             new = new or list(fields)
-            new[i] = replaced
-    i = cols.get(TEXT_FIELD)
-    if handle_of and i is not None and "@" in fields[i]:
-        replaced = replace_handles(fields[i], handle_of)
-        if replaced != fields[i]:
-            new = new or list(fields)
-            new[i] = replaced
+            new[i] = v
     return new
 
 

@@ -13,14 +13,12 @@ from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bisect import bisect_right
-
-from . import csvio, media
+from . import csvio, fastimport, media
 from .correct import DROP, Corrector, Target
 from .errors import ImportFailed, PublishConflict, VerificationFailed
-from .hashing import account_digest, split_member, hash_row, hashed_file_name, is_hashed, pseudonym
+from .hashing import (MENTIONS_FIELD, TEXT_FIELD, account_digest, split_member, hash_row, hashed_file_name, is_hashed,
+                      pseudonym)
 from .index import Buffer, connect, contributions
-from .search import Needles
 from .store import HashingWriter, Store
 from .verify import Forbidden, verify_import_file
 
@@ -33,6 +31,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spilled to disk when full)
 # Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
 IMPORT_CHUNK = 2 * 1024 * 1024
+_HANDLE = re.compile(r"@([A-Za-z0-9_]+)")  # a handle as handles.replace_handles reads it
 
 
 def utcnow() -> str:
@@ -109,7 +108,11 @@ class _Job:
         self.decisions = decisions or {}  # user id -> (remedy, epoch, screen names): the standing ledger
         self.decided_names: dict[str, set] = {u: set(d[2]) for u, d in self.decisions.items()}
         self.fix: Corrector | None = None
-        self.needles: Needles | None = None
+        self._pseudonyms: dict[tuple[str, int], str] = {}
+        self.forbidden: dict[bool, Forbidden] = {}  # _forbidden of each variant (hashed?)
+        self.inline_fb = None  # Forbidden of the unhashed variant, once the users file is read
+        self.inline_problems: list[str] = []
+        self.inline_checked: set[str] = set()  # unhashed files proven block by block while written
         self.build_fix()
         self.changed = {"accounts_removed": 0, "accounts_rehashed": 0, "rows_removed": 0, "rows_rewritten": 0}
         self.decided_seen: set[str] = set()
@@ -129,30 +132,58 @@ class _Job:
     def fail(self, path: Path, line: int, problem: str):
         raise ImportFailed(f"{path.name}: line {line}: {problem}")
 
+    def pseudonym(self, uid: str, epoch: int) -> str:
+        """pseudonym(key, uid, epoch), computed once per import (the ledger asks for each several times)."""
+        k = (uid, epoch)
+        p = self._pseudonyms.get(k)
+        if p is None:
+            p = self._pseudonyms[k] = pseudonym(self.key, uid, epoch)
+        return p
+
     def build_fix(self) -> None:
-        """The Corrector of the standing decisions, and its needles (ids exact, screen names caseless)."""
+        """The Corrector of the standing decisions: dict lookups per record, nothing compiled."""
         if not self.decisions:
             return
         targets = []
         for uid, (remedy, epoch, _) in self.decisions.items():
-            old = tuple(pseudonym(self.key, uid, k) for k in range(epoch))
+            old = tuple(self.pseudonym(uid, k) for k in range(epoch))
             targets.append(Target(uid, remedy, frozenset({uid, *old}), frozenset(self.decided_names[uid]), old,
-                                  pseudonym(self.key, uid, epoch)))
+                                  self.pseudonym(uid, epoch)))
         self.fix = Corrector(targets)
-        self.needles = Needles.of(self.fix.cs_needles, self.fix.ci_needles)
+        self.fix_names = {u: set(n) for u, n in self.decided_names.items()}
 
-    def decide(self, block: bytes, records: list[bytes]) -> set[int]:
-        """Indexes of the records of a block that hold a needle of the ledger (one search of the block)."""
-        if self.needles is None:
-            return set()
-        hits = self.needles.find(block)
-        if not hits:
-            return set()
-        ends, pos = [], 0
-        for r in records:
-            pos += len(r)
-            ends.append(pos)
-        return {bisect_right(ends, h) for h in hits}
+    def touched(self, uid: str, refs, mentions: str, text: str | None) -> bool:
+        """Whether the ledger may change a record (a superset of the records Corrector.row changes): its
+        author, a reference or a mention entry is a decided id, or its text holds a decided @handle or
+        an earlier pseudonym. `text` None: the record's text holds neither '@' nor '='."""
+        fix = self.fix
+        if fix is None:
+            return False
+        idm = fix.id_map
+        if uid in idm or any(r in idm for r in refs):
+            return True
+        if mentions not in ("", "[]") and any(e in idm for e in csvio.list_entries(mentions)):
+            return True
+        if text:
+            if "@" in text and any(h.lower() in fix.sn_map for h in _HANDLE.findall(text)):
+                return True
+            if fix.pseudo_map and "=" in text:
+                k = text.find("=", 43)  # as Corrector.fix_text looks for them
+                while k >= 0:
+                    if text[k - 43:k + 1] in fix.pseudo_map:
+                        return True
+                    k = text.find("=", k + 1)
+        return False
+
+    def touched_fields(self, fields: list[str], cols: dict) -> bool:
+        """`touched` of a parsed record."""
+        if self.fix is None:
+            return False
+        g = cols.get
+        refs = [fields[i] for i in (g("in_reply_to_userid"), g("retweet_userid")) if i is not None]
+        mi, ti = g(MENTIONS_FIELD), g(TEXT_FIELD)
+        return self.touched(fields[cols["userid"]], refs, "" if mi is None else fields[mi],
+                            None if ti is None else fields[ti])
 
     def csv_file(self, path: Path, kind: str) -> None:
         """Write the unhashed file (the input with the standing decisions applied) and derive the hashed
@@ -171,31 +202,17 @@ class _Job:
                     cols = {n: i for i, n in enumerate(names)}
                     out_u.write(header)
                     out_h.write(header)
+                    fast = fastimport.FastTweets(self, cols, len(names), un_name) if kind == "tweets" and fastimport.FAST else None
                     for block, line in blocks:
-                        records, parsed = csvio.parse_block(block, line, len(names))
-                        hit = self.decide(block, records)
-                        pieces_u = [] if hit else None  # None: the unhashed block is the input, byte for byte
-                        pieces = []
-                        for i, fields in enumerate(parsed):
-                            self.check(path, kind, fields, cols, records, line, i)
-                            raw = records[i]
-                            if i in hit:
-                                res = self.fix.row(fields, cols)
-                                if res is DROP:
-                                    self.count(kind, fields, cols, removed=True)
-                                    continue
-                                if res is not None:
-                                    self.count(kind, fields, cols, removed=False)
-                                    fields = res
-                                    raw = csvio.encode_record(res, csvio.terminator(raw))
-                            if pieces_u is not None:
-                                pieces_u.append(raw)
-                            self.buf.add(un_name, contributions(kind, fields, cols))
-                            new = hash_row(fields, cols, self.pseudo_of, self.handle_of)
-                            pieces.append(csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
-                            rows += 1
-                        out_u.write(block if pieces_u is None else b"".join(pieces_u))
-                        out_h.write(b"".join(pieces))
+                        done = fast.block(block) if fast is not None else None
+                        if done is None:
+                            if fast is not None:
+                                fast.slow = True
+                            done = self.slow_block(path, kind, block, line, names, cols, un_name)
+                        data_u, data_h, n = done
+                        rows += n
+                        out_u.write(data_u)
+                        out_h.write(data_h)
                         if self.bar:
                             self.bar.update(len(block))
             except csvio.CsvProblem as e:
@@ -205,14 +222,56 @@ class _Job:
                 self.entries.append(
                     {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
                 )
-        if kind == "users" and self.decisions:
+        if kind == "users" and self.decisions and self.decided_names != self.fix_names:
             # The screen names the users file gives decided accounts count for @handles in the tweets.
             self.build_fix()
+        if kind == "users" and self.decisions:
+            # What the unhashed tweets files must not hold is known now: checked on each fast block.
+            self.inline_fb = _forbidden(self, False)
+        if kind == "tweets" and fast is not None and not fast.slow and self.inline_fb is not None:
+            self.inline_checked.add(un_name)
 
-    def count(self, kind: str, fields: list[str], cols: dict, removed: bool) -> None:
-        """Tally what the standing decisions changed (the manifest gives counts only)."""
+    def slow_block(self, path: Path, kind: str, block: bytes, line: int, names: list[str], cols: dict,
+                   un_name: str) -> tuple[bytes, bytes, int]:
+        """(unhashed bytes, hashed bytes, rows) of one block, every record parsed with the csv module: the
+        reference path, taken for every block FastTweets does not take (users files, unusual CSV, errors)."""
+        records, parsed = csvio.parse_block(block, line, len(names))
+        pieces_u = []
+        pieces = []
+        rows = 0
+        hit_any = False  # none: the unhashed block is the input, byte for byte
+        for i, fields in enumerate(parsed):
+            # Checked right before it is derived: a users row is hashed by what its own check learnt.
+            self.check(path, kind, fields, cols, records, line, i)
+            raw = records[i]
+            hit = self.touched_fields(fields, cols)
+            hit_any = hit_any or hit
+            out = self.record(kind, fields, cols, raw, hit, un_name)
+            if out is None:
+                continue
+            pieces_u.append(out[0])
+            pieces.append(out[1])
+            rows += 1
+        return (b"".join(pieces_u) if hit_any else block), b"".join(pieces), rows
+
+    def record(self, kind: str, fields: list[str], cols: dict, raw: bytes, hit: bool, un_name: str):
+        """(unhashed record, hashed record) of one checked record, or None when the ledger removes it."""
+        if hit:
+            res = self.fix.row(fields, cols)
+            if res is DROP:
+                self.count(kind, fields[cols["userid"]], removed=True)
+                return None
+            if res is not None:
+                self.count(kind, fields[cols["userid"]], removed=False)
+                fields = res
+                raw = csvio.encode_record(res, csvio.terminator(raw))
+        self.buf.add(un_name, contributions(kind, fields, cols))
+        new = hash_row(fields, cols, self.pseudo_of, self.handle_of)
+        return raw, (csvio.encode_record(new, csvio.terminator(raw)) if new else raw)
+
+    def count(self, kind: str, uid: str, removed: bool) -> None:
+        """Tally what the standing decisions changed in a record authored by uid (the manifest gives counts only)."""
         self.changed["rows_removed" if removed else "rows_rewritten"] += 1
-        uid = fields[cols["userid"]]
         if uid in self.decisions:
             self.decided_seen.add(uid)
         if kind == "users":
@@ -359,15 +418,22 @@ def ledger_map(decisions) -> dict[str, tuple[str, int, set]]:
 
 def _forbidden(job: "_Job", hashed: bool) -> Forbidden:
     """What must appear nowhere in a variant of the new release: the decided accounts' raw ids, earlier
-    pseudonyms and screen names; in the hashed variant also every hashed member's raw id and screen names."""
+    pseudonyms and screen names; in the hashed variant also every hashed member's raw id and screen names.
+    Computed once per variant after the users file (nothing read later changes it)."""
+    if hashed not in job.forbidden:
+        job.forbidden[hashed] = _forbidden_now(job, hashed)
+    return job.forbidden[hashed]
+
+
+def _forbidden_now(job: "_Job", hashed: bool) -> Forbidden:
     ids, pseudos, names, removed = set(), set(), set(), set()
     for uid, (remedy, epoch, _) in job.decisions.items():
-        old = {pseudonym(job.key, uid, k) for k in range(epoch)}
+        old = {job.pseudonym(uid, k) for k in range(epoch)}
         ids |= {uid, *old}
         pseudos |= old
         names |= job.decided_names[uid]
         if remedy == "remove":
-            removed |= {uid, *old, pseudonym(job.key, uid, epoch)}
+            removed |= {uid, *old, job.pseudonym(uid, epoch)}
     if hashed:
         ids |= set(job.pseudo_of)
         for sns in job.hashed_names.values():
@@ -407,8 +473,10 @@ def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id
             job.idx.close()
         # The proof before publication: no file holds what the rules and the ledger forbid.
         fbs = {"unhashed": _forbidden(job, False), "hashed": _forbidden(job, True)}
-        problems = []
+        problems = list(job.inline_problems)
         for e in job.entries:
+            if e["variant"] == "unhashed" and e["path"] in job.inline_checked:
+                continue  # proven while written, on every block (fastimport, verify.import_block_traces)
             problems += verify_import_file(staging / e["path"], e["kind"], fbs[e["variant"]], f"{name} {e['variant']}/{e['path']}")
         if problems:
             more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
@@ -437,7 +505,7 @@ def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id
         state = store.get_json(state_ref)["accounts"] if state_ref else {}
         new_state = dict(state)
         for uid, (remedy, epoch, _) in ledger.items():
-            want = {"epoch": epoch, "removed": remedy == "remove", "current": pseudonym(key, uid, epoch)}
+            want = {"epoch": epoch, "removed": remedy == "remove", "current": job.pseudonym(uid, epoch)}
             d = account_digest(key, uid)
             if new_state.get(d) != want:
                 new_state[d] = want

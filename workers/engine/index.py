@@ -118,6 +118,10 @@ class Buffer:
                     self.fol_del.discard(c[1])
                 else:
                     self.fol_del.add(c[1])
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        """Flush when the held counts grow past FLUSH_AT (memory stays flat whatever the dataset's size)."""
         if len(self.occ) + len(self.handles) + len(self.both) > FLUSH_AT:
             self.flush()
 

@@ -13,6 +13,7 @@ hold no row of, and no reference to, the batch's accounts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import zipfile
@@ -39,6 +40,11 @@ class Forbidden:
     pseudonyms: frozenset
     screen_names: frozenset
     removed_ids: frozenset  # authors whose rows must be gone
+
+    @functools.cached_property
+    def odd_pseudonyms(self) -> tuple:
+        """The pseudonyms not of hashing.pseudonym's shape (none, in practice): holds_pseudonym's `odd`."""
+        return tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43)
 
     @property
     def cs_needles(self) -> list[bytes]:
@@ -68,11 +74,25 @@ def traces(fields: list[str], cols: dict[str, int], fb: Forbidden, handle_re) ->
     i = cols.get("tweet_text")
     if i is not None and handle_re is not None and handle_re.search(fields[i]):
         found.append("tweet_text mentions a corrected account's @handle")
-    for n, v in enumerate(fields):
-        for p in fb.pseudonyms:
-            if p in v:
+    if fb.pseudonyms:
+        for n, v in enumerate(fields):
+            if ("=" in v or fb.odd_pseudonyms) and holds_pseudonym(v, fb.pseudonyms, fb.odd_pseudonyms):
                 found.append(f"column {n + 1} holds an earlier pseudonym")
     return found
+
+
+def holds_pseudonym(v: str, pseudonyms, odd=()) -> bool:
+    """Whether v contains one of `pseudonyms`: each is 44 characters ending in its only '=' (hashing.pseudonym),
+    so a set lookup of the 44 characters up to each '=' finds them, however many there are; `odd`: those
+    of another shape, looked for one by one."""
+    if any(p in v for p in odd):
+        return True
+    k = v.find("=", 43)
+    while k >= 0:
+        if v[k - 43:k + 1] in pseudonyms:
+            return True
+        k = v.find("=", k + 1)
+    return False
 
 
 class RewriteCheck:
@@ -367,24 +387,190 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
                 if account in fb.ids or account in fb.removed_ids or any(p in name for p in fb.pseudonyms):
                     problems.append(f"{label}: member name {name} holds an id that must not be published")
         return problems
-    buf = map_file(path)
-    if not len(buf):
-        return [f"{label}: empty file"]
-    header_end, names = csvio.header(buf)
-    cols = {n: i for i, n in enumerate(names)}
-    needles = Needles.of(fb.cs_needles + sorted({x.encode() for x in fb.removed_ids if x}), fb.ci_needles)
+    with open(path, "rb") as f:
+        try:
+            header, names, blocks = csvio.open_records(f, 4 * 1024 * 1024)
+        except csvio.CsvProblem:
+            return [f"{label}: empty file"]
+        check = _import_check(fb, tuple(names))
+        offset = len(header)
+        for block, _ in blocks:
+            for at, fields in check.block(block):
+                found = traces(fields, check.cols, fb, check.handle_re)
+                if check.uid_i is not None and fields[check.uid_i] in fb.removed_ids:
+                    found.append("a removed account's row is present")
+                problems.extend(f"{label}: record at byte {offset + at}: {t}" for t in found)
+                if len(problems) > 20:
+                    return problems
+            offset += len(block)
+    return problems
+
+
+@functools.lru_cache(maxsize=4)
+def _import_check(fb: Forbidden, names: tuple) -> "_ImportCheck":
+    """The _ImportCheck of fb for files with these columns, built once per import and variant (the
+    caller passes the same fb object for every file of a variant: the cache compares it by identity)."""
+    return _ImportCheck(fb, list(names))
+
+
+_ID_RUN = re.compile(rb"[A-Za-z0-9+/=_]+")  # every id and pseudonym is such a run where it is a list entry
+_HANDLE_B = re.compile(rb"@([A-Za-z0-9_]+)")
+
+
+@functools.lru_cache(maxsize=4)
+def _fb_sets(fb: Forbidden):
+    """What _ImportCheck looks up, built once per Forbidden (every file of a variant shares it; a cache
+    hit compares fb by identity)."""
     handle_re = _HandleSet(fb.screen_names)
-    view = memoryview(buf)
+    ids_b = frozenset(x.encode() for x in fb.ids)
+    # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
+    names_b = frozenset(n.encode() for n in handle_re.names if n.isascii())
+    all_ids_b = ids_b | frozenset(x.encode() for x in fb.removed_ids)
+    runs_ok = all(_ID_RUN.fullmatch(x) for x in ids_b)
+    pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
+    odd = any(len(x) != 44 or x.find(b"=") != 43 for x in pseudos_b)
+    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd
+
+
+
+class _ImportCheck:
+    """The records of a written file that may hold a trace of `fb`, found with set lookups per block.
+
+    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values,
+    the screen names, every run of id characters in the mention lists (an id listed as an entry is
+    one), every @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only
+    records something is found in are parsed (and `traces` decides). Any other block is parsed
+    with the csv module and every record goes to `traces`.
+    """
+
+    def __init__(self, fb: Forbidden, names: list[str]):
+        self.fb = fb
+        self.ncols = len(names)
+        self.cols = {n: i for i, n in enumerate(names)}
+        self.uid_i = self.cols.get("userid")
+        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.pseudos_b,
+         self.odd_pseudos) = _fb_sets(fb)
+
+    def block(self, block: bytes):
+        """(offset in block, fields) of each record to look at."""
+        fb = self.fb
+        if not (fb.ids or fb.removed_ids or fb.screen_names or fb.pseudonyms):
+            return
+        f = csvio.canonical_fields(block, self.ncols)
+        if f is None or (fb.pseudonyms and self.odd_pseudos) or (fb.ids and not self.runs_ok):
+            records = csvio.split_records(block)
+            _, parsed = csvio.parse_block(block, 0, self.ncols)
+            at = 0
+            for raw, fields in zip(records, parsed):
+                yield at, fields
+                at += len(raw)
+            return
+        O, C = f.opens, f.closes
+        flagged = set()
+
+        def values(c):
+            vals = csvio.spans(block, O[:, c] + 1, C[:, c])
+            if f.inner_quotes(c).any():
+                vals = [v.replace(b'""', b'"') for v in vals]
+            return vals
+
+        ids_b = self.all_ids_b
+        for name in ID_FIELDS:
+            c = self.cols.get(name)
+            if c is not None:
+                vals = values(c)
+                if not ids_b.isdisjoint(vals):
+                    flagged.update(i for i, v in enumerate(vals) if v in ids_b)
+        c = self.cols.get(MENTIONS_FIELD)
+        if c is not None and self.ids_b:
+            vals = values(c)
+            if not self.ids_b.isdisjoint(_ID_RUN.findall(b"\0".join(vals))):
+                for i, v in enumerate(vals):
+                    if not self.ids_b.isdisjoint(_ID_RUN.findall(v)):
+                        flagged.add(i)
+        c = self.cols.get("user_screen_name")
+        if c is not None and fb.screen_names:
+            vals = values(c)
+            if any(v.decode("utf-8").lower() in fb.screen_names for v in set(vals)):
+                flagged.update(i for i, v in enumerate(vals) if v.decode("utf-8").lower() in fb.screen_names)
+        ends = f.ends
+        if self.handle_re.names and any(h.lower() in self.names_b for h in set(_HANDLE_B.findall(block))):
+            for m in _HANDLE_B.finditer(block):
+                if m.group(1).lower() in self.names_b:
+                    flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
+        if fb.pseudonyms:
+            for k in _pseudonym_ends(block, self.pseudos_b):
+                flagged.add(int(np.searchsorted(ends, k, side="right")))
+        starts = [0] + ends[:-1].tolist()
+        for i in sorted(flagged):
+            yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
+
+
+def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
+    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the 44 bytes up to
+    every '=' are gathered with one numpy index and looked up in one set operation."""
+    b = np.frombuffer(block, np.uint8)
+    eq = np.flatnonzero(b == 0x3D)
+    eq = eq[eq >= 43]
+    if not len(eq):
+        return []
+    w = b[(eq[:, None] - 43 + np.arange(44)).ravel()].tobytes()
+    windows = [w[i:i + 44] for i in range(0, len(w), 44)]
+    if pseudos.isdisjoint(windows):
+        return []
+    return [int(k) for k, x in zip(eq, windows) if x in pseudos]
+
+
+@functools.lru_cache(maxsize=4)
+def _block_sets(fb: Forbidden):
+    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet, ids and removed ids) of fb, once
+    per import (fb is compared by identity on a hit)."""
+    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()),
+            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids)
+
+
+def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
+                        refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
+    """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
+    the block it read (fastimport): every record not in `replaced` is written as read, so its author
+    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refsets`: (record,
+    reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
+    up to a '=' of the block are looked up in sets; a record something is found in is parsed and
+    `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
+    new record)): each new one is parsed and checked whole."""
+    flagged = set()
+    names, pseudos, handle_re, ids = _block_sets(fb)
+    if not ids.isdisjoint(uids):
+        flagged.update(i for i, u in enumerate(uids) if u in ids)
+    if fb.screen_names:
+        bad = {s for s in set(sns) if s.lower() in fb.screen_names}
+        if bad:
+            flagged.update(i for i, s in enumerate(sns) if s in bad)
+    for i, rs in refsets:
+        if not fb.ids.isdisjoint(rs):
+            flagged.add(i)
+    if names and any(h.lower() in names for h in set(_HANDLE_B.findall(block))):
+        for m in _HANDLE_B.finditer(block):
+            if m.group(1).lower() in names:
+                flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
+    if fb.pseudonyms:
+        for k in _pseudonym_ends(block, pseudos):
+            flagged.add(int(np.searchsorted(ends, k, side="right")))
+        for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
+            at = block.find(p.encode())
+            while at >= 0:
+                flagged.add(int(np.searchsorted(ends, at, side="right")))
+                at = block.find(p.encode(), at + 1)
+    flagged -= replaced
     uid_i = cols.get("userid")
-    for a, b in csvio.record_windows(buf, header_end, 4 * 1024 * 1024):
-        hits = [a + h for h in needles.find(view[a:b])]
-        for s, e in hit_records(buf, hits, a):
-            fields = csvio.parse_record(bytes(view[s:e]))
-            found = traces(fields, cols, fb, handle_re)
-            if uid_i is not None and fields[uid_i] in fb.removed_ids:
-                found.append("a removed account's row is present")
-            problems.extend(f"{label}: record at byte {s}: {t}" for t in found)
-            if len(problems) > 20:
-                return problems
-    del view
+    problems = []
+    starts = [0] + [int(e) for e in ends[:-1]]
+    records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
+    records += rewritten
+    for at, raw in records:
+        fields = csvio.parse_record(raw)
+        found = traces(fields, cols, fb, handle_re)
+        if uid_i is not None and fields[uid_i] in fb.removed_ids:
+            found.append("a removed account's row is present")
+        problems.extend(f"{label}: record read at byte {at} of a block: {t}" for t in found)
     return problems
