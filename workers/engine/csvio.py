@@ -11,6 +11,7 @@ raw bytes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import threading
@@ -361,16 +362,24 @@ class Fields:
 
     def inner_quotes(self, col: int):
         """Per record: whether field `col` holds a (doubled) quote in its value."""
+        import numpy as np
+
         q = self.pairs
         if not len(q):
             return np.zeros(len(self.ends), np.bool_)
         return np.searchsorted(q, self.closes[:, col]) - np.searchsorted(q, self.opens[:, col]) > 0
 
 
-_SEP_BEFORE = np.zeros(256, np.bool_)
-_SEP_BEFORE[[0x2C, 0x0A, 0x22]] = True  # what may precede an opening (or a doubled) quote
-_SEP_AFTER = np.zeros(256, np.bool_)
-_SEP_AFTER[[0x2C, 0x0A, 0x0D, 0x22]] = True  # what may follow a closing (or doubled) quote
+@functools.cache
+def _separators():
+    # Built at first use, like every numpy use here: commands that only look up the index start without numpy.
+    import numpy as np
+
+    before = np.zeros(256, np.bool_)
+    before[[0x2C, 0x0A, 0x22]] = True  # what may precede an opening (or a doubled) quote
+    after = np.zeros(256, np.bool_)
+    after[[0x2C, 0x0A, 0x0D, 0x22]] = True  # what may follow a closing (or doubled) quote
+    return before, after
 
 
 def canonical_fields(block: bytes, ncols: int) -> Fields | None:
@@ -384,9 +393,12 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
     a lone CR, stray quotes, a wrong field count) gives None: the caller parses such a block with
     the csv module, which also names what is wrong. UTF-8 validity is not checked here.
     """
+    import numpy as np
+
     n = len(block)
     if n == 0 or block[0] != 0x22 or b"\x00" in block:
         return None
+    sep_before, sep_after = _separators()
     b = np.frombuffer(block, np.uint8)
     q = np.flatnonzero(b == 0x22)
     if len(q) & 1:
@@ -401,7 +413,7 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
     even_before, odd_after = before[0::2], after[1::2]
     # An even-numbered quote opens a field (after a separator) or is the second of a doubled pair
     # (after a quote); an odd-numbered one closes a field (before a separator) or starts a pair.
-    if not (_SEP_BEFORE[even_before].all() and _SEP_AFTER[odd_after].all()):
+    if not (sep_before[even_before].all() and sep_after[odd_after].all()):
         return None
     pair_first = odd_after == 0x22  # odd quote k followed by quote k+1
     pair_second = even_before == 0x22
@@ -461,6 +473,8 @@ def spans(block: bytes, starts, ends, joined: bool = False):
     """[block[s:e] for each span] for a block without NUL bytes (canonical_fields refuses NUL): the spans
     are gathered with one numpy index into a NUL-separated buffer and split in C, not sliced one by one.
     `joined`: the buffer itself, each span followed by a NUL."""
+    import numpy as np
+
     starts = np.asarray(starts, np.int64)
     lens = np.asarray(ends, np.int64) - starts
     if not len(lens):

@@ -13,7 +13,7 @@ from array import array
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import csvio, fastimport, media
+from . import csvio, media
 from .correct import DROP, Corrector, Target
 from .errors import ImportFailed, PublishConflict, VerificationFailed
 from .hashing import (MENTIONS_FIELD, TEXT_FIELD, account_digest, split_member, hash_row, hashed_file_name, is_hashed,
@@ -202,6 +202,8 @@ class _Job:
                     cols = {n: i for i, n in enumerate(names)}
                     out_u.write(header)
                     out_h.write(header)
+                    from . import fastimport  # numpy: loaded by imports only, not by every command using the engine
+
                     fast = fastimport.FastTweets(self, cols, len(names), un_name) if kind == "tweets" and fastimport.FAST else None
                     for block, line in blocks:
                         done = fast.block(block) if fast is not None else None

@@ -453,6 +453,8 @@ class _ImportCheck:
 
     def block(self, block: bytes):
         """(offset in block, fields) of each record to look at."""
+        import numpy as np
+
         fb = self.fb
         if not (fb.ids or fb.removed_ids or fb.screen_names or fb.pseudonyms):
             return
@@ -509,6 +511,8 @@ class _ImportCheck:
 def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
     """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the 44 bytes up to
     every '=' are gathered with one numpy index and looked up in one set operation."""
+    import numpy as np
+
     b = np.frombuffer(block, np.uint8)
     eq = np.flatnonzero(b == 0x3D)
     eq = eq[eq >= 43]
@@ -538,6 +542,8 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     up to a '=' of the block are looked up in sets; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
     new record)): each new one is parsed and checked whole."""
+    import numpy as np
+
     flagged = set()
     names, pseudos, handle_re, ids = _block_sets(fb)
     if not ids.isdisjoint(uids):
