@@ -183,12 +183,7 @@ class FastTweets:
                     or (pseudo_map and "=" in text)))) and job.touched(u, list(rv), m, text):
                 touched.add(i)
                 continue
-            for r in rs:
-                occ[(r, "ref")] += 1
-            for h in hs:
-                hcount[h] += 1
-                for r in rs:
-                    both[(r, h)] += 1
+            _count_references(occ, hcount, both, rs, hs)
             # The public variant beyond the author (hashing.hash_changes), spliced into the bytes.
             for name, v in hash_changes(None, rv, m, text, po, ho):
                 c = cols[name]
@@ -225,12 +220,7 @@ class FastTweets:
             if m2 not in ("", "[]"):
                 rs.update(csvio.list_entries(m2))
             hs = extract_handles(text2) if text2 is not None else ()
-            for r in rs:
-                occ[(r, "ref")] += 1
-            for h in hs:
-                hcount[h] += 1
-                for r in rs:
-                    both[(r, h)] += 1
+            _count_references(occ, hcount, both, rs, hs)
             final = dict(fixed)
             final.update(hash_changes(u2, rv2, m2, text2, po, ho))
             mine = [(Ol[cols[name]][i], Cl[cols[name]][i] + 1, _enc(v)) for name, v in ch]
@@ -323,3 +313,14 @@ def job_run_limit() -> int:
     from . import importer
 
     return importer.RUN
+
+
+def _count_references(occ, hcount, both, refs, handles) -> None:
+    """A record's contributions to the account index: each referenced id, each @handle, and each
+    (id, handle) pair seen together (index.contributions, counted without a parsed row)."""
+    for r in refs:
+        occ[(r, "ref")] += 1
+    for h in handles:
+        hcount[h] += 1
+        for r in refs:
+            both[(r, h)] += 1
