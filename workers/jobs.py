@@ -181,15 +181,14 @@ def wait_for_commit(file_jobs, commit, lock: locks.Lock | None = None, poll: flo
     file or commit job failed for good (the commit is cancelled: nothing is published), VerificationFailed
     for a permanent problem the jobs reported."""
     from rq.job import JobStatus
-    from rq.registry import StartedJobRegistry
 
     from workers.engine.model import CorrectionResult
 
-    registry = StartedJobRegistry(queue=queues.files_queue(commit.connection))
     while True:
-        # The ordinary recovery of RQ, run here often rather than every ten minutes: a file job whose
-        # worker died (kill -9) is retried, or failed when its retries are spent.
-        registry.cleanup()
+        # RQ's abandoned-job cleanup, run here often rather than every ten minutes: a file job whose
+        # worker died (kill -9) is retried once its short heartbeat lapses, or failed when its retries
+        # are spent. The sweep does the same, for when this coordinator is gone too.
+        queues.recover_files(commit.connection)
         if commit.get_status(refresh=True) == JobStatus.FINISHED:
             done = commit.return_value()
             if done.get("failed"):
@@ -367,16 +366,19 @@ def deliver_mail() -> dict:
 
 
 def sweep() -> dict:
-    """Re-enqueue corrections whose job is missing or whose run died; expire stale claims; send mail.
+    """Re-enqueue corrections whose job is missing or whose run died, and file or commit jobs whose worker
+    died; expire stale claims; send mail.
 
     Runs from every worker at start and every APPEALS_SWEEP_SECONDS, so an approval is
     never lost even if Redis loses everything.
     """
     ensure_bootstrapped()
-    summary: dict = {"enqueued": 0, "expired": None, "mail": 0}
+    summary: dict = {"enqueued": 0, "expired": None, "mail": 0, "files": 0}
     try:
-        summary["expired"] = review.expire_stale()
         connection = queues.connect()
+        # File and commit jobs of dead workers first: they need neither the database nor the lock.
+        summary["files"] = queues.recover_files(connection)
+        summary["expired"] = review.expire_stale()
         # Database first, then the lock: a correction seen `running` whose lock is free
         # afterwards belongs to a run that has ended, or died.
         pending = corrections.pending()
