@@ -184,6 +184,22 @@ def test_a_files_job_whose_worker_is_killed_is_retried_within_a_sweep_period_and
     assert all(e.authored_tweets == 0 and not e.in_users_file for e in engine.footprint(_target(s3_corpus)))
 
 
+def test_a_commit_job_failed_after_it_published_leaves_the_run_recorded_as_published(s3_corpus, fast, monkeypatch):
+    """RQ fails a commit job killed after its conditional write once its retries are spent: HEAD decides."""
+    from workers import locks
+
+    def commit_then_fail(file_jobs, commit, lock=None, poll=None):
+        _work_files(queues.connect())  # every file job, then the commit job, which publishes
+        raise jobs.FileJobFailed(f"{commit.description}: AbandonedJobError")
+
+    monkeypatch.setattr(jobs, "wait_for_commit", commit_then_fail)
+    engine = runtime.engine()
+    with locks.held(queues.connect(), jobs.LOCK_NAME, 5, wait=2) as lock:
+        result = jobs._fan_out(engine, "fan-late", [(_target(s3_corpus), "remove")], lock, {})
+    assert result.releases == {s3_corpus.name: 2} and result.already_applied
+    assert engine.get_dataset(s3_corpus.name).current_version == 2
+
+
 def test_a_file_job_dequeued_by_a_worker_that_died_before_starting_it_is_requeued_by_the_sweep(s3_corpus, fast):
     """The worker died between RQ's BLMOVE and starting the job: `queued`, in RQ's intermediate list only."""
     engine, plan = _plan("fan-handoff", _target(s3_corpus))
