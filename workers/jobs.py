@@ -155,7 +155,15 @@ def _fan_out(engine, run_id: str, items, lock: locks.Lock, screen_names: dict):
         return plan  # published before (a resumed run): exactly once
     file_jobs, commit = enqueue_fan_out(engine, plan, queues.connect())
     log.info("run %s fanned out as %d file jobs and %s", run_id, len(file_jobs), commit.id)
-    return wait_for_commit(file_jobs, commit, lock)
+    try:
+        return wait_for_commit(file_jobs, commit, lock)
+    except FileJobFailed:
+        # A commit job killed after its conditional write, with no retries left, is failed by RQ's cleanup;
+        # HEAD says whether it published, and a published batch is recorded as such, not as a failure.
+        published = engine.batch_result(plan.batch_id)
+        if published is not None:
+            return published
+        raise
 
 
 def enqueue_fan_out(engine, plan, connection):
@@ -181,15 +189,14 @@ def wait_for_commit(file_jobs, commit, lock: locks.Lock | None = None, poll: flo
     file or commit job failed for good (the commit is cancelled: nothing is published), VerificationFailed
     for a permanent problem the jobs reported."""
     from rq.job import JobStatus
-    from rq.registry import StartedJobRegistry
 
     from workers.engine.model import CorrectionResult
 
-    registry = StartedJobRegistry(queue=queues.files_queue(commit.connection))
     while True:
-        # The ordinary recovery of RQ, run here often rather than every ten minutes: a file job whose
-        # worker died (kill -9) is retried, or failed when its retries are spent.
-        registry.cleanup()
+        # RQ's abandoned-job cleanup, run here often rather than every ten minutes: a file job whose
+        # worker died (kill -9) is retried once its short heartbeat lapses, or failed when its retries
+        # are spent. The sweep does the same, for when this coordinator is gone too.
+        queues.recover_files(commit.connection)
         if commit.get_status(refresh=True) == JobStatus.FINISHED:
             done = commit.return_value()
             if done.get("failed"):
@@ -371,7 +378,8 @@ def deliver_mail() -> dict:
 
 
 def sweep() -> dict:
-    """Re-enqueue corrections whose job is missing or whose run died; expire stale claims; send mail.
+    """Re-enqueue corrections whose job is missing or whose run died, and file or commit jobs whose worker
+    died; expire stale claims; send mail.
 
     Runs from every worker at start and every APPEALS_SWEEP_SECONDS, so an approval is
     never lost even if Redis loses everything.
@@ -379,10 +387,12 @@ def sweep() -> dict:
     from appeals.services import review  # here: the operator's commands never sweep
 
     ensure_bootstrapped()
-    summary: dict = {"enqueued": 0, "expired": None, "mail": 0}
+    summary: dict = {"enqueued": 0, "expired": None, "mail": 0, "files": 0}
     try:
-        summary["expired"] = review.expire_stale()
         connection = queues.connect()
+        # File and commit jobs of dead workers first: they need neither the database nor the lock.
+        summary["files"] = queues.recover_files(connection)
+        summary["expired"] = review.expire_stale()
         # Database first, then the lock: a correction seen `running` whose lock is free
         # afterwards belongs to a run that has ended, or died.
         pending = corrections.pending()

@@ -12,11 +12,19 @@ scheduled or deferred, or it was started by a worker whose heartbeat key is stil
 A job a dead worker had taken (RQ's intermediate list, or `started` with no heartbeat)
 is replaced at once, so the sweep recovers it within one sweep period instead of
 waiting for RQ's ten-minute maintenance.
+
+File and commit jobs (the `files` queue) are recovered by RQ's own mechanism, made fast: the
+worker keeps their StartedJobRegistry entry alive with a heartbeat as short as its own
+(`file_heartbeat_ttl`), so RQ's abandoned-job cleanup, which the sweep and the waiting
+coordinator run, retries a dead worker's job within a sweep period rather than after its
+timeout + 60 s. Running such a job twice is harmless: file jobs upload under content
+addresses, and a commit job publishes its batch once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import redis
@@ -48,6 +56,7 @@ WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus
 HANDOFF_GRACE_SECONDS = 0.5
 
 HEARTBEAT_PREFIX = "appeals:worker-alive:"
+FILES_RECOVERY_LOCK = "appeals:files-recovery"  # one recoverer at a time, so no job is retried twice
 
 
 def retry_policy(settings: Settings) -> Retry:
@@ -58,6 +67,11 @@ def retry_policy(settings: Settings) -> Retry:
 def heartbeat_ttl(settings: Settings) -> float:
     """How long a worker's heartbeat lasts: shorter than a sweep period, so a dead worker is seen by the next sweep."""
     return float(max(2, min(settings.sweep_seconds, 15)))
+
+
+def file_heartbeat_ttl(settings: Settings) -> int:
+    """Seconds a running file or commit job's RQ heartbeat (its StartedJobRegistry entry) lasts unrefreshed."""
+    return math.ceil(heartbeat_ttl(settings))
 
 
 def beat(connection: redis.Redis, worker_name: str, ttl: float) -> None:
@@ -169,3 +183,60 @@ def ensure_jobs(correction_ids, connection: redis.Redis | None = None, replace_s
     connection = connection or connect()
     replace_started = set(replace_started)
     return sum(enqueue_correction(connection, cid, cid in replace_started) for cid in correction_ids)
+
+
+def recover_files(connection: redis.Redis) -> int:
+    """Hand the file and commit jobs of dead workers back to RQ; returns how many were found.
+
+    A started job whose heartbeat lapsed goes through RQ's abandoned-job cleanup (retried while
+    it has retries left, else failed, which fails its run). A job a worker dequeued and died
+    before starting (RQ's intermediate list) goes back to the front of its queue.
+    """
+    lock = connection.lock(FILES_RECOVERY_LOCK, timeout=60, blocking=False)
+    if not lock.acquire():
+        return 0  # someone else is recovering right now
+    try:
+        queue = files_queue(connection)
+        registry = queue.started_job_registry
+        now = time.time()
+        found = len(registry.get_expired_job_ids(now))
+        registry.cleanup(timestamp=now)
+        found += _requeue_stuck_handoffs(connection, queue)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass  # expired meanwhile: nothing to give back
+    if found:
+        log.warning("recovered %d file/commit job(s) of dead workers", found)
+    return found
+
+
+def _handoffs(connection: redis.Redis, queue: Queue) -> set[str]:
+    """Ids in the intermediate list, still `queued`, in no queue: dequeued by a worker that has not started them."""
+    ids = {i.decode() for i in connection.lrange(queue.intermediate_queue_key, 0, -1)}
+    stuck = set()
+    # A live execution in the started registry (its heartbeat not lapsed) is a worker starting the job.
+    running = set(queue.started_job_registry.get_job_ids(cleanup=False)) if ids else set()
+    for job_id in ids - running:
+        try:
+            status = Job.fetch(job_id, connection=connection).get_status(refresh=True)
+        except NoSuchJobError:
+            connection.lrem(queue.intermediate_queue_key, 0, job_id)
+            continue
+        if status == JobStatus.QUEUED and not _in_queue(connection, queue, job_id):
+            stuck.add(job_id)
+    return stuck
+
+
+def _requeue_stuck_handoffs(connection: redis.Redis, queue: Queue) -> int:
+    stuck = _handoffs(connection, queue)
+    if not stuck:
+        return 0
+    time.sleep(HANDOFF_GRACE_SECONDS)  # a live worker starts what it dequeued within milliseconds
+    moved = 0
+    for job_id in stuck & _handoffs(connection, queue):
+        if connection.lrem(queue.intermediate_queue_key, 0, job_id):
+            queue.push_job_id(job_id, at_front=True)
+            moved += 1
+    return moved

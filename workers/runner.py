@@ -1,9 +1,11 @@
-"""The worker process: an RQ worker with RQ's scheduler (retry backoff), a heartbeat and the periodic sweep.
+"""The worker process: an RQ worker with RQ's scheduler (retry backoff), heartbeats and the periodic sweep.
 
 It uses `SimpleWorker`, which runs each job in the worker process itself: a crash
 takes the worker down with the job, and recovery is the same in every case (the
 heartbeat stops, the lock expires, then the sweep replaces the job). Forking a horse
-per job would only add database connections shared across `fork`.
+per job would only add database connections shared across `fork`. While a file or commit job
+(`files` queue) runs, a thread keeps RQ's heartbeat of the job short-lived and fresh, so a worker
+killed mid-file has its job retried by RQ's abandoned-job cleanup within a sweep period.
 
 A Redis outage does not end the process: the worker waits for Redis with backoff and
 carries on (a job that was running keeps running; only RQ's own bookkeeping of it may
@@ -87,10 +89,50 @@ def _surviving_redis(method):
     return wrapper
 
 
-class ResilientWorker(SimpleWorker):
-    """RQ's SimpleWorker that waits out Redis outages instead of quitting ("unhandled exception")."""
+def _keep_job_alive(worker: SimpleWorker, job, execution, stop: threading.Event, every: float) -> None:
+    # Refreshes the worker's, the job's and the execution's RQ heartbeats while the job runs in the
+    # main thread; when the process dies they lapse within `file_heartbeat_ttl` and RQ's cleanup retries it.
+    while not stop.wait(every):
+        try:
+            worker.maintain_heartbeats(job, execution)
+        except redis.RedisError as exc:
+            log.warning("job heartbeat failed: %s", exc)
 
-    execute_job = _surviving_redis(SimpleWorker.execute_job)
+
+class ResilientWorker(SimpleWorker):
+    """RQ's SimpleWorker that waits out Redis outages instead of quitting ("unhandled exception"),
+    and keeps a short heartbeat on file and commit jobs while they run (issue 17).
+
+    A SimpleWorker sends no heartbeat during a job, so RQ gives each one a registry entry that
+    lasts its whole timeout + 60 s: a job whose worker was killed would wait that long.
+    """
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        """A short TTL for `files` jobs (a thread refreshes it); RQ's default (timeout + 60 s) for the rest."""
+        if job.origin == queues.FILES_QUEUE:
+            return queues.file_heartbeat_ttl(jobs.ensure_bootstrapped())
+        return super().get_heartbeat_ttl(job, working_time)
+
+    def execute_job(self, job, queue) -> None:
+        """Run the job here; a `files` job with its heartbeat kept by a thread."""
+        if job.origin != queues.FILES_QUEUE:
+            return SimpleWorker.execute_job(self, job, queue)
+        from rq.worker import WorkerStatus
+
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+        beater = threading.Thread(target=_keep_job_alive, name="job-heartbeat", daemon=True,
+                                  args=(self, job, execution, stop, self.get_heartbeat_ttl(job) / 4))
+        beater.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            beater.join()
+        self.set_state(WorkerStatus.IDLE)
+        return None
+
+    execute_job = _surviving_redis(execute_job)
     heartbeat = _surviving_redis(SimpleWorker.heartbeat)
     check_for_suspension = _surviving_redis(SimpleWorker.check_for_suspension)
     run_maintenance_tasks = _surviving_redis(SimpleWorker.run_maintenance_tasks)

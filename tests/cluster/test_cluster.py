@@ -104,8 +104,7 @@ def test_two_web_three_workers_no_shared_directory(tmp_path, s3_settings, cluste
     base_env.update(APPEALS_MODE="test", APPEALS_DATABASE_URL=s.database_url, APPEALS_REDIS_URL=s.redis_url,
                     APPEALS_STORE_URL=s.store_url, APPEALS_S3_ENDPOINT_URL=s.s3_endpoint_url,
                     APPEALS_SIGNING_KEY=pem, APPEALS_SWEEP_SECONDS="1", APPEALS_LOCK_SECONDS="5",
-                    APPEALS_LOCK_WAIT_SECONDS="2", APPEALS_RETRY_INTERVALS="0,0,0",
-                    APPEALS_FILE_JOB_TIMEOUT="10")
+                    APPEALS_LOCK_WAIT_SECONDS="2", APPEALS_RETRY_INTERVALS="0,0,0")
     procs: list[subprocess.Popen] = []
     logs = []
 

@@ -79,7 +79,7 @@ def test_a_file_job_killed_with_sigkill_is_retried_and_the_run_publishes_once(s3
     registry = StartedJobRegistry(queue=queues.files_queue(connection))
     dead = registry.get_job_ids()
     assert len(dead) == 1  # the job its worker died in
-    # Its heartbeat runs out (timeout + 60 s): RQ's cleanup retries it, as a worker's maintenance would.
+    # Once its heartbeat has run out, RQ's cleanup retries it (a later cleanup time stands in for the wait).
     registry.cleanup(timestamp=time.time() + runtime.settings().file_job_timeout + 120)
     from rq.job import Job
 
@@ -89,6 +89,132 @@ def test_a_file_job_killed_with_sigkill_is_retried_and_the_run_publishes_once(s3
     result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
     assert result.releases == {s3_corpus.name: 2}
     assert engine.get_dataset(s3_corpus.name).current_version == 2 and engine.verify(s3_corpus.name).ok
+
+
+SWEEP = 3  # seconds: the sweep period of these tests, hence a file job's heartbeat TTL (queues.heartbeat_ttl)
+
+
+def _wait_started_by(connection, worker: str, proc: subprocess.Popen, job_id: str | None = None) -> str:
+    """The id of the `files` job (`job_id`, or any) that `worker` has started, once it has."""
+    from rq.job import Job
+
+    registry = StartedJobRegistry(queue=queues.files_queue(connection))
+    deadline = time.monotonic() + 120  # a hang guard, not a measurement
+    while True:
+        for jid, _ in registry.get_job_and_execution_ids(cleanup=False):
+            if (job_id is None or jid == job_id) and Job.fetch(jid, connection=connection).worker_name == worker:
+                return jid
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.1)
+
+
+def _wait_published(engine, name: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120  # a hang guard, not a measurement
+    while engine.get_dataset(name).current_version != 2:
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the commit job never published"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("point", ["file_job", "after_publish"])
+def test_a_files_job_whose_worker_is_killed_is_retried_within_a_sweep_period_and_published_once(
+        s3_corpus, fast, settings_env, point):
+    """kill -9 of a worker paused inside a file job, or inside the commit job right after its conditional write:
+    the job is back on the queue after at most two sweeps one sweep period apart (not after the job timeout
+    + 60 s), and the run publishes exactly once."""
+    from dataclasses import replace
+
+    from rq.job import Job
+
+    from workers.runner import ResilientWorker
+
+    runtime.bootstrap(replace(runtime.settings(), sweep_seconds=SWEEP))
+    assert queues.file_heartbeat_ttl(runtime.settings()) <= SWEEP < runtime.settings().file_job_timeout
+    engine, plan = _plan(f"fan-sweep-{point}", _target(s3_corpus))
+    connection = queues.connect()
+    file_jobs, commit = jobs.enqueue_fan_out(engine, plan, connection)
+    env = {**settings_env, **FAST, "APPEALS_SWEEP_SECONDS": str(SWEEP),
+           "APPEALS_STORE_URL": runtime.settings().store_url,
+           "APPEALS_S3_ENDPOINT_URL": runtime.settings().s3_endpoint_url, "APPEALS_FAULT_PAUSE_AT": f"{point}:600"}
+    victim = subprocess.Popen([sys.executable, "-c", "from appeals.cli import main; main()", "worker",
+                               "--name", "victim"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        if point == "file_job":
+            job_id = _wait_started_by(connection, "victim", victim)
+        else:  # the victim ran every file job, then the commit job, which published and paused
+            job_id = _wait_started_by(connection, "victim", victim, commit.id)
+            _wait_published(engine, s3_corpus.name, victim)
+        # Alive, paused in the job for longer than the heartbeat TTL: the sweep leaves its job alone.
+        time.sleep(SWEEP + 1)
+        assert jobs.sweep()["files"] == 0
+        assert Job.fetch(job_id, connection=connection).get_status() == JobStatus.STARTED
+        assert job_id not in queues.files_queue(connection).job_ids
+    finally:
+        victim.kill()  # SIGKILL, in the middle of the job
+        victim.communicate()
+    assert victim.returncode == -signal.SIGKILL
+
+    sweeps = 0
+    while sweeps < 2:
+        time.sleep(SWEEP)  # what a live worker's sweep thread waits between sweeps
+        sweeps += 1
+        if jobs.sweep()["files"]:
+            break
+    job = Job.fetch(job_id, connection=connection)
+    assert job.get_status() == JobStatus.QUEUED and job_id in queues.files_queue(connection).job_ids, (
+        f"not retried after {sweeps} sweeps")
+    assert job.retries_left == len(FAST["APPEALS_RETRY_INTERVALS"].split(",")) - 1  # RQ's retry, counted
+
+    # Any worker finishes the run (the one in this test process, with the same short heartbeats).
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ResilientWorker([queues.files_queue(connection)], connection=connection).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        db.session.remove()
+    result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
+    assert result.releases == {s3_corpus.name: 2}
+    assert result.already_applied == (point == "after_publish")
+    assert jobs.sweep()["files"] == 0  # nothing left to recover
+    _work_files(connection)
+    assert engine.get_dataset(s3_corpus.name).current_version == 2 and engine.verify(s3_corpus.name).ok
+    assert all(e.authored_tweets == 0 and not e.in_users_file for e in engine.footprint(_target(s3_corpus)))
+
+
+def test_a_commit_job_failed_after_it_published_leaves_the_run_recorded_as_published(s3_corpus, fast, monkeypatch):
+    """RQ fails a commit job killed after its conditional write once its retries are spent: HEAD decides."""
+    from workers import locks
+
+    def commit_then_fail(file_jobs, commit, lock=None, poll=None):
+        _work_files(queues.connect())  # every file job, then the commit job, which publishes
+        raise jobs.FileJobFailed(f"{commit.description}: AbandonedJobError")
+
+    monkeypatch.setattr(jobs, "wait_for_commit", commit_then_fail)
+    engine = runtime.engine()
+    with locks.held(queues.connect(), jobs.LOCK_NAME, 5, wait=2) as lock:
+        result = jobs._fan_out(engine, "fan-late", [(_target(s3_corpus), "remove")], lock, {})
+    assert result.releases == {s3_corpus.name: 2} and result.already_applied
+    assert engine.get_dataset(s3_corpus.name).current_version == 2
+
+
+def test_a_file_job_dequeued_by_a_worker_that_died_before_starting_it_is_requeued_by_the_sweep(s3_corpus, fast):
+    """The worker died between RQ's BLMOVE and starting the job: `queued`, in RQ's intermediate list only."""
+    engine, plan = _plan("fan-handoff", _target(s3_corpus))
+    connection = queues.connect()
+    file_jobs, commit = jobs.enqueue_fan_out(engine, plan, connection)
+    queue = queues.files_queue(connection)
+    taken = connection.lmove(queue.key, queue.intermediate_queue_key).decode()
+    assert taken == file_jobs[0].id and taken not in queue.job_ids
+
+    assert jobs.sweep()["files"] == 1
+    assert queue.job_ids[0] == taken and connection.lrange(queue.intermediate_queue_key, 0, -1) == []
+    _work_files(connection)
+    result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
+    assert result.releases == {s3_corpus.name: 2}
+    assert engine.get_dataset(s3_corpus.name).current_version == 2
 
 
 def test_a_file_that_cannot_be_rewritten_fails_the_run_and_publishes_nothing(s3_corpus, fast):
