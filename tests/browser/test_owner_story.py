@@ -39,6 +39,7 @@ def test_owner_files_a_compromised_account_appeal(live_server, new_page, corpus_
     login(page, live_server, corpus_account.screen_name)
     assert_page_ok(page)
     page.get_by_role("link", name="File an appeal").click()
+    page.wait_for_url("**/appeals/new")
     assert_page_ok(page)
 
     # A first attempt with a date typed the way the old hint said: nothing typed is lost.

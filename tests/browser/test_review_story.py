@@ -124,6 +124,7 @@ def test_reviewer_senior_owner_story(live_server, new_page, corpus_account, make
     assert_page_ok(owner)
     # The downloader follows the corrected release from the owner's page.
     owner.locator("#current-status a[href*='/releases/']").first.click()
+    owner.wait_for_url("**/releases/*")
     assert_page_ok(owner)
 
 
