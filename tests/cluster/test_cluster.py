@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -65,6 +66,11 @@ def _call(base: str, method: str, path: str, body: dict | None = None, token: st
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def _log_tails(folder: Path, chars: int = 3000) -> str:
+    """The end of every process's log, for a failure message (the logs go with the test's temp dir)."""
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-chars:]}" for log in sorted(folder.glob("*.log")))
+
+
 def _wait_http(base: str, deadline: float) -> None:
     while time.time() < deadline:
         try:
@@ -101,9 +107,13 @@ def test_two_web_three_workers_no_shared_directory(tmp_path, s3_settings, cluste
                                                      serialization.NoEncryption()).decode()
     s = runtime.settings()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    # Heartbeats of 5 s (a sweep period) and a 15 s lock. With 1 s / 5 s the run once stayed
+    # `correcting` on a CI machine running two suites at once; the likeliest cause (not proven: the
+    # logs went with the temp dir, and failures now print them) is a live worker's heartbeat thread
+    # starved for 2 s and the worker taken for dead. A dead worker is still found within one sweep.
     base_env.update(APPEALS_MODE="test", APPEALS_DATABASE_URL=s.database_url, APPEALS_REDIS_URL=s.redis_url,
                     APPEALS_STORE_URL=s.store_url, APPEALS_S3_ENDPOINT_URL=s.s3_endpoint_url,
-                    APPEALS_SIGNING_KEY=pem, APPEALS_SWEEP_SECONDS="1", APPEALS_LOCK_SECONDS="5",
+                    APPEALS_SIGNING_KEY=pem, APPEALS_SWEEP_SECONDS="5", APPEALS_LOCK_SECONDS="15",
                     APPEALS_LOCK_WAIT_SECONDS="2", APPEALS_RETRY_INTERVALS="0,0,0")
     procs: list[subprocess.Popen] = []
     logs = []
@@ -177,7 +187,7 @@ def test_two_web_three_workers_no_shared_directory(tmp_path, s3_settings, cluste
             if doc and doc.get("status") in ("corrected", "correction_failed"):
                 break
             time.sleep(1)
-        assert doc.get("status") == "corrected", doc
+        assert doc.get("status") == "corrected", (doc, _log_tails(tmp_path))
 
         # Exactly one corrected release, and more than one worker rewrote files.
         info = engine.get_dataset(cluster_data.name)
