@@ -161,6 +161,20 @@ def _beat_forever(stop: threading.Event, connection: redis.Redis, name: str, ttl
             return
 
 
+def _stop_cleanly_until_rq_takes_over() -> None:
+    # RQ installs its SIGTERM/SIGINT handlers (warm shutdown after the current job) when its loop
+    # starts. Before that (the first sweep, RQ's own start-up) a stop request ends the process at
+    # once and cleanly: the sweep's transaction rolls back and is done again by the next worker.
+    # Without this, SIGTERM in that window killed the process by the default action (exit -15).
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _exit_now)
+
+
+def _exit_now(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def run(burst: bool = False, name: str | None = None) -> bool:
     """Run the worker until stopped (SIGINT/SIGTERM), or with `burst` until nothing is queued or due.
 
@@ -169,6 +183,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     """
     settings = jobs.ensure_bootstrapped()
     install_fork_guard()
+    _stop_cleanly_until_rq_takes_over()
     connection = queues.connect()
     name = name or f"appeals-{socket.gethostname()}-{os.getpid()}"
     stop = threading.Event()

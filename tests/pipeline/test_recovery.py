@@ -256,3 +256,15 @@ def test_redis_killed_and_restarted_empty_mid_run_the_same_worker_finishes(
     assert "unhandled exception" not in err, err[-3000:]
     assert "while Redis is away" in err, "the outage did not happen during the run"
     assert worker.returncode == 0, err[-3000:]
+
+
+def test_a_worker_stopped_while_it_starts_exits_cleanly(worker_env, redis_url):
+    """SIGTERM from the first heartbeat on (the first sweep, RQ's start-up, RQ's loop) ends the worker
+    with status 0: a supervisor's stop at any moment is a clean stop, never a death by signal."""
+    conn = redis.Redis.from_url(redis_url)
+    for i, pause in enumerate((0.0, 0.05, 0.2, 1.0)):
+        worker = _spawn_worker(worker_env, f"stopper-{i}")
+        _wait_alive(conn, f"stopper-{i}", worker)
+        time.sleep(pause)
+        err = _stop(worker)
+        assert worker.returncode == 0, (pause, err[-3000:])
