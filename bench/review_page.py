@@ -23,7 +23,6 @@ sys.path.insert(0, str(_HERE.parent))
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -32,21 +31,10 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 
+from bench.review_queue import machine  # noqa: E402  (one description of the machine for both benches)
+
 PASSWORD = "benchmark password"
 NAMES = ["bench_alpha", "bench_beta", "bench_gamma"]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        ram = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    except OSError:
-        ram = 0
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def tweet_files(d: Path) -> list[Path]:

@@ -248,24 +248,29 @@ def corpus_account(corpus, make_account):
 # --- servers for browser and mail tests ---------------------------------------------------
 
 
-def run_mail_worker() -> None:
-    """Run the mail queue's jobs in this process, as `appeals worker --burst` does (RQ's SimpleWorker)."""
+def work_in_process(queues, worker_class=None, **work_options) -> None:
+    """Run every job on `queues` in this process and return, as `appeals worker --burst` does
+    (RQ's SimpleWorker unless another worker class is given)."""
     import signal
 
     from rq import SimpleWorker
 
-    from workers import queues
-    from workers.dispatch import mail_queue
-
-    connection = queues.connect()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        SimpleWorker([mail_queue(connection)], connection=connection).work(burst=True, with_scheduler=True)
+        (worker_class or SimpleWorker)(queues, connection=queues[0].connection).work(burst=True, **work_options)
     finally:
         # RQ installs its own stop handlers; give pytest its Ctrl-C back.
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         db.session.remove()
+
+
+def run_mail_worker() -> None:
+    """Run the mail queue's jobs in this process, as `appeals worker --burst` does (RQ's SimpleWorker)."""
+    from workers import queues
+    from workers.dispatch import mail_queue
+
+    work_in_process([mail_queue(queues.connect())], with_scheduler=True)
 
 
 @pytest.fixture

@@ -60,14 +60,20 @@ def _migration_urls(tmp_path) -> list[str]:
     return urls
 
 
+def _empty_database(url: str):
+    """An engine on `url`, its database emptied first (PostgreSQL; the SQLite file starts new)."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
 def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
     """Upgrade from empty gives exactly the models' schema; downgrade returns to empty."""
     for url in _migration_urls(tmp_path):
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
+        engine = _empty_database(url)
         schema.upgrade(url)
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -81,11 +87,7 @@ def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
 def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
     """0010_queue_summary fills appeal_counts from the appeals that exist; downgrade drops it; again up."""
     for url in _migration_urls(tmp_path):
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
+        engine = _empty_database(url)
         schema.upgrade(url, "0003_standing_decisions")
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO accounts (user_id, screen_name, screen_name_lower, password_hash, "

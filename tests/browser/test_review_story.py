@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import io
 import re
-import signal
 
 import pytest
 from PIL import Image
-from rq import SimpleWorker
 
 from appeals import db
 from appeals.services import evidence, filing, reference
 from appeals.services.audit import Actor
 from tests.browser.conftest import assert_page_ok
 from tests.browser.test_owner_story import login as owner_login
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, work_in_process
 from tests.reviewer.conftest import otp_for
 
 pytestmark = pytest.mark.browser
@@ -54,14 +52,7 @@ def _drain() -> None:
     from workers import jobs, queues
 
     jobs.sweep()
-    connection = queues.connect()
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        SimpleWorker([queues.corrections_queue(connection)], connection=connection).work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        db.session.remove()
+    work_in_process([queues.corrections_queue(queues.connect())])
 
 
 def test_reviewer_senior_owner_story(live_server, new_page, corpus_account, make_staff):

@@ -8,12 +8,11 @@ import sys
 import time
 
 import pytest
-from rq import SimpleWorker
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
-from appeals import db, runtime
-from tests.conftest import users_of
+from appeals import runtime
+from tests.conftest import users_of, work_in_process
 from workers import jobs, queues
 from workers.engine.errors import PublishConflict
 
@@ -32,13 +31,7 @@ def fast(monkeypatch, s3_corpus):
 
 def _work_files(connection) -> None:
     """Run every queued file and commit job here, like a worker on the `files` queue (burst)."""
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        SimpleWorker([queues.files_queue(connection)], connection=connection).work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        db.session.remove()
+    work_in_process([queues.files_queue(connection)])
 
 
 def _target(dataset) -> str:
@@ -168,13 +161,7 @@ def test_a_files_job_whose_worker_is_killed_is_retried_within_a_sweep_period_and
     assert job.retries_left == len(FAST["APPEALS_RETRY_INTERVALS"].split(",")) - 1  # RQ's retry, counted
 
     # Any worker finishes the run (the one in this test process, with the same short heartbeats).
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        ResilientWorker([queues.files_queue(connection)], connection=connection).work(burst=True)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        db.session.remove()
+    work_in_process([queues.files_queue(connection)], ResilientWorker)
     result = jobs.wait_for_commit(file_jobs, commit, poll=0.05)
     assert result.releases == {s3_corpus.name: 2}
     assert result.already_applied == (point == "after_publish")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,14 +9,13 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import pytest
-from rq import SimpleWorker
 
 from appeals import db, runtime
 from appeals.db import utcnow
 from appeals.models import Appeal, Staff
 from appeals.services.audit import Actor
 from config import Settings
-from tests.conftest import users_of
+from tests.conftest import users_of, work_in_process
 
 # Short timings so retries, lock expiry and sweeps happen within a test.
 FAST = {
@@ -119,15 +117,7 @@ def drain(redis_url):
         if sweep:
             jobs.sweep()
         connection = queues.connect()
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            SimpleWorker([mail_queue(connection), queues.corrections_queue(connection)],
-                         connection=connection).work(burst=True)
-        finally:
-            # RQ installs its own stop handlers; give pytest its Ctrl-C back.
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-            db.session.remove()
+        work_in_process([mail_queue(connection), queues.corrections_queue(connection)])
 
     return run
 
