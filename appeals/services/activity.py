@@ -2,16 +2,18 @@
 
 `collect` reads the account's rows from every published dataset; `build` turns rows into plain chart
 geometry (weekly bars, the shaded window, splits by posting client, by language and by hour of day) that
-a template draws as SVG on the server. No chart runtime runs in the browser.
+a template draws as SVG on the server. No chart runtime runs in the browser. `Summary` keeps both per
+account and set of releases; `warm` makes it in a worker before the first view (at filing and after every
+publication), `forget` drops an account's after a correction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
-import logging
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from pathlib import Path
 
 from appeals import runtime
 from appeals.requests import number_problem
+
+log = logging.getLogger("appeals.activity")
 
 WIDTH = 720  # SVG user units; the picture scales to its container
 LEFT = 44
@@ -30,8 +34,6 @@ SMALL_HEIGHT = 36
 AXIS = 22
 TOP_SERIES = 4  # clients or languages drawn one by one; the rest are "other"
 ROWS_LIMIT = 200_000  # rows read per dataset for the workspace
-log = logging.getLogger("appeals.activity")
-
 CACHE_FILES = 256  # activity summaries kept on disk; the least recently written go first
 SAMPLE_ROWS = 5  # sample rows per kind and variant in the evidence table (services/review.py)
 
