@@ -36,6 +36,9 @@ TOP_SERIES = 4  # clients or languages drawn one by one; the rest are "other"
 ROWS_LIMIT = 200_000  # rows read per dataset for the workspace
 CACHE_FILES = 256  # activity summaries kept on disk; the least recently written go first
 SAMPLE_ROWS = 5  # sample rows per kind and variant in the evidence table (services/review.py)
+# Appeals warmed per publication, the queue's oldest first: an account takes a summary and a sample file
+# per dataset, and warming more than the cache keeps would trim the very summaries just made.
+WARM_LIMIT = CACHE_FILES // 8
 
 
 @dataclass(frozen=True)
@@ -537,9 +540,9 @@ def warm(appeal_id: int) -> dict:
     return {"appeal": int(appeal_id), "built": built, "datasets": names}
 
 
-def holding(datasets) -> list[int]:
-    """Open appeals whose accounts the current releases of `datasets` hold (after those were published),
-    by id; one index lookup per open appeal."""
+def holding(datasets, limit: int = WARM_LIMIT) -> list[int]:
+    """Up to `limit` open appeals whose accounts the current releases of `datasets` hold (after those were
+    published), oldest first as the queue orders them; one index lookup per open appeal looked at."""
     from sqlalchemy import select
 
     from appeals import db
@@ -547,6 +550,13 @@ def holding(datasets) -> list[int]:
 
     wanted = set(datasets)
     found = db.session.execute(select(Appeal.id, Account.user_id).join(Account, Account.id == Appeal.account_id)
-                               .where(Appeal.status.in_(OPEN_STATUSES)).order_by(Appeal.id)).all()
+                               .where(Appeal.status.in_(OPEN_STATUSES))
+                               .order_by(Appeal.created_at, Appeal.id)).all()
     db.session.rollback()
-    return [appeal_id for appeal_id, user_id in found if wanted & _current_datasets(user_id)]
+    chosen = []
+    for appeal_id, user_id in found:
+        if len(chosen) >= limit:
+            break
+        if wanted & _current_datasets(user_id):
+            chosen.append(appeal_id)
+    return chosen

@@ -184,3 +184,17 @@ def test_a_correction_forgets_the_corrected_account_and_warms_the_others(
     run_activity_worker()
     second = expected_key(appeal_id)
     assert second != first and second in kept(corpus_account.user_id)
+
+
+def test_a_publication_warms_the_oldest_open_appeals_first_up_to_its_limit(corpus, corpus_account, neighbour):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    older = file_appeal(neighbour)
+    newer = file_appeal(corpus_account)
+    db.session.execute(update(Appeal).where(Appeal.id == older).values(
+        created_at=db.session.get(Appeal, newer).created_at - timedelta(days=1)))
+    db.session.commit()
+    assert activity.holding([corpus[0].name]) == [older, newer]
+    assert activity.holding([corpus[0].name], limit=1) == [older]
