@@ -101,11 +101,17 @@ class FastTweets:
         if b"" in tids:
             return None
         # Every check passed: from here on the block is imported.
-        joined = b"".join(tids)
-        if joined.isdigit() and max(map(len, tids)) <= 18:
-            job.cur_run.extend(map(int, tids))
+        if b"".join(tids).isdigit():
+            keys = list(map(int, tids))
+            long = np.flatnonzero(tid_e - tid_s > 18)
+            if len(long):
+                from .importer import _tid_key  # the rule for odd tweet ids lives there
+
+                for k in long.tolist():
+                    keys[k] = _tid_key(tids[k].decode("ascii"))
+            job.cur_run.extend(keys)
         else:
-            from .importer import _tid_key  # the rule for odd tweet ids lives there
+            from .importer import _tid_key
 
             job.cur_run.extend(map(_tid_key, _strings(block, tid_s, tid_e)))
         if len(job.cur_run) >= job_run_limit():
@@ -247,6 +253,15 @@ class FastTweets:
         ho = job.handle_of
         for i in sorted(touched):
             u = uids[i]
+            # A removed author's record goes whatever it holds: Corrector.changes on the author alone says so.
+            if fix.changes(u, (), None, None) is DROP:
+                job.count("tweets", u, removed=True)
+                rows -= 1
+                edits_u.append((rec_s[i], rec_e[i], None))
+                es.append(rec_s[i])
+                ee.append(rec_e[i])
+                ev.append(b"")
+                continue
             rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
             m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
             text = _value(block, Ol[self.text][i], Cl[self.text][i]) if i in marked else None
