@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from workers.engine import csvio, fastimport, importer
+from workers.engine import csvio, fastimport, handles, importer
 from workers.engine.api import Engine
 from workers.engine.errors import ImportFailed
 from workers.engine.hashing import pseudonym
@@ -184,6 +184,26 @@ def test_random_masters_import_identically(rows, ledger, chunk):
                           user_mentions=m) for n, (a, text, rep, rt, m, _) in enumerate(rows)]
         _write(src / "ds_tweets_csv_unhashed.csv", TWEET_COLS, recs, [t for *_, t in rows])
         _same(src, LEDGER if ledger else None, chunk)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_ST, st.sampled_from(["", "x", "é", "@"]), st.sets(st.sampled_from(["below", "at", "dec", "x_3", "a"])))
+def test_handle_marks_read_what_the_handle_regexes_read(text, tail, names):
+    """handles.handle_marks on a CSV field's bytes: the tokens extract_handles finds, and the handles
+    replace_handles replaces (spliced at the marks, the same text)."""
+    text += tail
+    raw = ('"' + text.replace('"', '""') + '"').encode()
+    at = [k for k, c in enumerate(raw) if c == 0x40]
+    runs, tokens = handles.handle_marks(raw, at)
+    assert {t for t in tokens if t} == handles.extract_handles(text)
+    mapping = {n: f"P{k}=" for k, n in enumerate(sorted(names))}
+    out, pos = [], 0
+    for a, h in zip(at, runs):
+        if h in mapping:
+            out += [raw[pos:a + 1], mapping[h].encode()]
+            pos = a + 1 + len(h)
+    out.append(raw[pos:])
+    assert b"".join(out)[1:-1].decode().replace('""', '"') == handles.replace_handles(text, mapping)
 
 
 # --- csvio.canonical_fields against the csv module ------------------------------------------------

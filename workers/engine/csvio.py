@@ -322,8 +322,14 @@ def _list_parts(value: str) -> tuple[str, list[str], str] | None:
     return "", _LIST_SEP.split(v), ""
 
 
+# The archive's usual spelling of a list of ids, read without the general split (same result).
+_PLAIN_LIST = re.compile(r"\[[0-9]+(?:, [0-9]+)*\]")
+
+
 def list_entries(value: str) -> list[str]:
     """Entries of a list field: `[1, 2]`, `['a', 'b']`, `[http://x]`, `[]` or empty string."""
+    if _PLAIN_LIST.fullmatch(value):
+        return value[1:-1].split(", ")
     parts = _list_parts(value)
     if parts is None:
         return []
@@ -332,6 +338,10 @@ def list_entries(value: str) -> list[str]:
 
 def list_replace(value: str, mapping: dict[str, str]) -> str:
     """Replace list entries found in mapping, keeping the field's spelling (quoted or not)."""
+    if _PLAIN_LIST.fullmatch(value):
+        ents = value[1:-1].split(", ")
+        new = [mapping.get(e, e) for e in ents]
+        return value if new == ents else "[" + ", ".join(new) + "]"
     parts = _list_parts(value)
     if parts is None:
         return value

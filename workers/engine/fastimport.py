@@ -17,6 +17,7 @@ empty tweet id), so that the reference path names the error. Records the ledger 
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress
 
 import numpy as np
 
@@ -226,21 +227,32 @@ class FastTweets:
                     rs_of[i] = (v,)
                 elif v not in s:
                     rs_of[i] = s + (v,)
-        hs_of: dict[int, set] = {}  # record -> distinct @handle tokens
-        for i, t in zip(at_rec, tokens):
-            if t is not None:
-                s = hs_of.get(i)
-                if s is None:
-                    hs_of[i] = {t}
-                else:
-                    s.add(t)
         if touched:
             for i in touched:
                 rs_of.pop(i, None)
-                hs_of.pop(i, None)
-        occ = Counter([(r, "ref") for rs in rs_of.values() for r in rs])
-        hcount = Counter([h for hs in hs_of.values() for h in hs])
-        both = Counter([(r, h) for i, hs in hs_of.items() for r in rs_of.get(i, ()) for h in hs])
+        # @handle tokens by record (marks are in record order), then counted per distinct pair of
+        # (ids referred to, handles): records of the same kind are many, the pairs few.
+        valid = np.fromiter(map(bool, tokens), np.bool_, len(tokens))
+        hrec = np.asarray(at_rec, np.int64)[valid]
+        htok = list(compress(tokens, valid.tolist()))
+        firsts = np.flatnonzero(np.diff(hrec, prepend=-1))
+        lasts = [*firsts[1:].tolist(), len(hrec)]
+        recs = hrec[firsts].tolist()
+        hsets = [frozenset(htok[a:z]) for a, z in zip(firsts.tolist(), lasts)]
+        if touched:
+            keep = [k for k, i in enumerate(recs) if i not in touched]
+            recs, hsets = [recs[k] for k in keep], [hsets[k] for k in keep]
+        occ = Counter()
+        for rs, k in Counter(rs_of.values()).items():
+            for r in rs:
+                occ[(r, "ref")] += k
+        hcount = Counter()
+        both = Counter()
+        for (rs, hs), k in Counter(zip([rs_of.get(i, ()) for i in recs], hsets)).items():
+            for h in hs:
+                hcount[h] += k
+                for r in rs:
+                    both[(r, h)] += k
         refsets = sorted(kv for kv in rs_of.items() if kv[1]) if job.inline_fb is not None else []
 
         named_extra = Counter()  # (author, screen name) of corrected records
