@@ -16,6 +16,7 @@ empty tweet id), so that the reference path names the error. Records the ledger 
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from itertools import compress
 
@@ -76,6 +77,17 @@ class FastTweets:
 
     def block(self, block: bytes) -> tuple[bytes, bytes, int] | None:
         """(unhashed bytes, hashed bytes, rows) of a block, or None (nothing done) for the reference path."""
+        # The block's many small objects go with it; a collection in the middle of one would walk every
+        # long-lived object of the import (the ledger's maps, the caches) for nothing.
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return self._block(block)
+        finally:
+            if was:
+                gc.enable()
+
+    def _block(self, block: bytes):
         f = csvio.canonical_fields(block, self.ncols)
         if f is None:
             return None
@@ -230,29 +242,39 @@ class FastTweets:
         if touched:
             for i in touched:
                 rs_of.pop(i, None)
-        # @handle tokens by record (marks are in record order), then counted per distinct pair of
-        # (ids referred to, handles): records of the same kind are many, the pairs few.
+        # The counts with ids and handles as integer codes: numpy counts, and each distinct key is named
+        # once. Ids first (rs_of holds each record's ids once).
+        ritems = [(i, rs) for i, rs in rs_of.items() if rs]
+        rrec = np.repeat(np.array([i for i, _ in ritems], np.int64), np.array([len(rs) for _, rs in ritems], np.int64))
+        rflat = [r for _, rs in ritems for r in rs]
+        rnames = list(dict.fromkeys(rflat))
+        rcode = np.array(list(map(dict(zip(rnames, range(len(rnames)))).__getitem__, rflat)), np.int64)
+        # @handle tokens (marks are in record order), each counted once per record.
         valid = np.fromiter(map(bool, tokens), np.bool_, len(tokens))
         hrec = np.asarray(at_rec, np.int64)[valid]
         htok = list(compress(tokens, valid.tolist()))
-        firsts = np.flatnonzero(np.diff(hrec, prepend=-1))
-        lasts = [*firsts[1:].tolist(), len(hrec)]
-        recs = hrec[firsts].tolist()
-        hsets = [frozenset(htok[a:z]) for a, z in zip(firsts.tolist(), lasts)]
-        if touched:
-            keep = [k for k, i in enumerate(recs) if i not in touched]
-            recs, hsets = [recs[k] for k in keep], [hsets[k] for k in keep]
-        occ = Counter()
-        for rs, k in Counter(rs_of.values()).items():
-            for r in rs:
-                occ[(r, "ref")] += k
-        hcount = Counter()
-        both = Counter()
-        for (rs, hs), k in Counter(zip([rs_of.get(i, ()) for i in recs], hsets)).items():
-            for h in hs:
-                hcount[h] += k
-                for r in rs:
-                    both[(r, h)] += k
+        hnames = list(dict.fromkeys(htok))
+        hcode = np.array(list(map(dict(zip(hnames, range(len(hnames)))).__getitem__, htok)), np.int64)
+        if touched and len(hrec):
+            keep = ~np.isin(hrec, np.fromiter(touched, np.int64, len(touched)))
+            hrec, hcode = hrec[keep], hcode[keep]
+        nh = max(len(hnames), 1)
+        pair = np.unique(hrec * nh + hcode)  # sorted by record
+        hrec, hcode = pair // nh, pair % nh
+        occ = Counter({(rnames[c], "ref"): k for c, k in _counts(rcode)})
+        hcount = Counter({hnames[c]: k for c, k in _counts(hcode)})
+        # Every (id, handle) pair of each record holding both.
+        order = np.argsort(rrec, kind="stable")
+        rrec, rcode = rrec[order], rcode[order]
+        ur, ra, cr = np.unique(rrec, return_index=True, return_counts=True)
+        uh, ha, ch = np.unique(hrec, return_index=True, return_counts=True)
+        _, i1, i2 = np.intersect1d(ur, uh, assume_unique=True, return_indices=True)
+        ra, cr, ha, ch = ra[i1], cr[i1], ha[i2], ch[i2]
+        per = cr * ch
+        j = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+        chp = np.repeat(ch, per)
+        key = rcode[np.repeat(ra, per) + j // chp] * nh + hcode[np.repeat(ha, per) + j % chp]
+        both = Counter({(rnames[c // nh], hnames[c % nh]): k for c, k in _counts(key, unique=True)})
         refsets = sorted(kv for kv in rs_of.items() if kv[1]) if job.inline_fb is not None else []
 
         named_extra = Counter()  # (author, screen name) of corrected records
@@ -424,6 +446,16 @@ def _splice_arrays(block: bytes, starts, stops, news: list) -> bytes:
     pieces[1::2] = [news[k] for k in order.tolist()]
     pieces[0::2] = [block[a:z] for a, z in zip([0, *e], [*s, len(block)])]
     return b"".join(pieces)
+
+
+def _counts(codes, unique: bool = False):
+    """(code, number of times) of each code present in an int64 array (np.unique for sparse codes)."""
+    if unique:
+        u, k = np.unique(codes, return_counts=True)
+        return zip(u.tolist(), k.tolist())
+    k = np.bincount(codes)
+    u = np.flatnonzero(k)
+    return zip(u.tolist(), k[u].tolist())
 
 
 def job_run_limit() -> int:
