@@ -187,7 +187,8 @@ class FastTweets:
             if any(lists[m][2] for m in set(m_vals)):
                 cand.update(i for i, m in zip(m_idx, m_vals) if lists[m][2])
             sn_keys = fix.sn_map.keys()
-            cand.update(i for i, t in zip(at_rec, tokens) if t is not None and (t in sn_keys or len(t) == 44))
+            if not sn_keys.isdisjoint(tokens) or 44 in set(map(len, filter(None, tokens))):
+                cand.update(i for i, t in zip(at_rec, tokens) if t is not None and (t in sn_keys or len(t) == 44))
             marked = set(at_rec)
             if fix.pseudo_map:
                 eq = np.flatnonzero(b == 0x3D)
@@ -377,19 +378,13 @@ class FastTweets:
             auth = uids
             named = zip(uids, sns)
         buf = job.buf
-        for key, k in Counter(auth).items():
-            buf.occ[(file, key, "authored")] += k
+        _add(buf.occ, [((file, key, "authored"), k) for key, k in Counter(auth).items()])
         named = Counter(named)
         named.update(named_extra)
-        for (key, sn), k in named.items():
-            if sn:
-                buf.names[(key, sn.lower())] += k
-        for (key, kind), k in occ.items():
-            buf.occ[(file, key, kind)] += k
-        for h, k in hcount.items():
-            buf.handles[(file, h)] += k
-        for (key, h), k in both.items():
-            buf.both[(file, key, h)] += k
+        _add(buf.names, [((key, sn.lower()), k) for (key, sn), k in named.items() if sn])
+        _add(buf.occ, [((file, key, kind), k) for (key, kind), k in occ.items()])
+        _add(buf.handles, [((file, h), k) for h, k in hcount.items()])
+        _add(buf.both, [((file, key, h), k) for (key, h), k in both.items()])
         buf.maybe_flush()
         if job.inline_fb is not None:
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
@@ -456,6 +451,13 @@ def _counts(codes, unique: bool = False):
     k = np.bincount(codes)
     u = np.flatnonzero(k)
     return zip(u.tolist(), k[u].tolist())
+
+
+def _add(counter: Counter, items: list) -> None:
+    """counter[key] += k for each (key, k), without Counter.__missing__ (a Python call) per new key."""
+    get = counter.get
+    for key, k in items:
+        counter[key] = get(key, 0) + k
 
 
 def job_run_limit() -> int:
