@@ -275,7 +275,10 @@ class FastTweets:
         j = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
         chp = np.repeat(ch, per)
         key = rcode[np.repeat(ra, per) + j // chp] * nh + hcode[np.repeat(ha, per) + j % chp]
-        both = Counter({(rnames[c // nh], hnames[c % nh]): k for c, k in _counts(key, unique=True)})
+        pairs, npairs = np.unique(key, return_counts=True)
+        both_keys = [((file, rnames[a], hnames[h]), k)
+                     for a, h, k in zip((pairs // nh).tolist(), (pairs % nh).tolist(), npairs.tolist())]
+        both = Counter()  # (id, handle) pairs of the records the ledger changes
         refsets = sorted(kv for kv in rs_of.items() if kv[1]) if job.inline_fb is not None else []
 
         named_extra = Counter()  # (author, screen name) of corrected records
@@ -384,6 +387,7 @@ class FastTweets:
         _add(buf.names, [((key, sn.lower()), k) for (key, sn), k in named.items() if sn])
         _add(buf.occ, [((file, key, kind), k) for (key, kind), k in occ.items()])
         _add(buf.handles, [((file, h), k) for h, k in hcount.items()])
+        _add(buf.both, both_keys)
         _add(buf.both, [((file, key, h), k) for (key, h), k in both.items()])
         buf.maybe_flush()
         if job.inline_fb is not None:

@@ -90,8 +90,9 @@ def handle_marks(buf: bytes, at) -> tuple[list[str], list]:
     runs = csvio.spans(buf, at + 1, ends, joined=True)[:-1].lower().decode("ascii").split("\0")
     tokens = [r or None for r in runs]
     # `@` + 43 base64 characters + '=' (a pseudonym): extract_handles reads all 44 instead.
-    w = b[np.minimum(at[:, None] + np.arange(1, 45), len(b) - 1)]
-    pseudo = b64[w[:, :43]].all(axis=1) & (w[:, 43] == 0x3D) & (at + 44 < len(b))
-    for k, t in zip(np.flatnonzero(pseudo).tolist(), csvio.spans(buf, at[pseudo] + 1, at[pseudo] + 45)):
-        tokens[k] = t.decode("ascii").lower()
+    eq = np.flatnonzero((at + 44 < len(b)) & (b[np.minimum(at + 44, len(b) - 1)] == 0x3D))
+    if len(eq):
+        eq = eq[b64[b[at[eq, None] + np.arange(1, 44)]].all(axis=1)]
+        for k, t in zip(eq.tolist(), csvio.spans(buf, at[eq] + 1, at[eq] + 45)):
+            tokens[k] = t.decode("ascii").lower()
     return runs, tokens
