@@ -101,7 +101,9 @@ def _master(tmp: Path, rng: random.Random, n: int, cols=TWEET_COLS, raw_lines=No
     rows = []
     for t in range(n):
         a = rng.choice(ACCOUNTS)
-        rows.append(tweet_row(str(10**17 + t if t % 7 else 1000 + t), a, rng.choice(TEXTS),
+        # 18-digit ids, short ones, and 19- and 20-digit ones (keyed by importer._tid_key's hash)
+        tid = 10**17 + t if t % 7 else 1000 + t if t % 3 else 10**18 + t if t % 2 else 10**19 + t
+        rows.append(tweet_row(str(tid), a, rng.choice(TEXTS),
                               in_reply_to_userid=rng.choice(["", "1", "2", "44", "999"]),
                               retweet_userid=rng.choice(["", "3", "55", "1"]),
                               user_mentions=rng.choice(MENTIONS)))
@@ -158,7 +160,8 @@ def test_blocks_out_of_the_canonical_form_fall_back(tmp_path):
     b'"6","1","x"\n',
     b'"7","1","x\xff","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
     b'"100000000000000001","1","x","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
-], ids=["unknown-author", "empty-tweetid", "short-record", "bad-utf8", "duplicate-tweetid"])
+    b'"1000000000000000021","1","x","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
+], ids=["unknown-author", "empty-tweetid", "short-record", "bad-utf8", "duplicate-tweetid", "duplicate-19-digit-tweetid"])
 def test_bad_records_give_the_same_error(tmp_path, bad):
     src = _master(tmp_path, random.Random(2), 40, raw_lines={20: bad}, terms=(b"\n",))
     res = _same(src, None, 500)
@@ -166,6 +169,7 @@ def test_bad_records_give_the_same_error(tmp_path, bad):
 
 
 TEXT_ST = st.lists(st.sampled_from(list("ab@_=\"',\r\n xé") + ["@below", "@AT", "@dec", "@x_3", "[1, 2]",
+                                                                 "abcdefghijklmnopqrstuvwxyz_0123456789",
                                                                  pseudonym(KEY, "44", 1)]),
                    max_size=12).map("".join)
 
