@@ -190,7 +190,7 @@ class FastTweets:
             if not sn_keys.isdisjoint(tokens) or 44 in set(map(len, filter(None, tokens))):
                 cand.update(i for i, t in zip(at_rec, tokens) if t is not None and (t in sn_keys or len(t) == 44))
             marked = set(at_rec)
-            if fix.pseudo_map:
+            if fix.pseudo_map and b"=" in block:
                 eq = np.flatnonzero(b == 0x3D)
                 if len(eq):
                     r = np.searchsorted(f.ends, eq, side="right")
