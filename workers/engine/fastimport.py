@@ -1,10 +1,12 @@
 """Import of a tweets block at the byte level: the records' fields are located, not parsed.
 
 A block whose records are all in the archive's canonical form (csvio.canonical_fields) is
-imported without parsing every field: numpy finds the field boundaries of all records at once, only
-the fields the rules read (ids, references, mentions, and the tweet texts holding an '@') become
-Python strings, and a record the public-variant rule changes gets the new values spliced in, every
-other byte copied. For canonical records that is byte for byte what encoding the parsed and changed
+imported without parsing every field, a column at a time: numpy finds the field boundaries of all
+records at once; only the id-like fields and the mention lists become Python strings, each
+distinct mention list is read once per file, and the @handles of all tweet texts are read from the
+bytes in one pass (handles.handle_marks); hashing.hash_changes decides once per distinct value and
+its changes are spliced in, every other byte copied; the account index is counted with numpy over
+integer codes of the ids and handles. For canonical records that is byte for byte what encoding the parsed and changed
 fields gives (csvio.encode_record), so the output equals the reference path's (importer
 _Job.slow_block), which tests/engine/test_fast_import.py checks on tricky and random input.
 
