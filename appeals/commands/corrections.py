@@ -154,10 +154,10 @@ def _running_redis(settings):
     """
     import redis
 
-    from workers import connection as conn
-
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url)
+    from workers import connection as conn
+
     socket_path = conn.embedded_socket(settings)
     return redis.Redis(unix_socket_path=str(socket_path)) if conn._answers(socket_path) else None
 
