@@ -133,6 +133,10 @@ def _through_worker(items: list[list[str]], reason: str, timeout: float | None) 
             if time.monotonic() >= deadline:
                 raise click.ClickException(f"No result after {limit:g} s; the batch goes on in the worker "
                                            f"(job {job.id}). {_FOLLOW}")
+    except redis.RedisError as exc:
+        # redis-py has retried already; the batch is the worker's and does not depend on this client.
+        raise click.ClickException(f"Lost Redis while waiting ({exc.__class__.__name__}); the batch goes on in "
+                                   f"the worker (job {job.id}). {_FOLLOW}") from None
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted; the batch goes on in the worker (job {job.id}). {_FOLLOW}", err=True)
         raise SystemExit(130) from None
