@@ -32,22 +32,31 @@ def env(settings_env):
 
 
 @pytest.fixture
-def worker(env, corpus):
-    """`appeals worker` in a subprocess, returned once it listens on the corrections queue."""
+def worker(env, corpus, tmp_path):
+    """`appeals worker` in a subprocess (its log in tmp_path), returned once it listens on the corrections queue."""
+    log = open(tmp_path / "worker.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", "from appeals.cli import main; main()", "worker"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
     connection = redis.Redis.from_url(env["APPEALS_REDIS_URL"])
     queue = Queue(queues.CORRECTIONS_QUEUE, connection=connection)
     deadline = time.monotonic() + 60
     while not any(queues.worker_alive(connection, w.name) for w in Worker.all(queue=queue)):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"the worker did not start: {proc.communicate()[0][-3000:]}")
+            pytest.fail(f"the worker did not start: {(tmp_path / 'worker.log').read_text()[-3000:]}")
         time.sleep(0.1)
     yield proc
+    _stop(proc)
+    log.close()
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Stop a worker as an operator would (SIGTERM), and for good if it has not gone within a minute."""
+    if proc is None or proc.poll() is not None:
+        return
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -133,8 +142,7 @@ def test_interrupted_or_timed_out_waiting_leaves_the_batch_to_the_worker(env, co
     finishes it once the lock it waits for is free, and `corrections list --runs` shows it done."""
     uid = users_of(corpus[0])[0]["userid"]
     slow = dict(env, APPEALS_LOCK_WAIT_SECONDS="60")
-    worker.send_signal(signal.SIGTERM)  # a worker that waits long enough for the lock
-    worker.wait(timeout=30)
+    _stop(worker)  # replaced by a worker that waits long enough for the lock
     proc = subprocess.Popen([sys.executable, "-c", "from appeals.cli import main; main()", "worker"], env=slow,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     connection = redis.Redis.from_url(settings.redis_url)
@@ -173,12 +181,7 @@ def test_interrupted_or_timed_out_waiting_leaves_the_batch_to_the_worker(env, co
         results = sorted(v["outcome"]["run"] is None for v in values)
         assert results == [False, True]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
     db.session.remove()
     assert db.session.scalar(select(CorrectionRun).where(CorrectionRun.status != "done")) is None
 
@@ -205,8 +208,7 @@ def test_a_worker_killed_mid_batch_is_reported_and_the_batch_is_run_again(env, c
     which publishes once."""
     uid = users_of(corpus[0])[0]["userid"]
     slow = dict(env, APPEALS_LOCK_WAIT_SECONDS="60")
-    worker.send_signal(signal.SIGTERM)
-    worker.wait(timeout=30)
+    _stop(worker)
     connection = redis.Redis.from_url(settings.redis_url)
     queue = Queue(queues.CORRECTIONS_QUEUE, connection=connection)
     cmd = [sys.executable, "-c", "from appeals.cli import main; main()"]
@@ -235,12 +237,6 @@ def test_a_worker_killed_mid_batch_is_reported_and_the_batch_is_run_again(env, c
         outcome = job.return_value()["outcome"]
         assert outcome["recorded"] == [uid] and outcome["releases"] == {corpus[0].name: 2}
     finally:
-        for proc in (doomed, successor):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        _stop(doomed)
+        _stop(successor)
     assert runtime.engine().get_dataset(corpus[0].name).current_version == 2
