@@ -36,7 +36,7 @@ def apply(remove: tuple[str, ...], rehash: tuple[str, ...], reason: str, as_json
           timeout: float | None) -> None:
     """Remove or re-hash accounts in every dataset now, under the dataset lock, and publish.
 
-    When a worker (`appeals worker` or `appeals serve`) is running on this installation's Redis, the batch
+    When a worker (`appeals worker`, or the one `appeals demo` runs) is running on this installation's Redis, the batch
     is handed to it and this command waits for the result; otherwise, or with --in-process, it is applied
     here. Both run the same code and print the same thing.
     """
