@@ -36,9 +36,9 @@ def apply(remove: tuple[str, ...], rehash: tuple[str, ...], reason: str, as_json
           timeout: float | None) -> None:
     """Remove or re-hash accounts in every dataset now, under the dataset lock, and publish.
 
-    When a worker (`appeals worker`, or the one `appeals demo` runs) is running on this installation's Redis, the batch
-    is handed to it and this command waits for the result; otherwise, or with --in-process, it is applied
-    here. Both run the same code and print the same thing.
+    When a worker (`appeals worker`, or the one `appeals demo` runs) is running on this installation's
+    Redis, the batch is handed to it and this command waits for the result; otherwise, or with
+    --in-process, it is applied here. Both run the same code and print the same thing.
     """
     remove_ids = [uid.strip() for uid in remove]
     rehash_ids = [uid.strip() for uid in rehash]
