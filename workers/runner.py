@@ -99,6 +99,27 @@ def _keep_job_alive(worker: SimpleWorker, job, execution, stop: threading.Event,
             log.warning("job heartbeat failed: %s", exc)
 
 
+def _short_heartbeat(job) -> bool:
+    # An operator's batch (`appeals corrections apply` handed to this worker) is kept alive like a file
+    # job, so that if this worker dies RQ's abandoned-job cleanup retries it soon, not after its timeout.
+    return job.origin == queues.FILES_QUEUE or job.func_name == jobs.OPERATOR_JOB
+
+
+def warm_up() -> None:
+    """Load now what a correction loads on first use (the scanning stack, the ORM's mappers, the engine and
+    its index, the downloaders' notices), so the first batch a running worker is handed (an operator
+    waiting at the command line) costs what every later one does."""
+    import hyperscan  # noqa: F401 - the engine imports these where it scans, so that commands start without
+    import numpy  # noqa: F401 - them; a worker has time to load them before anyone waits
+    from sqlalchemy.orm import configure_mappers
+
+    from appeals import models, runtime  # noqa: F401 - the mapped classes, for configure_mappers
+    from appeals.services import download_notices  # noqa: F401
+
+    configure_mappers()
+    runtime.engine()
+
+
 class ResilientWorker(SimpleWorker):
     """RQ's SimpleWorker that waits out Redis outages instead of quitting ("unhandled exception"),
     and keeps a short heartbeat on file and commit jobs while they run (issue 17).
@@ -108,14 +129,15 @@ class ResilientWorker(SimpleWorker):
     """
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
-        """A short TTL for `files` jobs (a thread refreshes it); RQ's default (timeout + 60 s) for the rest."""
-        if job.origin == queues.FILES_QUEUE:
+        """A short TTL for `files` jobs and operators' batches (a thread refreshes it); RQ's default
+        (timeout + 60 s) for the rest."""
+        if _short_heartbeat(job):
             return queues.file_heartbeat_ttl(jobs.ensure_bootstrapped())
         return super().get_heartbeat_ttl(job, working_time)
 
     def execute_job(self, job, queue) -> None:
-        """Run the job here; a `files` job with its heartbeat kept by a thread."""
-        if job.origin != queues.FILES_QUEUE:
+        """Run the job here; a `files` job or an operator's batch with its heartbeat kept by a thread."""
+        if not _short_heartbeat(job):
             return SimpleWorker.execute_job(self, job, queue)
         from rq.worker import WorkerStatus
 
@@ -184,6 +206,10 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     settings = jobs.ensure_bootstrapped()
     install_fork_guard()
     _stop_cleanly_until_rq_takes_over()
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - only a head start; the first job loads what it needs anyway
+        log.exception("warming up failed")
     connection = queues.connect()
     name = name or f"appeals-{socket.gethostname()}-{os.getpid()}"
     stop = threading.Event()
