@@ -74,8 +74,10 @@ class FastTweets:
         self.slow = False  # some block went to the reference path
         self.lists: dict[str, tuple] = {}  # mention list value -> read_list(value)
         self.penc: dict[str, bytes] = {}  # pseudonym -> its encoded field
-        # lowercased screen name of a hashed account -> the pseudonym that replaces its @handle
-        self.handle_bytes = {h: p.encode() for h, p in job.handle_of.items()}
+        # hashing.hash_changes decides each distinct reference and @handle once per file; these keep the
+        # answers: (field name, id) -> encoded field or None, lowercased handle -> new handle bytes or None.
+        self.ref_new: dict[tuple[str, str], bytes | None] = {}
+        self.handle_new: dict[str, bytes | None] = {}
 
     def block(self, block: bytes) -> tuple[bytes, bytes, int] | None:
         """(unhashed bytes, hashed bytes, rows) of a block, or None (nothing done) for the reference path."""
@@ -209,14 +211,15 @@ class FastTweets:
         # The public variant beyond the author (hashing.hash_changes, applied per distinct value):
         # (start, end, new bytes) edits of the hashed block, in three parallel lists.
         es, ee, ev = [], [], []
-        penc = self.penc
-        for c, idx, vals in zip(self.refs, ref_idx, ref_vals):
+        for name, c, idx, vals in zip(REFERENCE_FIELDS, self.refs, ref_idx, ref_vals):
             oc, cc = Ol[c], Cl[c]
-            for i, p in zip(idx, map(po.get, vals)):
-                if p is not None and i not in touched:
+            known = self.ref_new
+            for i, v in zip(idx, vals):
+                new = known[(name, v)] if (name, v) in known else self.read_ref(name, v)
+                if new is not None and i not in touched:
                     es.append(oc[i])
                     ee.append(cc[i] + 1)
-                    ev.append(penc.get(p) or penc.setdefault(p, _enc(p)))
+                    ev.append(new)
         oc, cc = Ol[self.ment], Cl[self.ment]
         for i, m in zip(m_idx, m_vals):
             new = lists[m][1]
@@ -224,9 +227,9 @@ class FastTweets:
                 es.append(oc[i])
                 ee.append(cc[i] + 1)
                 ev.append(new)
-        hb = self.handle_bytes
+        hb = self.handle_new
         for a, i, h in zip(at, at_rec, runs):
-            new = hb.get(h)
+            new = hb[h] if h in hb else self.read_handle(h)
             if new is not None and i not in touched:
                 # '@handle' -> '@' + pseudonym inside the text: neither holds a quote, nothing to escape
                 es.append(a + 1)
@@ -399,6 +402,21 @@ class FastTweets:
         starts = np.concatenate([np.array(es, np.int64), id_s])
         stops = np.concatenate([np.array(ee, np.int64), id_e])
         return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
+
+    def read_ref(self, name: str, v: str) -> bytes | None:
+        """The public variant's value of reference field `name` holding `v` (encoded), or None if unchanged:
+        hashing.hash_changes of that reference alone, kept in self.ref_new."""
+        refs = tuple(v if n == name else None for n in REFERENCE_FIELDS)
+        new = dict(hash_changes(None, refs, None, None, self.job.pseudo_of)).get(name)
+        self.ref_new[(name, v)] = out = None if new is None else self.penc.get(new) or self.penc.setdefault(new, _enc(new))
+        return out
+
+    def read_handle(self, h: str) -> bytes | None:
+        """What replaces the lowercased handle `h` after an '@' in the public variant, or None: hashing.hash_changes
+        of the text '@h' alone, kept in self.handle_new."""
+        new = dict(hash_changes(None, (), None, "@" + h, self.job.pseudo_of, self.job.handle_of)).get(TEXT_FIELD) if h else None
+        self.handle_new[h] = out = None if new is None else new[1:].encode()
+        return out
 
     def read_list(self, m: str) -> tuple:
         """(distinct entries, new encoded value in the public variant or None, whether the ledger decides an
