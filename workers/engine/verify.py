@@ -31,20 +31,29 @@ MUTABLE_FIELDS = set(IDENTITY_FIELDS) | set(PROFILE_FIELDS) | set(REFERENCE_FIEL
 ID_FIELDS = ("userid",) + REFERENCE_FIELDS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Forbidden:
     """What must appear nowhere after a correction: raw ids and earlier pseudonyms (as values or
-    list entries), earlier pseudonyms anywhere, screen names as a value or as a whole @handle."""
+    list entries), earlier pseudonyms anywhere, screen names as a value or as a whole @handle.
+
+    Compared and hashed by identity (the caches below key on the object: comparing thousands of ids
+    per lookup cost more than what they cache). An import's unhashed variant passes a growing set as
+    `pseudonyms` (importer._Job.old_pseudonyms), so nothing derived from it is cached."""
 
     ids: frozenset
     pseudonyms: frozenset
     screen_names: frozenset
     removed_ids: frozenset  # authors whose rows must be gone
 
-    @functools.cached_property
+    @property
     def odd_pseudonyms(self) -> tuple:
         """The pseudonyms not of hashing.pseudonym's shape (none, in practice): holds_pseudonym's `odd`."""
-        return tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43)
+        n = len(self.pseudonyms)
+        cached = self.__dict__.get("_odd")
+        if cached is None or cached[0] != n:  # `pseudonyms` only grows: its size says whether it changed
+            cached = (n, tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43))
+            self.__dict__["_odd"] = cached
+        return cached[1]
 
     @property
     def cs_needles(self) -> list[bytes]:
@@ -508,29 +517,80 @@ class _ImportCheck:
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
 
 
-def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
-    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the 44 bytes up to
-    every '=' are gathered with one numpy index and looked up in one set operation."""
+def _pseudonym_ends(block: bytes, pseudos) -> list[int]:
+    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the first 8 of the
+    44 bytes up to every '=' are gathered with one numpy index as one uint64 each and looked up in the
+    pseudonyms' first 8 bytes (np.isin); only the few windows passing are compared whole."""
     import numpy as np
 
+    if not pseudos or b"=" not in block:
+        return []
     b = np.frombuffer(block, np.uint8)
     eq = np.flatnonzero(b == 0x3D)
     eq = eq[eq >= 43]
     if not len(eq):
         return []
-    w = b[(eq[:, None] - 43 + np.arange(44)).ravel()].tobytes()
-    windows = [w[i:i + 44] for i in range(0, len(w), 44)]
-    if pseudos.isdisjoint(windows):
-        return []
-    return [int(k) for k, x in zip(eq, windows) if x in pseudos]
+    heads = np.ascontiguousarray(b[(eq - 43)[:, None] + np.arange(8)]).view("<u8").ravel()
+    cand = eq[np.isin(heads, _heads(pseudos))]
+    return [k for k in cand.tolist() if block[k - 43:k + 1] in pseudos]
+
+
+def _heads(pseudos) -> "np.ndarray":
+    """The first 8 bytes of each 44-byte pseudonym (bytes) as uint64s, cached per set and size."""
+    import numpy as np
+
+    key = (id(pseudos), len(pseudos))
+    got = _HEADS.get(key)
+    if got is None or got[0] is not pseudos:
+        arr = np.frombuffer(b"".join(p[:8] for p in pseudos if len(p) == 44), "<u8")
+        got = _HEADS[key] = (pseudos, arr)
+        while len(_HEADS) > 8:
+            _HEADS.pop(next(iter(_HEADS)))
+    return got[1]
+
+
+_HEADS: dict = {}
 
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet, ids and removed ids) of fb, once
-    per import (fb is compared by identity on a hit)."""
-    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()),
-            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids)
+    """(ASCII screen names as bytes, _HandleSet, ids and removed ids, whether every id and name is a run
+    of _ID_RUN) of fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are
+    not among these)."""
+    names = frozenset(n.lower().encode() for n in fb.screen_names if n.isascii())
+    ids = fb.ids | fb.removed_ids
+    ids_b = frozenset(x.encode() for x in ids)
+    runs = all(_ID_RUN.fullmatch(x) for x in ids_b) and all(
+        _NAME_RUN.fullmatch(n.encode("utf-8")) for n in fb.screen_names)
+    return names, _HandleSet(fb.screen_names), ids, ids_b, runs
+
+
+_NAME_RUN = re.compile(rb"[A-Za-z0-9_]+")
+
+
+def _live_pseudonyms(fb: Forbidden) -> frozenset:
+    """fb's earlier pseudonyms as bytes (rebuilt when the growing set of an import has grown)."""
+    n = len(fb.pseudonyms)
+    cached = fb.__dict__.get("_pseudos_b")
+    if cached is None or cached[0] != n:
+        cached = (n, frozenset(p.encode() for p in fb.pseudonyms))
+        fb.__dict__["_pseudos_b"] = cached
+    return cached[1]
+
+
+def _rewritten_may_hold(raw: bytes, fb: Forbidden, names: frozenset, ids_b: frozenset, pseudos: frozenset) -> bool:
+    """Whether records the import wrote anew (joined in `raw`) may hold a trace of fb: a superset test in
+    a few C-level passes. An id as a value or list entry, or a screen name as a value, is a whole
+    _ID_RUN token (every id and name being one: _block_sets' `runs`); a handle is an @-token; an
+    earlier pseudonym is 44 bytes before a '='."""
+    if not ids_b.isdisjoint(_ID_RUN.findall(raw)):
+        return True
+    if names and (not names.isdisjoint(t.lower() for t in set(_ID_RUN.findall(raw)))
+                  or not names.isdisjoint(h.lower() for h in set(_HANDLE_B.findall(raw)))):
+        return True
+    if pseudos and _pseudonym_ends(raw, pseudos):
+        return True
+    return any(p.encode() in raw for p in fb.odd_pseudonyms)
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
@@ -541,11 +601,13 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
     up to a '=' of the block are looked up in sets; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
-    new record)): each new one is parsed and checked whole."""
+    new record)): their bytes, joined, are searched for every form a trace can take
+    (_rewritten_may_hold), and only when something is found are they parsed and checked whole."""
     import numpy as np
 
     flagged = set()
-    names, pseudos, handle_re, ids = _block_sets(fb)
+    names, handle_re, ids, ids_b, runs = _block_sets(fb)
+    pseudos = _live_pseudonyms(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
     if fb.screen_names:
@@ -559,20 +621,21 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
         for m in _HANDLE_B.finditer(block):
             if m.group(1).lower() in names:
                 flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
-    if fb.pseudonyms:
-        for k in _pseudonym_ends(block, pseudos):
-            flagged.add(int(np.searchsorted(ends, k, side="right")))
-        for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
-            at = block.find(p.encode())
-            while at >= 0:
-                flagged.add(int(np.searchsorted(ends, at, side="right")))
-                at = block.find(p.encode(), at + 1)
+    for k in _pseudonym_ends(block, pseudos):
+        flagged.add(int(np.searchsorted(ends, k, side="right")))
+    for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
+        at = block.find(p.encode())
+        while at >= 0:
+            flagged.add(int(np.searchsorted(ends, at, side="right")))
+            at = block.find(p.encode(), at + 1)
     flagged -= replaced
     uid_i = cols.get("userid")
     problems = []
     starts = [0] + [int(e) for e in ends[:-1]]
     records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
-    records += rewritten
+    if rewritten and (not runs or _rewritten_may_hold(b"\n".join(r for _, r in rewritten), fb, names, ids_b,
+                                                        pseudos)):
+        records += rewritten
     for at, raw in records:
         fields = csvio.parse_record(raw)
         found = traces(fields, cols, fb, handle_re)
