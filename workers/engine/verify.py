@@ -389,6 +389,8 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
     removed account. Media: no member name holds a forbidden id as its account.
     """
     problems: list[str] = []
+    if not (fb.ids or fb.pseudonyms or fb.screen_names or fb.removed_ids):
+        return problems  # nothing is forbidden (the unhashed variant of an import without a ledger)
     if kind == "media":
         with zipfile.ZipFile(path) as z:
             for name in z.namelist():
@@ -435,21 +437,51 @@ def _fb_sets(fb: Forbidden):
     # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
     names_b = frozenset(n.encode() for n in handle_re.names if n.isascii())
     all_ids_b = ids_b | frozenset(x.encode() for x in fb.removed_ids)
-    runs_ok = all(_ID_RUN.fullmatch(x) for x in ids_b)
+    # Every id a run of id characters (a list entry is then a whole run): one regex over them all.
+    runs_ok = b"" not in ids_b and _ID_RUN.fullmatch(b"".join(ids_b) or b"0") is not None
     pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
     odd = any(len(x) != 44 or x.find(b"=") != 43 for x in pseudos_b)
-    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd
+    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd, _value_keys(ids_b), _value_keys(all_ids_b)
 
+
+_KEY_MUL = 0x9E3779B97F4A7C15  # odd: spreads a value's length over the key's bits
+
+
+def _value_keys(values) -> "np.ndarray":
+    """Sorted uint64 keys of byte strings: their first 8 bytes (zero-padded) plus length times _KEY_MUL,
+    as _column_keys computes them for a column's values. Equal values have equal keys."""
+    import numpy as np
+
+    vals = list(values)
+    if not vals:
+        return np.zeros(0, np.uint64)
+    heads = np.frombuffer(b"".join(v[:8].ljust(8, b"\0") for v in vals), "<u8")
+    lens = np.array([len(v) for v in vals], np.uint64)
+    return np.unique(heads + lens * np.uint64(_KEY_MUL))
+
+
+def _column_keys(b, opens, closes) -> "np.ndarray":
+    """_value_keys of the values between each (open, close) quote pair of a canonical block (`b`: its
+    bytes as uint8), computed for all records with one numpy gather."""
+    import numpy as np
+
+    start = opens + 1
+    lens = closes - start
+    idx = np.minimum(start[:, None] + np.arange(8), len(b) - 1)
+    heads = np.where(np.arange(8) < lens[:, None], b[idx], 0).astype(np.uint8)
+    return np.ascontiguousarray(heads).view("<u8").ravel() + lens.astype(np.uint64) * np.uint64(_KEY_MUL)
 
 
 class _ImportCheck:
     """The records of a written file that may hold a trace of `fb`, found with set lookups per block.
 
-    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values,
-    the screen names, every run of id characters in the mention lists (an id listed as an entry is
-    one), every @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only
-    records something is found in are parsed (and `traces` decides). Any other block is parsed
-    with the csv module and every record goes to `traces`.
+    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values
+    (all records at once: a numpy key of each value's length and first 8 bytes is looked up in the
+    forbidden ids' keys with np.isin, and only the values passing are compared whole), the screen
+    names, every run of id characters in the mention lists (an id listed as an entry is one), every
+    @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only records
+    something is found in are parsed (and `traces` decides). Any other block is parsed with the csv
+    module and every record goes to `traces`.
     """
 
     def __init__(self, fb: Forbidden, names: list[str]):
@@ -458,7 +490,7 @@ class _ImportCheck:
         self.cols = {n: i for i, n in enumerate(names)}
         self.uid_i = self.cols.get("userid")
         (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.pseudos_b,
-         self.odd_pseudos) = _fb_sets(fb)
+         self.odd_pseudos, self.id_keys, self.all_id_keys) = _fb_sets(fb)
 
     def block(self, block: bytes):
         """(offset in block, fields) of each record to look at."""
@@ -478,25 +510,37 @@ class _ImportCheck:
             return
         O, C = f.opens, f.closes
         flagged = set()
+        b = np.frombuffer(block, np.uint8)
 
-        def values(c):
-            vals = csvio.spans(block, O[:, c] + 1, C[:, c])
+        def values(c, rows=None):
+            o, e = (O[:, c], C[:, c]) if rows is None else (O[rows, c], C[rows, c])
+            vals = csvio.spans(block, o + 1, e)
             if f.inner_quotes(c).any():
                 vals = [v.replace(b'""', b'"') for v in vals]
             return vals
 
-        ids_b = self.all_ids_b
         for name in ID_FIELDS:
             c = self.cols.get(name)
-            if c is not None:
-                vals = values(c)
-                if not ids_b.isdisjoint(vals):
-                    flagged.update(i for i, v in enumerate(vals) if v in ids_b)
+            # The author may be neither a forbidden id nor a removed account's; a reference may be a
+            # removed account's new pseudonym (correct.py maps references to removed accounts so).
+            ids_b, keys = (self.all_ids_b, self.all_id_keys) if name == "userid" else (self.ids_b, self.id_keys)
+            if c is None or not ids_b:
+                continue
+            got = _column_keys(b, O[:, c], C[:, c])
+            at = np.minimum(np.searchsorted(keys, got), len(keys) - 1)
+            hit = keys[at] == got
+            inner = f.inner_quotes(c)
+            if inner.any():  # a value with a doubled quote inside is not spelt as its bytes: looked at
+                hit |= inner
+            rows = np.flatnonzero(hit)
+            if len(rows):
+                vals = values(c, rows)
+                flagged.update(int(r) for r, v in zip(rows, vals) if v in ids_b)
         c = self.cols.get(MENTIONS_FIELD)
         if c is not None and self.ids_b:
-            vals = values(c)
-            if not self.ids_b.isdisjoint(_ID_RUN.findall(b"\0".join(vals))):
-                for i, v in enumerate(vals):
+            joined = csvio.spans(block, O[:, c] + 1, C[:, c], joined=True)
+            if not self.ids_b.isdisjoint(_ID_RUN.findall(joined)):
+                for i, v in enumerate(values(c)):
                     if not self.ids_b.isdisjoint(_ID_RUN.findall(v)):
                         flagged.add(i)
         c = self.cols.get("user_screen_name")
@@ -560,8 +604,10 @@ def _block_sets(fb: Forbidden):
     names = frozenset(n.lower().encode() for n in fb.screen_names if n.isascii())
     ids = fb.ids | fb.removed_ids
     ids_b = frozenset(x.encode() for x in ids)
-    runs = all(_ID_RUN.fullmatch(x) for x in ids_b) and all(
-        _NAME_RUN.fullmatch(n.encode("utf-8")) for n in fb.screen_names)
+    # One regex over them all joined: ids runs of id characters, names of handle characters.
+    runs = (b"" not in ids_b and _ID_RUN.fullmatch(b"".join(ids_b) or b"0") is not None
+            and "" not in fb.screen_names and _NAME_RUN.fullmatch("".join(fb.screen_names).encode("utf-8") or b"0")
+            is not None)
     return names, _HandleSet(fb.screen_names), ids, ids_b, runs
 
 
