@@ -107,7 +107,10 @@ class _Job:
         self.hashed_names: dict[str, set] = {}  # raw id of a hashed account -> its screen names (verification)
         self.keep = keep  # ids already pseudonyms (a re-derived release): never hashed again
         self.decisions = decisions or {}  # user id -> (remedy, epoch, screen names): the standing ledger
-        self.decided_names: dict[str, set] = {u: set(d[2]) for u, d in self.decisions.items()}
+        # ledger_map's sets, owned by this job: the users file adds to them.
+        self.decided_names: dict[str, set] = {u: d[2] for u, d in self.decisions.items()}
+        self.decided_ids = frozenset(self.decisions)
+        self.all_decided_names: set[str] = set().union(*self.decided_names.values()) if self.decisions else set()
         self.fix: Corrector | None = None
         self._pseudonyms: dict[tuple[str, int], str] = {}
         # The ledger costs per decision only where the dataset holds the account: a decision's pseudonyms
@@ -336,6 +339,7 @@ class _Job:
                 if sn and sn.lower() not in self.decided_names[uid]:
                     # The screen names the users file gives decided accounts count for @handles in the tweets.
                     self.decided_names[uid].add(sn.lower())
+                    self.all_decided_names.add(sn.lower())
                     dict.__setitem__(self.fix.sn_map, sn.lower(), uid)
             elif is_hashed(fc) and uid not in self.keep:
                 # Known before hash_row runs on this very row, so the users file is hashed too.
@@ -488,16 +492,15 @@ def _forbidden(job: "_Job", hashed: bool) -> Forbidden:
 
 
 def _forbidden_now(job: "_Job", hashed: bool) -> Forbidden:
-    names = {n for sns in job.decided_names.values() for n in sns}
-    ids = set(job.decisions) | job.old_pseudonyms
+    names = job.all_decided_names
+    ids = job.decided_ids | job.old_pseudonyms
     if hashed:
-        ids |= set(job.pseudo_of)
-        for sns in job.hashed_names.values():
-            names |= sns
+        ids = ids.union(job.pseudo_of)
+        names = names.union(*job.hashed_names.values())
     # The unhashed variant's Forbidden is built after the users file and checked block by block while
     # the tweets are written: its earlier pseudonyms are the live set, which grows as decisions are found.
     pseudos = frozenset(job.old_pseudonyms) if hashed else job.old_pseudonyms
-    return Forbidden(frozenset(ids), pseudos, frozenset(n for n in names if n), frozenset(job.removed_ids))
+    return Forbidden(frozenset(ids), pseudos, frozenset(names) - {""}, frozenset(job.removed_ids))
 
 
 def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id: str, epochs, progress: bool = False,
