@@ -431,7 +431,7 @@ _HANDLE_B = re.compile(rb"@([A-Za-z0-9_]+)")
 @functools.lru_cache(maxsize=4)
 def _fb_sets(fb: Forbidden):
     """What _ImportCheck looks up, built once per Forbidden (every file of a variant shares it; a cache
-    hit compares fb by identity)."""
+    hit compares fb by identity). Not the pseudonyms: an import's unhashed variant's set grows."""
     handle_re = _HandleSet(fb.screen_names)
     ids_b = frozenset(x.encode() for x in fb.ids)
     # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
@@ -439,9 +439,7 @@ def _fb_sets(fb: Forbidden):
     all_ids_b = ids_b | frozenset(x.encode() for x in fb.removed_ids)
     # Every id a run of id characters (a list entry is then a whole run): one regex over them all.
     runs_ok = b"" not in ids_b and _ID_RUN.fullmatch(b"".join(ids_b) or b"0") is not None
-    pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
-    odd = any(len(x) != 44 or x.find(b"=") != 43 for x in pseudos_b)
-    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd, _value_keys(ids_b), _value_keys(all_ids_b)
+    return handle_re, ids_b, names_b, all_ids_b, runs_ok, _value_keys(ids_b), _value_keys(all_ids_b)
 
 
 _KEY_MUL = 0x9E3779B97F4A7C15  # odd: spreads a value's length over the key's bits
@@ -489,8 +487,8 @@ class _ImportCheck:
         self.ncols = len(names)
         self.cols = {n: i for i, n in enumerate(names)}
         self.uid_i = self.cols.get("userid")
-        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.pseudos_b,
-         self.odd_pseudos, self.id_keys, self.all_id_keys) = _fb_sets(fb)
+        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.id_keys,
+         self.all_id_keys) = _fb_sets(fb)
 
     def block(self, block: bytes):
         """(offset in block, fields) of each record to look at."""
@@ -499,8 +497,9 @@ class _ImportCheck:
         fb = self.fb
         if not (fb.ids or fb.removed_ids or fb.screen_names or fb.pseudonyms):
             return
+        pseudos_b = _live_pseudonyms(fb)  # an import's unhashed variant's set grows while it is written
         f = csvio.canonical_fields(block, self.ncols)
-        if f is None or (fb.pseudonyms and self.odd_pseudos) or (fb.ids and not self.runs_ok):
+        if f is None or fb.odd_pseudonyms or (fb.ids and not self.runs_ok):
             records = csvio.split_records(block)
             _, parsed = csvio.parse_block(block, 0, self.ncols)
             at = 0
@@ -553,8 +552,8 @@ class _ImportCheck:
             for m in _HANDLE_B.finditer(block):
                 if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
-        if fb.pseudonyms:
-            for k in _pseudonym_ends(block, self.pseudos_b):
+        if pseudos_b:
+            for k in _pseudonym_ends(block, pseudos_b):
                 flagged.add(int(np.searchsorted(ends, k, side="right")))
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
@@ -598,20 +597,10 @@ _HEADS: dict = {}
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, _HandleSet, ids and removed ids, whether every id and name is a run
-    of _ID_RUN) of fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are
-    not among these)."""
-    names = frozenset(n.lower().encode() for n in fb.screen_names if n.isascii())
-    ids = fb.ids | fb.removed_ids
-    ids_b = frozenset(x.encode() for x in ids)
-    # One regex over them all joined: ids runs of id characters, names of handle characters.
-    runs = (b"" not in ids_b and _ID_RUN.fullmatch(b"".join(ids_b) or b"0") is not None
-            and "" not in fb.screen_names and _NAME_RUN.fullmatch("".join(fb.screen_names).encode("utf-8") or b"0")
-            is not None)
-    return names, _HandleSet(fb.screen_names), ids, ids_b, runs
-
-
-_NAME_RUN = re.compile(rb"[A-Za-z0-9_]+")
+    """(ASCII screen names as bytes, _HandleSet, ids and removed ids) of fb, once per import (fb is
+    compared by identity; its pseudonyms may grow, so they are not among these)."""
+    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()), _HandleSet(fb.screen_names),
+            fb.ids | fb.removed_ids)
 
 
 def _live_pseudonyms(fb: Forbidden) -> frozenset:
@@ -624,21 +613,6 @@ def _live_pseudonyms(fb: Forbidden) -> frozenset:
     return cached[1]
 
 
-def _rewritten_may_hold(raw: bytes, fb: Forbidden, names: frozenset, ids_b: frozenset, pseudos: frozenset) -> bool:
-    """Whether records the import wrote anew (joined in `raw`) may hold a trace of fb: a superset test in
-    a few C-level passes. An id as a value or list entry, or a screen name as a value, is a whole
-    _ID_RUN token (every id and name being one: _block_sets' `runs`); a handle is an @-token; an
-    earlier pseudonym is 44 bytes before a '='."""
-    if not ids_b.isdisjoint(_ID_RUN.findall(raw)):
-        return True
-    if names and (not names.isdisjoint(t.lower() for t in set(_ID_RUN.findall(raw)))
-                  or not names.isdisjoint(h.lower() for h in set(_HANDLE_B.findall(raw)))):
-        return True
-    if pseudos and _pseudonym_ends(raw, pseudos):
-        return True
-    return any(p.encode() in raw for p in fb.odd_pseudonyms)
-
-
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
                         refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
@@ -647,12 +621,12 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
     up to a '=' of the block are looked up in sets; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
-    new record)): their bytes, joined, are searched for every form a trace can take
-    (_rewritten_may_hold), and only when something is found are they parsed and checked whole."""
+    new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
+    and only when something is found are they parsed and checked whole."""
     import numpy as np
 
     flagged = set()
-    names, handle_re, ids, ids_b, runs = _block_sets(fb)
+    names, handle_re, ids = _block_sets(fb)
     pseudos = _live_pseudonyms(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
@@ -679,9 +653,15 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     problems = []
     starts = [0] + [int(e) for e in ends[:-1]]
     records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
-    if rewritten and (not runs or _rewritten_may_hold(b"\n".join(r for _, r in rewritten), fb, names, ids_b,
-                                                        pseudos)):
-        records += rewritten
+    if rewritten:
+        # The records written anew, joined, are checked as a written file's block is (_ImportCheck: a
+        # column-wise pass over all of them); only when something is found are they parsed one by one.
+        joined = b"".join(r if r.endswith(b"\n") else r + b"\n" for _, r in rewritten)
+        header = [""] * len(cols)
+        for name, i in cols.items():
+            header[i] = name
+        if next(iter(_import_check(fb, tuple(header)).block(joined)), None) is not None:
+            records += rewritten
     for at, raw in records:
         fields = csvio.parse_record(raw)
         found = traces(fields, cols, fb, handle_re)
