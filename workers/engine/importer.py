@@ -163,6 +163,7 @@ class _Job:
     def resolve(self, uid: str) -> str:
         """The decided account's pseudonym at its decision's epoch; the first call marks it held and
         records its earlier pseudonyms (what the proof must find nowhere) and, when removed, its ids."""
+        uid = str(uid)
         remedy, epoch, _ = self.decisions[uid]
         if uid not in self.held:
             self.held.add(uid)
@@ -184,8 +185,8 @@ class _Job:
             for k in range(epoch):
                 p = self.pseudonym(uid, k)
                 self.old_pseudonyms.add(p)
-                dict.__setitem__(fix.id_map, p, uid)
-                dict.__setitem__(fix.pseudo_map, p, uid)
+                fix.id_map.pending(p, uid)
+                fix.pseudo_map.pending(p, uid)
                 if remedy == "remove":
                     fix.removed.add(p)
                     self.removed_ids.add(p)
@@ -340,7 +341,7 @@ class _Job:
                     # The screen names the users file gives decided accounts count for @handles in the tweets.
                     self.decided_names[uid].add(sn.lower())
                     self.all_decided_names.add(sn.lower())
-                    dict.__setitem__(self.fix.sn_map, sn.lower(), uid)
+                    self.fix.sn_map.pending(sn.lower(), uid)
             elif is_hashed(fc) and uid not in self.keep:
                 # Known before hash_row runs on this very row, so the users file is hashed too.
                 p = self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
@@ -434,19 +435,39 @@ class _Job:
 
 class _LedgerMap(dict):
     """key (an id, earlier pseudonym or screen name of a decided account) -> the decided account's
-    pseudonym, as the Corrector reads its maps (`in`, get, []); a key maps to its account's user id and
-    the pseudonym is computed on the first lookup that finds it (_Job.resolve)."""
+    pseudonym, as the Corrector reads its maps (`in`, get, []). A key first maps to its account's user
+    id, marked _Pending; the first lookup that finds it computes the pseudonym (_Job.resolve) and
+    stores it in its place."""
 
     def __init__(self, job: "_Job", items: dict):
-        super().__init__(items)
+        super().__init__({k: _Pending(v) for k, v in items.items()})
         self.job = job
 
+    def pending(self, key, uid: str) -> None:
+        """Map key to the decided account uid, its pseudonym computed on first lookup."""
+        dict.__setitem__(self, key, _Pending(uid))
+
     def get(self, key, default=None):
-        uid = dict.get(self, key)
-        return default if uid is None else self.job.resolve(uid)
+        v = dict.get(self, key)
+        if v is None:
+            return default
+        if type(v) is _Pending:
+            v = self.job.resolve(v)
+            dict.__setitem__(self, key, v)
+        return v
 
     def __getitem__(self, key):
-        return self.job.resolve(dict.__getitem__(self, key))
+        v = dict.__getitem__(self, key)
+        if type(v) is _Pending:
+            v = self.job.resolve(v)
+            dict.__setitem__(self, key, v)
+        return v
+
+
+class _Pending(str):
+    """A _LedgerMap value not looked up yet: the decided account's user id."""
+
+    __slots__ = ()
 
 
 def _read_run(path: Path, n: int = 64 * 1024):
