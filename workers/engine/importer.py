@@ -118,6 +118,7 @@ class _Job:
         # pseudonyms of every decision, once the input holds a pseudonym-shaped token (`all_old`).
         self.held: set[str] = set()  # decided accounts the import found (their pseudonyms are known)
         self.all_old = False
+        self.names_added = False  # the users file gave a decided account a screen name its decision lacks
         self.old_pseudonyms: set[str] = set()  # earlier pseudonyms of `held` (of every decision once all_old)
         self.removed_ids: set[str] = {u for u, d in self.decisions.items() if d[0] == "remove"}
         self.forbidden: dict[bool, Forbidden] = {}  # _forbidden of each variant (hashed?)
@@ -269,6 +270,10 @@ class _Job:
                 self.entries.append(
                     {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
                 )
+        if kind == "users" and self.names_added:
+            # A name two decisions share goes to the later one, as Corrector builds it (no users row reads
+            # sn_map: a users file has no tweet_text).
+            self.fix.sn_map = _LedgerMap(self, {sn: uid for uid, sns in self.decided_names.items() for sn in sns})
         if kind == "users" and self.decisions:
             # What the unhashed tweets files must not hold is known now: checked on each fast block.
             self.inline_fb = _forbidden(self, False)
@@ -341,7 +346,7 @@ class _Job:
                     # The screen names the users file gives decided accounts count for @handles in the tweets.
                     self.decided_names[uid].add(sn.lower())
                     self.all_decided_names.add(sn.lower())
-                    self.fix.sn_map.pending(sn.lower(), uid)
+                    self.names_added = True
             elif is_hashed(fc) and uid not in self.keep:
                 # Known before hash_row runs on this very row, so the users file is hashed too.
                 p = self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
