@@ -613,6 +613,13 @@ def _live_pseudonyms(fb: Forbidden) -> frozenset:
     return cached[1]
 
 
+@functools.lru_cache(maxsize=64)
+def _spellings(handles: frozenset) -> re.Pattern:
+    """A regex finding each of these @handle spellings (bytes) as a whole handle, as _HANDLE_B reads one."""
+    alt = b"|".join(re.escape(h) for h in sorted(handles, key=len, reverse=True))
+    return re.compile(rb"@(?:" + alt + rb")(?![A-Za-z0-9_])")
+
+
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
                         refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
@@ -637,12 +644,14 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     for i, rs in refsets:
         if not fb.ids.isdisjoint(rs):
             flagged.add(i)
-    if names and any(h.lower() in names for h in set(_HANDLE_B.findall(block))):
-        for m in _HANDLE_B.finditer(block):
-            if m.group(1).lower() in names:
-                flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
-    for k in _pseudonym_ends(block, pseudos):
-        flagged.add(int(np.searchsorted(ends, k, side="right")))
+    if names:
+        bad = frozenset(h for h in set(_HANDLE_B.findall(block)) if h.lower() in names)
+        if bad:  # where they are: one scan for just those spellings
+            at = [m.start() for m in _spellings(bad).finditer(block)]
+            flagged.update(np.searchsorted(ends, at, side="right").tolist())
+    at = _pseudonym_ends(block, pseudos)
+    if at:
+        flagged.update(np.searchsorted(ends, at, side="right").tolist())
     for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
         at = block.find(p.encode())
         while at >= 0:
@@ -651,8 +660,10 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     flagged -= replaced
     uid_i = cols.get("userid")
     problems = []
-    starts = [0] + [int(e) for e in ends[:-1]]
-    records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
+    records = []
+    if flagged:
+        starts = [0] + ends[:-1].tolist()
+        records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
     if rewritten:
         # The records written anew, joined, are checked as a written file's block is (_ImportCheck: a
         # column-wise pass over all of them); only when something is found are they parsed one by one.
