@@ -127,3 +127,70 @@ def test_a_clean_file_with_decoys_passes(n, canonical, chunk):
         path = Path(tmp) / "x_tweets_csv_hashed.csv"
         _write(path, _rows(n), canonical)
         assert _verify(path, chunk) == []
+
+
+# --- the unhashed variant's proof while an import writes it (verify.import_block_traces) -------------
+
+UNHASHED_FB = Forbidden(ids=frozenset({DECIDED_ID, REMOVED_ID}), pseudonyms={OLD},
+                        screen_names=frozenset({DECIDED_SN}), removed_ids=frozenset({REMOVED_ID, REMOVED_NEW}))
+PLAIN = {"userid": "11", "user_display_name": "Eleven", "user_screen_name": "eleven", "follower_count": "10"}
+
+
+def _block_args(rows: list[dict]):
+    """What fastimport hands over for a block of records written as read: the block, record ends, authors,
+    screen names and (record, referred ids) of those referring to any."""
+    import numpy as np
+
+    recs = [csvio.encode_record([r[c] for c in TWEET_COLS]) for r in rows]
+    ends = np.cumsum([len(r) for r in recs])
+    refsets = []
+    for i, r in enumerate(rows):
+        rs = {r[c] for c in ("in_reply_to_userid", "retweet_userid") if r[c]}
+        rs.update(csvio.list_entries(r["user_mentions"]))
+        if rs:
+            refsets.append((i, rs))
+    return b"".join(recs), ends, [r["userid"] for r in rows], [r["user_screen_name"] for r in rows], refsets
+
+
+UNHASHED_FORMS = st.sampled_from([
+    ("userid", DECIDED_ID), ("userid", REMOVED_ID), ("in_reply_to_userid", DECIDED_ID),
+    ("retweet_userid", DECIDED_ID), ("user_mentions", f"[22, {DECIDED_ID}]"), ("user_screen_name", "Decided_Two"),
+    ("tweet_text", f"hi @{DECIDED_SN.upper()}!"), ("tweet_text", f"RT @{DECIDED_SN}: x"),
+    ("tweet_text", f"old {OLD} here"), ("user_profile_description", f"was {OLD}"),
+])
+
+
+@settings(max_examples=120, deadline=None)
+@given(n=st.integers(1, 30), at=st.integers(0, 1000), form=UNHASHED_FORMS, rewritten=st.booleans())
+def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewritten):
+    """Planted in a record written as read, or in a record the ledger wrote anew: found either way."""
+    from workers.engine.verify import import_block_traces
+
+    rows = [tweet_row(str(100 + i), PLAIN, f"text {i} @someone_else and @{DECIDED_SN}x",
+                      user_mentions="[22]" if i % 2 else "[]") for i in range(n)]
+    i = at % n
+    col, v = form
+    bad = dict(rows[i], **{col: v})
+    cols = {c: k for k, c in enumerate(TWEET_COLS)}
+    if rewritten:  # the block holds the record as read (clean); the ledger's new record holds the trace
+        block, ends, uids, sns, refsets = _block_args(rows)
+        new = csvio.encode_record([bad[c] for c in TWEET_COLS])
+        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {i}, [(0, new)], "u/x")
+    else:
+        rows[i] = bad
+        block, ends, uids, sns, refsets = _block_args(rows)
+        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, set(), [], "u/x")
+    assert out, form
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 30))
+def test_a_clean_written_block_passes_while_importing(n):
+    from workers.engine.verify import import_block_traces
+
+    rows = [tweet_row(str(100 + i), PLAIN, f"text {i} @{DECIDED_SN}x {DECIDED_ID}0 =",
+                      user_mentions=f"[22, {DECIDED_ID}1]" if i % 2 else "[]") for i in range(n)]
+    cols = {c: k for k, c in enumerate(TWEET_COLS)}
+    block, ends, uids, sns, refsets = _block_args(rows)
+    new = csvio.encode_record([dict(rows[0], retweet_userid=REMOVED_NEW)[c] for c in TWEET_COLS])
+    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x") == []
