@@ -84,6 +84,18 @@ def test_list_replace_keeps_spelling(entries, quoted, data):
     assert new == "[" + ", ".join(q + ("P+/=" if e == target else e) + q for e in entries) + "]"
 
 
+@given(st.lists(st.sampled_from(["1", "22", "007", "1 ", " 2", "'3'", "", "x", "\u0663", "44", "[5]"]), max_size=5),
+       st.sampled_from([", ", ",", ",  ", " , "]),
+       st.dictionaries(st.sampled_from(["1", "22", "007", "44", "3", "x"]), st.sampled_from(["P+/=", "Q"])))
+@settings(deadline=None)
+def test_plain_id_lists_read_as_any_other_spelling(entries, sep, mapping):
+    """`[1, 22]` is read by a shortcut; with a leading space the same list takes the general split:
+    both must give the same entries and the same replacement."""
+    value = "[" + sep.join(entries) + "]"
+    assert csvio.list_entries(value) == csvio.list_entries(" " + value)
+    assert " " + csvio.list_replace(value, mapping) == csvio.list_replace(" " + value, mapping)
+
+
 def test_list_field_spellings():
     assert csvio.list_entries("") == [] and csvio.list_entries("[]") == []
     assert csvio.list_entries("[http://a.example/x]") == ["http://a.example/x"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from workers.engine import csvio, fastimport, importer
+from workers.engine import csvio, fastimport, handles, importer
 from workers.engine.api import Engine
 from workers.engine.errors import ImportFailed
 from workers.engine.hashing import pseudonym
@@ -101,7 +101,9 @@ def _master(tmp: Path, rng: random.Random, n: int, cols=TWEET_COLS, raw_lines=No
     rows = []
     for t in range(n):
         a = rng.choice(ACCOUNTS)
-        rows.append(tweet_row(str(10**17 + t if t % 7 else 1000 + t), a, rng.choice(TEXTS),
+        # 18-digit ids, short ones, and 19- and 20-digit ones (keyed by importer._tid_key's hash)
+        tid = 10**17 + t if t % 7 else 1000 + t if t % 3 else 10**18 + t if t % 2 else 10**19 + t
+        rows.append(tweet_row(str(tid), a, rng.choice(TEXTS),
                               in_reply_to_userid=rng.choice(["", "1", "2", "44", "999"]),
                               retweet_userid=rng.choice(["", "3", "55", "1"]),
                               user_mentions=rng.choice(MENTIONS)))
@@ -158,7 +160,8 @@ def test_blocks_out_of_the_canonical_form_fall_back(tmp_path):
     b'"6","1","x"\n',
     b'"7","1","x\xff","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
     b'"100000000000000001","1","x","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
-], ids=["unknown-author", "empty-tweetid", "short-record", "bad-utf8", "duplicate-tweetid"])
+    b'"1000000000000000021","1","x","y","","","","1","1","2015","en","en","t","t","c","","","","false","","","a","a","0","0","0","0","[]","[]","[]",""\n',
+], ids=["unknown-author", "empty-tweetid", "short-record", "bad-utf8", "duplicate-tweetid", "duplicate-19-digit-tweetid"])
 def test_bad_records_give_the_same_error(tmp_path, bad):
     src = _master(tmp_path, random.Random(2), 40, raw_lines={20: bad}, terms=(b"\n",))
     res = _same(src, None, 500)
@@ -166,6 +169,7 @@ def test_bad_records_give_the_same_error(tmp_path, bad):
 
 
 TEXT_ST = st.lists(st.sampled_from(list("ab@_=\"',\r\n xé") + ["@below", "@AT", "@dec", "@x_3", "[1, 2]",
+                                                                 "abcdefghijklmnopqrstuvwxyz_0123456789",
                                                                  pseudonym(KEY, "44", 1)]),
                    max_size=12).map("".join)
 
@@ -184,6 +188,26 @@ def test_random_masters_import_identically(rows, ledger, chunk):
                           user_mentions=m) for n, (a, text, rep, rt, m, _) in enumerate(rows)]
         _write(src / "ds_tweets_csv_unhashed.csv", TWEET_COLS, recs, [t for *_, t in rows])
         _same(src, LEDGER if ledger else None, chunk)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_ST, st.sampled_from(["", "x", "é", "@"]), st.sets(st.sampled_from(["below", "at", "dec", "x_3", "a"])))
+def test_handle_marks_read_what_the_handle_regexes_read(text, tail, names):
+    """handles.handle_marks on a CSV field's bytes: the tokens extract_handles finds, and the handles
+    replace_handles replaces (spliced at the marks, the same text)."""
+    text += tail
+    raw = ('"' + text.replace('"', '""') + '"').encode()
+    at = [k for k, c in enumerate(raw) if c == 0x40]
+    runs, tokens = handles.handle_marks(raw, at)
+    assert {t for t in tokens if t} == handles.extract_handles(text)
+    mapping = {n: f"P{k}=" for k, n in enumerate(sorted(names))}
+    out, pos = [], 0
+    for a, h in zip(at, runs):
+        if h in mapping:
+            out += [raw[pos:a + 1], mapping[h].encode()]
+            pos = a + 1 + len(h)
+    out.append(raw[pos:])
+    assert b"".join(out)[1:-1].decode().replace('""', '"') == handles.replace_handles(text, mapping)
 
 
 # --- csvio.canonical_fields against the csv module ------------------------------------------------

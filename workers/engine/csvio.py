@@ -322,8 +322,14 @@ def _list_parts(value: str) -> tuple[str, list[str], str] | None:
     return "", _LIST_SEP.split(v), ""
 
 
+# The archive's usual spelling of a list of ids, read without the general split (same result).
+_PLAIN_LIST = re.compile(r"\[[0-9]+(?:, [0-9]+)*\]")
+
+
 def list_entries(value: str) -> list[str]:
     """Entries of a list field: `[1, 2]`, `['a', 'b']`, `[http://x]`, `[]` or empty string."""
+    if _PLAIN_LIST.fullmatch(value):
+        return value[1:-1].split(", ")
     parts = _list_parts(value)
     if parts is None:
         return []
@@ -332,6 +338,10 @@ def list_entries(value: str) -> list[str]:
 
 def list_replace(value: str, mapping: dict[str, str]) -> str:
     """Replace list entries found in mapping, keeping the field's spelling (quoted or not)."""
+    if _PLAIN_LIST.fullmatch(value):
+        ents = value[1:-1].split(", ")
+        new = [mapping.get(e, e) for e in ents]
+        return value if new == ents else "[" + ", ".join(new) + "]"
     parts = _list_parts(value)
     if parts is None:
         return value
@@ -403,14 +413,14 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
     q = np.flatnonzero(b == 0x22)
     if len(q) & 1:
         return None
-    # Bytes around each quote, with the block's edges read as record separators.
-    before = np.empty(len(q), np.uint8)
-    before[0] = 0x0A
-    before[1:] = b[q[1:] - 1]
-    after = np.full(len(q), 0x0A, np.uint8)
-    inside = q < n - 1
-    after[inside] = b[q[inside] + 1]
-    even_before, odd_after = before[0::2], after[1::2]
+    # The byte before each even-numbered quote and after each odd-numbered one, with the block's edges
+    # read as record separators (only the first quote starts it, only the last may end it).
+    even_before = b[q[0::2] - 1]
+    even_before[0] = 0x0A
+    odd = q[1::2]
+    odd_after = b[np.minimum(odd + 1, n - 1)]
+    if odd[-1] == n - 1:
+        odd_after[-1] = 0x0A
     # An even-numbered quote opens a field (after a separator) or is the second of a doubled pair
     # (after a quote); an odd-numbered one closes a field (before a separator) or starts a pair.
     if not (sep_before[even_before].all() and sep_after[odd_after].all()):
@@ -435,9 +445,8 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
             return None
     is_lf = (sep == 0x0A) | crlf
     # The byte after the separator must be the next field's opening quote.
-    gap = np.where(crlf, 3, 2)
     if len(nxt):
-        follow = nxt + gap - 1  # offset of the next open (or n when the block ends there)
+        follow = nxt + 1 + crlf  # offset of the next open (or n when the block ends there)
         nopen = opens[1:] if len(opens) > 1 else opens[:0]
         expect = follow[:len(nopen)]
         # every separator but possibly the last LF is followed by an open, in order
@@ -460,7 +469,7 @@ def canonical_fields(block: bytes, ncols: int) -> Fields | None:
     if nrec * ncols != len(opens) or not np.array_equal(rec_last, np.arange(ncols - 1, len(closes), ncols)):
         return None
     ends = np.empty(nrec, np.int64)
-    term = np.where(crlf, 3, 2)[is_lf] if len(nxt) else np.zeros(0, np.int64)
+    term = (2 + crlf[is_lf]) if len(nxt) else np.zeros(0, np.int64)
     if last_at_end:
         ends[:-1] = closes[rec_last[:-1]] + term
         ends[-1] = n

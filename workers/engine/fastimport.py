@@ -1,10 +1,12 @@
 """Import of a tweets block at the byte level: the records' fields are located, not parsed.
 
 A block whose records are all in the archive's canonical form (csvio.canonical_fields) is
-imported without parsing every field: numpy finds the field boundaries of all records at once, only
-the fields the rules read (ids, references, mentions, and the tweet texts holding an '@') become
-Python strings, and a record the public-variant rule changes gets the new values spliced in, every
-other byte copied. For canonical records that is byte for byte what encoding the parsed and changed
+imported without parsing every field, a column at a time: numpy finds the field boundaries of all
+records at once; only the id-like fields and the mention lists become Python strings, each
+distinct mention list is read once per file, and the @handles of all tweet texts are read from the
+bytes in one pass (handles.handle_marks); hashing.hash_changes decides once per distinct value and
+its changes are spliced in, every other byte copied; the account index is counted with numpy over
+integer codes of the ids and handles. For canonical records that is byte for byte what encoding the parsed and changed
 fields gives (csvio.encode_record), so the output equals the reference path's (importer
 _Job.slow_block), which tests/engine/test_fast_import.py checks on tricky and random input.
 
@@ -16,12 +18,14 @@ empty tweet id), so that the reference path names the error. Records the ledger 
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
+from itertools import compress
 
 import numpy as np
 
 from . import csvio
-from .handles import extract_handles
+from .handles import extract_handles, handle_marks
 from .correct import DROP
 from .verify import import_block_traces
 from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
@@ -68,9 +72,24 @@ class FastTweets:
         self.ident_run = self.ident == list(range(self.ident[0], self.ident[0] + len(self.ident)))
         self.ident_bytes: dict[str, bytes] = {}
         self.slow = False  # some block went to the reference path
+        self.lists: dict[str, tuple] = {}  # mention list value -> read_list(value)
+        self.penc: dict[str, bytes] = {}  # pseudonym -> its encoded field
+        # lowercased screen name of a hashed account -> the pseudonym that replaces its @handle
+        self.handle_bytes = {h: p.encode() for h, p in job.handle_of.items()}
 
     def block(self, block: bytes) -> tuple[bytes, bytes, int] | None:
         """(unhashed bytes, hashed bytes, rows) of a block, or None (nothing done) for the reference path."""
+        # The block's many small objects go with it; a collection in the middle of one would walk every
+        # long-lived object of the import (the ledger's maps, the caches) for nothing.
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return self._block(block)
+        finally:
+            if was:
+                gc.enable()
+
+    def _block(self, block: bytes):
         f = csvio.canonical_fields(block, self.ncols)
         if f is None:
             return None
@@ -97,11 +116,17 @@ class FastTweets:
         if b"" in tids:
             return None
         # Every check passed: from here on the block is imported.
-        joined = b"".join(tids)
-        if joined.isdigit() and max(map(len, tids)) <= 18:
-            job.cur_run.extend(map(int, tids))
+        if b"".join(tids).isdigit():
+            keys = list(map(int, tids))
+            long = np.flatnonzero(tid_e - tid_s > 18)
+            if len(long):
+                from .importer import _tid_key  # the rule for odd tweet ids lives there
+
+                for k in long.tolist():
+                    keys[k] = _tid_key(tids[k].decode("ascii"))
+            job.cur_run.extend(keys)
         else:
-            from .importer import _tid_key  # the rule for odd tweet ids lives there
+            from .importer import _tid_key
 
             job.cur_run.extend(map(_tid_key, _strings(block, tid_s, tid_e)))
         if len(job.cur_run) >= job_run_limit():
@@ -109,100 +134,186 @@ class FastTweets:
 
         sns = col(self.sn)
         b = np.frombuffer(block, np.uint8)
+        n = len(block)
         lengths = C - O - 1  # value lengths (no id-like field holds a quote)
-        # Records the rule may change beyond their author: a reference, a non-empty mention list, or an
-        # '@' (or, with earlier pseudonyms in the ledger, an '=') inside the tweet text.
-        mo = O[:, self.ment]
-        ml = lengths[:, self.ment]
-        empty_list = (ml == 2) & (b[np.minimum(mo + 1, len(b) - 1)] == 0x5B) & (b[np.minimum(mo + 2, len(b) - 1)] == 0x5D)
-        busy = (ml > 0) & ~empty_list
-        for c in self.refs:
-            busy |= lengths[:, c] > 0
-        ts, te = O[:, self.text], C[:, self.text]
-        marks = np.flatnonzero(b == 0x40)
-        job = self.job
         fix = job.fix
-        if fix is not None and fix.pseudo_map:
-            marks = np.union1d(marks, np.flatnonzero(b == 0x3D))
-        texts: dict[int, str] = {}
-        if len(marks):
-            r = np.searchsorted(f.ends, marks, side="right")
-            r = np.unique(r[(marks > ts[r]) & (marks < te[r])])
-            busy[r] = True
-            for i in r.tolist():
-                t = block[ts[i] + 1:te[i]]
-                if b'"' in t:
-                    t = t.replace(b'""', b'"')
-                texts[i] = t.decode("utf-8")
-        busy_i = np.flatnonzero(busy).tolist()
+        po = job.pseudo_of
+        cols = self.cols
+        file = self.file
+        # Each column is read once for the whole block, for both the index and the rule.
+        # References: the records holding one, and the values.
+        ref_idx, ref_vals = [], []
+        for c in self.refs:
+            idx = np.flatnonzero(lengths[:, c] > 0)
+            ref_idx.append(idx.tolist())
+            ref_vals.append(_strings(block, O[idx, c] + 1, C[idx, c]))
+        # Mention lists other than '' and '[]': each distinct one is read once per file (self.lists).
+        mo, ml = O[:, self.ment], lengths[:, self.ment]
+        empty_list = (ml == 2) & (b[np.minimum(mo + 1, n - 1)] == 0x5B) & (b[np.minimum(mo + 2, n - 1)] == 0x5D)
+        m_arr = np.flatnonzero((ml > 0) & ~empty_list)
+        m_idx = m_arr.tolist()
+        m_vals = _strings(block, O[m_arr, self.ment] + 1, C[m_arr, self.ment])
+        lists = self.lists
+        if len(lists) > 500_000:
+            lists.clear()  # memory stays flat on huge files; values are simply read again
+        for m in set(m_vals).difference(lists):
+            lists[m] = self.read_list(m)
+        # Every '@' inside a tweet text, and what the @handle rules read there (handles.handle_marks).
+        ts, te = O[:, self.text], C[:, self.text]
+        at = np.flatnonzero(b == 0x40)
+        if len(at):
+            r = np.searchsorted(f.ends, at, side="right")
+            inside = (at > ts[r]) & (at < te[r])
+            at, at_rec = at[inside], r[inside].tolist()
+        else:
+            at_rec = []
+        runs, tokens = handle_marks(block, at)
+        at = at.tolist()
 
-        def some(c, idx):
-            return _strings(block, O[idx, c] + 1, C[idx, c])
-
-        refs = [some(c, busy_i) for c in self.refs]
-        ments = some(self.ment, busy_i)
-
-        po, ho = job.pseudo_of, job.handle_of
         rec_e = f.ends.tolist()
         rec_s = [0] + rec_e[:-1]
-        file = self.file
-        cols = self.cols
-        occ = Counter()
-        named_extra = Counter()  # (author, screen name) of corrected records
-        hcount = Counter()
-        both = Counter()
-        edits = []  # (start, end, new bytes) in the hashed variant, by record
-        edits_u = []  # the same for the unhashed variant (records the ledger changes)
-        rows = nrec
-        # The ledger: records whose author is decided, then (below) busy records holding a decided
-        # reference, mention or @handle; a cheap superset of Job.touched first, then Job.touched itself.
+        Ol, Cl = _Cols(O), _Cols(C)
+        # The ledger: records whose author is decided, then records holding a decided reference, mention,
+        # @handle or (with earlier pseudonyms in the ledger) an '=' in the text: a cheap superset of
+        # Job.touched first, then Job.touched itself on those few.
         touched = set()
+        marked = None  # records whose text holds an '@' (or such an '='): Job.touched reads their text
         if fix is not None:
             idm = fix.id_map
             if not idm.keys().isdisjoint(uids):
                 touched = {i for i, u in enumerate(uids) if u in idm}
-            sn_keys, pseudo_map = fix.sn_map.keys(), fix.pseudo_map
-        Ol, Cl = _Cols(O), _Cols(C)
-        refsets = []  # (record, ids it refers to): the inline verification's input
+            cand = set()
+            for idx, vals in zip(ref_idx, ref_vals):
+                if not idm.keys().isdisjoint(vals):
+                    cand.update(i for i, v in zip(idx, vals) if v in idm)
+            if any(lists[m][2] for m in set(m_vals)):
+                cand.update(i for i, m in zip(m_idx, m_vals) if lists[m][2])
+            sn_keys = fix.sn_map.keys()
+            if not sn_keys.isdisjoint(tokens) or 44 in set(map(len, filter(None, tokens))):
+                cand.update(i for i, t in zip(at_rec, tokens) if t is not None and (t in sn_keys or len(t) == 44))
+            marked = set(at_rec)
+            if fix.pseudo_map and b"=" in block:
+                eq = np.flatnonzero(b == 0x3D)
+                if len(eq):
+                    r = np.searchsorted(f.ends, eq, side="right")
+                    eq_rec = set(r[(eq > ts[r]) & (eq < te[r])].tolist())
+                    marked |= eq_rec
+                    cand |= eq_rec
+            for i in sorted(cand - touched):
+                rv = [_value(block, Ol[c][i], Cl[c][i]) for c in self.refs]
+                m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
+                text = _value(block, Ol[self.text][i], Cl[self.text][i]) if i in marked else None
+                if job.touched(uids[i], rv, m, text):
+                    touched.add(i)
+
+        # The public variant beyond the author (hashing.hash_changes, applied per distinct value):
+        # (start, end, new bytes) edits of the hashed block, in three parallel lists.
+        es, ee, ev = [], [], []
+        penc = self.penc
+        for c, idx, vals in zip(self.refs, ref_idx, ref_vals):
+            oc, cc = Ol[c], Cl[c]
+            for i, p in zip(idx, map(po.get, vals)):
+                if p is not None and i not in touched:
+                    es.append(oc[i])
+                    ee.append(cc[i] + 1)
+                    ev.append(penc.get(p) or penc.setdefault(p, _enc(p)))
+        oc, cc = Ol[self.ment], Cl[self.ment]
+        for i, m in zip(m_idx, m_vals):
+            new = lists[m][1]
+            if new is not None and i not in touched:
+                es.append(oc[i])
+                ee.append(cc[i] + 1)
+                ev.append(new)
+        hb = self.handle_bytes
+        for a, i, h in zip(at, at_rec, runs):
+            new = hb.get(h)
+            if new is not None and i not in touched:
+                # '@handle' -> '@' + pseudonym inside the text: neither holds a quote, nothing to escape
+                es.append(a + 1)
+                ee.append(a + 1 + len(h))
+                ev.append(new)
+
+        # The index (index.contributions): ids referred to and @handles, once per record.
+        rs_of = dict(zip(m_idx, [lists[m][0] for m in m_vals]))  # record -> distinct ids it refers to
+        for idx, vals in zip(ref_idx, ref_vals):
+            for i, v in zip(idx, vals):
+                s = rs_of.get(i)
+                if not s:
+                    rs_of[i] = (v,)
+                elif v not in s:
+                    rs_of[i] = s + (v,)
+        if touched:
+            for i in touched:
+                rs_of.pop(i, None)
+        # The counts with ids and handles as integer codes: numpy counts, and each distinct key is named
+        # once. Ids first (rs_of holds each record's ids once).
+        ritems = [(i, rs) for i, rs in rs_of.items() if rs]
+        rrec = np.repeat(np.array([i for i, _ in ritems], np.int64), np.array([len(rs) for _, rs in ritems], np.int64))
+        rflat = [r for _, rs in ritems for r in rs]
+        rnames = list(dict.fromkeys(rflat))
+        rcode = np.array(list(map(dict(zip(rnames, range(len(rnames)))).__getitem__, rflat)), np.int64)
+        # @handle tokens (marks are in record order), each counted once per record.
+        valid = np.fromiter(map(bool, tokens), np.bool_, len(tokens))
+        hrec = np.asarray(at_rec, np.int64)[valid]
+        htok = list(compress(tokens, valid.tolist()))
+        hnames = list(dict.fromkeys(htok))
+        hcode = np.array(list(map(dict(zip(hnames, range(len(hnames)))).__getitem__, htok)), np.int64)
+        if touched and len(hrec):
+            keep = ~np.isin(hrec, np.fromiter(touched, np.int64, len(touched)))
+            hrec, hcode = hrec[keep], hcode[keep]
+        nh = max(len(hnames), 1)
+        pair = np.unique(hrec * nh + hcode)  # sorted by record
+        hrec, hcode = pair // nh, pair % nh
+        occ = Counter({(rnames[c], "ref"): k for c, k in _counts(rcode)})
+        hcount = Counter({hnames[c]: k for c, k in _counts(hcode)})
+        # Every (id, handle) pair of each record holding both.
+        order = np.argsort(rrec, kind="stable")
+        rrec, rcode = rrec[order], rcode[order]
+        ur, ra, cr = np.unique(rrec, return_index=True, return_counts=True)
+        uh, ha, ch = np.unique(hrec, return_index=True, return_counts=True)
+        _, i1, i2 = np.intersect1d(ur, uh, assume_unique=True, return_indices=True)
+        ra, cr, ha, ch = ra[i1], cr[i1], ha[i2], ch[i2]
+        per = cr * ch
+        j = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+        chp = np.repeat(ch, per)
+        key = rcode[np.repeat(ra, per) + j // chp] * nh + hcode[np.repeat(ha, per) + j % chp]
+        pairs, npairs = np.unique(key, return_counts=True)
+        both_keys = [((file, rnames[a], hnames[h]), k)
+                     for a, h, k in zip((pairs // nh).tolist(), (pairs % nh).tolist(), npairs.tolist())]
+        both = Counter()  # (id, handle) pairs of the records the ledger changes
+        refsets = sorted(kv for kv in rs_of.items() if kv[1]) if job.inline_fb is not None else []
+
+        named_extra = Counter()  # (author, screen name) of corrected records
+        edits_u = []  # (start, end, new bytes) in the unhashed variant (records the ledger changes)
+        rows = nrec
         rewritten = []  # (offset, new unhashed record) of records the ledger changed
-        for k, i in enumerate(busy_i):
-            u = uids[i]
-            if i in touched:
-                continue
-            m = ments[k]
-            rv = tuple(v[k] for v in refs)
-            rs = {r for r in rv if r}
-            if m not in ("", "[]"):
-                rs.update(csvio.list_entries(m))
-            if rs:
-                refsets.append((i, rs))
-            text = texts.get(i)
-            hs = extract_handles(text) if text is not None else ()
-            if fix is not None and (not idm.keys().isdisjoint(rs) or (text is not None and (
-                    not sn_keys.isdisjoint(hs) or any(len(h) == 44 for h in hs)
-                    or (pseudo_map and "=" in text)))) and job.touched(u, list(rv), m, text):
-                touched.add(i)
-                continue
-            _count_references(occ, hcount, both, rs, hs)
-            # The public variant beyond the author (hashing.hash_changes), spliced into the bytes.
-            for name, v in hash_changes(None, rv, m, text, po, ho):
-                c = cols[name]
-                edits.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
         # Records the ledger changes: Corrector.changes for the unhashed variant, then the public
         # variant's rule on the corrected values (as Job.record does with parsed fields).
         prof = [cols.get(n) for n in PROFILE_FIELDS]
+        ho = job.handle_of
         for i in sorted(touched):
             u = uids[i]
+            # A removed author's record goes whatever it holds: Corrector.changes on the author alone says so.
+            if fix.changes(u, (), None, None) is DROP:
+                job.count("tweets", u, removed=True)
+                rows -= 1
+                edits_u.append((rec_s[i], rec_e[i], None))
+                es.append(rec_s[i])
+                ee.append(rec_e[i])
+                ev.append(b"")
+                continue
             rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
             m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
-            text = texts.get(i)
+            text = _value(block, Ol[self.text][i], Cl[self.text][i]) if i in marked else None
             pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
             ch = fix.changes(u, rv, m, text, pv)
             if ch is DROP:
                 job.count("tweets", u, removed=True)
                 rows -= 1
                 edits_u.append((rec_s[i], rec_e[i], None))
-                edits.append((rec_s[i], rec_e[i], None))
+                es.append(rec_s[i])
+                ee.append(rec_e[i])
+                ev.append(b"")
                 continue
             if ch:
                 job.count("tweets", u, removed=False)
@@ -230,7 +341,9 @@ class FastTweets:
                                                     [(a - rec_s[i], b - rec_s[i], v) for a, b, v in mine])))
             for name, v in final.items():
                 c = cols[name]
-                edits.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+                es.append(Ol[c][i])
+                ee.append(Cl[c][i] + 1)
+                ev.append(_enc(v))
         # Authors (hashing.hash_changes of the author alone, once per account): the identity fields.
         ident = self.ident
         ib = self.ident_bytes
@@ -242,14 +355,25 @@ class FastTweets:
                 ib[u] = b",".join([_enc(v) for _, v in ch])
             else:
                 ib[u] = ch
+        news = list(map(ib.__getitem__, uids))
         first, last = ident[0], ident[-1]
-        for i, (u, new) in enumerate(zip(uids, [ib[u] for u in uids])):
-            if new is None or i in touched:
-                continue
-            if type(new) is bytes:
-                edits.append((Ol[first][i], Cl[last][i] + 1, new))
-            else:
-                edits.extend((Ol[cols[n]][i], Cl[cols[n]][i] + 1, _enc(v)) for n, v in new)
+        sel = [i for i, new in enumerate(news) if new is not None]
+        if touched:
+            sel = [i for i in sel if i not in touched]
+        id_s = O[sel, first]
+        id_e = C[sel, last] + 1
+        id_v = [news[i] for i in sel]
+        if not all(type(v) is bytes for v in id_v):
+            for k in reversed(range(len(sel))):
+                v = id_v[k]
+                if type(v) is not bytes:
+                    i = sel[k]
+                    for name, val in v:
+                        es.append(Ol[cols[name]][i])
+                        ee.append(Cl[cols[name]][i] + 1)
+                        ev.append(_enc(val))
+            keep = [k for k, v in enumerate(id_v) if type(v) is bytes]
+            id_s, id_e, id_v = id_s[keep], id_e[keep], [id_v[k] for k in keep]
         # The index: index.contributions of every record kept as it is (touched ones went through it).
         if touched:
             kept = [i for i in range(nrec) if i not in touched]
@@ -259,25 +383,30 @@ class FastTweets:
             auth = uids
             named = zip(uids, sns)
         buf = job.buf
-        for key, n in Counter(auth).items():
-            buf.occ[(file, key, "authored")] += n
+        _add(buf.occ, [((file, key, "authored"), k) for key, k in Counter(auth).items()])
         named = Counter(named)
         named.update(named_extra)
-        for (key, sn), n in named.items():
-            if sn:
-                buf.names[(key, sn.lower())] += n
-        for (key, kind), n in occ.items():
-            buf.occ[(file, key, kind)] += n
-        for h, n in hcount.items():
-            buf.handles[(file, h)] += n
-        for (key, h), n in both.items():
-            buf.both[(file, key, h)] += n
+        _add(buf.names, [((key, sn.lower()), k) for (key, sn), k in named.items() if sn])
+        _add(buf.occ, [((file, key, kind), k) for (key, kind), k in occ.items()])
+        _add(buf.handles, [((file, h), k) for h, k in hcount.items()])
+        _add(buf.both, both_keys)
+        _add(buf.both, [((file, key, h), k) for (key, h), k in both.items()])
         buf.maybe_flush()
         if job.inline_fb is not None:
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
             job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, refsets,
                                                        touched, rewritten, f"{job.name} unhashed/{file}")
-        return _splice(block, edits_u), _splice(block, edits), rows
+        starts = np.concatenate([np.array(es, np.int64), id_s])
+        stops = np.concatenate([np.array(ee, np.int64), id_e])
+        return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
+
+    def read_list(self, m: str) -> tuple:
+        """(distinct entries, new encoded value in the public variant or None, whether the ledger decides an
+        entry) of a mention list value: hashing.hash_changes of the list alone."""
+        ents = tuple(dict.fromkeys(csvio.list_entries(m)))
+        new = dict(hash_changes(None, (), m, None, self.job.pseudo_of, self.job.handle_of)).get(MENTIONS_FIELD)
+        fix = self.job.fix
+        return ents, (None if new is None else _enc(new)), fix is not None and not fix.id_map.keys().isdisjoint(ents)
 
 
 class _Cols(dict):
@@ -306,6 +435,35 @@ def _splice(block: bytes, edits: list) -> bytes:
         pos = e
     pieces.append(block[pos:])
     return b"".join(pieces)
+
+
+def _splice_arrays(block: bytes, starts, stops, news: list) -> bytes:
+    """block with block[starts[k]:stops[k]] replaced by news[k] for each k (spans do not overlap; b"" drops)."""
+    if not len(news):
+        return block
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order].tolist(), stops[order].tolist()
+    pieces = [None] * (2 * len(s) + 1)
+    pieces[1::2] = [news[k] for k in order.tolist()]
+    pieces[0::2] = [block[a:z] for a, z in zip([0, *e], [*s, len(block)])]
+    return b"".join(pieces)
+
+
+def _counts(codes, unique: bool = False):
+    """(code, number of times) of each code present in an int64 array (np.unique for sparse codes)."""
+    if unique:
+        u, k = np.unique(codes, return_counts=True)
+        return zip(u.tolist(), k.tolist())
+    k = np.bincount(codes)
+    u = np.flatnonzero(k)
+    return zip(u.tolist(), k[u].tolist())
+
+
+def _add(counter: Counter, items: list) -> None:
+    """counter[key] += k for each (key, k), without Counter.__missing__ (a Python call) per new key."""
+    get = counter.get
+    for key, k in items:
+        counter[key] = get(key, 0) + k
 
 
 def job_run_limit() -> int:
