@@ -577,7 +577,7 @@ class Engine:
             new_state = dict(self.store.get_json(plan.state_ref)["accounts"] if plan.state_ref else {})
             for p in plan.targets:
                 new_state[p.digest] = {"epoch": p.epoch + 1, "removed": p.target.action == "remove", "current": p.target.new}
-            staged.append(self.store.stage_json({"accounts": new_state}, staging))
+            staged.append(self.store.stage_state(new_state, staging))
             state_sha = staged[-1][1]
         result = CorrectionResult(plan.batch_id, rs.releases, False, plan.noop, rs.bytes_written, rs.files,
                                   rs.rows_removed, rs.rows_rewritten, round(time.time() - plan.started_at, 3))

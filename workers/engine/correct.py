@@ -20,6 +20,7 @@ Verification rides along on the same windows (verify.RewriteCheck).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,9 +58,25 @@ class Corrector:
         self.removed = {old for t in targets if t.action == "remove" for old in t.old_ids}
         self.sn_map = {sn: t.new for t in targets for sn in t.screen_names}
         self.pseudo_map = {p: t.new for t in targets for p in t.old_pseudonyms}
-        # Needles for the byte search: case-sensitive ids, case-insensitive screen names.
-        self.cs_needles = sorted({i.encode() for i in self.id_map if i})
-        self.ci_needles = sorted({s.encode().lower() for s in self.sn_map if s})
+
+    @classmethod
+    def of_maps(cls, id_map: dict, removed: set, sn_map: dict, pseudo_map: dict) -> "Corrector":
+        """A Corrector given its maps as __init__ builds them from targets (every old id -> new pseudonym,
+        removed old ids, lowercased screen name -> new pseudonym, earlier pseudonym -> new pseudonym):
+        the import's ledger passes maps whose pseudonyms are computed on first lookup."""
+        self = cls.__new__(cls)
+        self.targets = []
+        self.id_map, self.removed, self.sn_map, self.pseudo_map = id_map, removed, sn_map, pseudo_map
+        return self
+
+    # Needles for the byte search: case-sensitive ids, case-insensitive screen names.
+    @functools.cached_property
+    def cs_needles(self) -> list[bytes]:
+        return sorted({i.encode() for i in self.id_map if i})
+
+    @functools.cached_property
+    def ci_needles(self) -> list[bytes]:
+        return sorted({s.encode().lower() for s in self.sn_map if s})
 
     def fix_text(self, text: str) -> str:
         """Replace @handles of the targets and their earlier pseudonyms in a tweet_text."""

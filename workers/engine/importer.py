@@ -32,6 +32,7 @@ RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spille
 # Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
 IMPORT_CHUNK = 2 * 1024 * 1024
 _HANDLE = re.compile(r"@([A-Za-z0-9_]+)")  # a handle as handles.replace_handles reads it
+_PSEUDONYM_SHAPE = re.compile(rb"[A-Za-z0-9+/]{43}=")  # what hashing.pseudonym gives (base64 of 32 bytes)
 
 
 def utcnow() -> str:
@@ -106,9 +107,20 @@ class _Job:
         self.hashed_names: dict[str, set] = {}  # raw id of a hashed account -> its screen names (verification)
         self.keep = keep  # ids already pseudonyms (a re-derived release): never hashed again
         self.decisions = decisions or {}  # user id -> (remedy, epoch, screen names): the standing ledger
-        self.decided_names: dict[str, set] = {u: set(d[2]) for u, d in self.decisions.items()}
+        # ledger_map's sets, owned by this job: the users file adds to them.
+        self.decided_names: dict[str, set] = {u: d[2] for u, d in self.decisions.items()}
+        self.decided_ids = frozenset(self.decisions)
+        self.all_decided_names: set[str] = set().union(*self.decided_names.values()) if self.decisions else set()
         self.fix: Corrector | None = None
         self._pseudonyms: dict[tuple[str, int], str] = {}
+        # The ledger costs per decision only where the dataset holds the account: a decision's pseudonyms
+        # are computed when a lookup first finds one of its ids or handles (`held`), or, for the earlier
+        # pseudonyms of every decision, once the input holds a pseudonym-shaped token (`all_old`).
+        self.held: set[str] = set()  # decided accounts the import found (their pseudonyms are known)
+        self.all_old = False
+        self.names_added = False  # the users file gave a decided account a screen name its decision lacks
+        self.old_pseudonyms: set[str] = set()  # earlier pseudonyms of `held` (of every decision once all_old)
+        self.removed_ids: set[str] = {u for u, d in self.decisions.items() if d[0] == "remove"}
         self.forbidden: dict[bool, Forbidden] = {}  # _forbidden of each variant (hashed?)
         self.inline_fb = None  # Forbidden of the unhashed variant, once the users file is read
         self.inline_problems: list[str] = []
@@ -141,16 +153,49 @@ class _Job:
         return p
 
     def build_fix(self) -> None:
-        """The Corrector of the standing decisions: dict lookups per record, nothing compiled."""
+        """The Corrector of the standing decisions: dict lookups per record, nothing compiled, and no
+        pseudonym computed before a lookup finds the account (_LedgerMap)."""
         if not self.decisions:
             return
-        targets = []
+        ids = _LedgerMap(self, dict(zip(self.decisions, self.decisions)))
+        names = _LedgerMap(self, {sn: uid for uid, sns in self.decided_names.items() for sn in sns})
+        self.fix = Corrector.of_maps(ids, set(self.removed_ids), names, _LedgerMap(self, {}))
+
+    def resolve(self, uid: str) -> str:
+        """The decided account's pseudonym at its decision's epoch; the first call marks it held and
+        records its earlier pseudonyms (what the proof must find nowhere) and, when removed, its ids."""
+        uid = str(uid)
+        remedy, epoch, _ = self.decisions[uid]
+        if uid not in self.held:
+            self.held.add(uid)
+            old = [self.pseudonym(uid, k) for k in range(epoch)]
+            self.old_pseudonyms.update(old)
+            if remedy == "remove":
+                self.removed_ids.update(old)
+                self.removed_ids.add(self.pseudonym(uid, epoch))
+        return self.pseudonym(uid, epoch)
+
+    def add_all_old(self) -> None:
+        """Put the earlier pseudonyms of every decision in the Corrector's maps: the input holds a token
+        shaped like a pseudonym (a re-derived release, or a master quoting one), which may be one."""
+        if self.all_old or self.fix is None:
+            return
+        self.all_old = True
+        fix = self.fix
         for uid, (remedy, epoch, _) in self.decisions.items():
-            old = tuple(self.pseudonym(uid, k) for k in range(epoch))
-            targets.append(Target(uid, remedy, frozenset({uid, *old}), frozenset(self.decided_names[uid]), old,
-                                  self.pseudonym(uid, epoch)))
-        self.fix = Corrector(targets)
-        self.fix_names = {u: set(n) for u, n in self.decided_names.items()}
+            for k in range(epoch):
+                p = self.pseudonym(uid, k)
+                self.old_pseudonyms.add(p)
+                fix.id_map.pending(p, uid)
+                fix.pseudo_map.pending(p, uid)
+                if remedy == "remove":
+                    fix.removed.add(p)
+                    self.removed_ids.add(p)
+
+    def watch(self, data: bytes) -> None:
+        """add_all_old once `data` (input bytes) holds a pseudonym-shaped token; none in a platform's master."""
+        if not self.all_old and self.fix is not None and b"=" in data and _PSEUDONYM_SHAPE.search(data):
+            self.add_all_old()
 
     def touched(self, uid: str, refs, mentions: str, text: str | None) -> bool:
         """Whether the ledger may change a record (a superset of the records Corrector.row changes): its
@@ -206,6 +251,7 @@ class _Job:
 
                     fast = fastimport.FastTweets(self, cols, len(names), un_name) if kind == "tweets" and fastimport.FAST else None
                     for block, line in blocks:
+                        self.watch(block)
                         done = fast.block(block) if fast is not None else None
                         if done is None:
                             if fast is not None:
@@ -224,9 +270,10 @@ class _Job:
                 self.entries.append(
                     {"variant": variant, "kind": kind, "path": fn, "bytes": out.bytes, "rows": rows, "sha256": sha}
                 )
-        if kind == "users" and self.decisions and self.decided_names != self.fix_names:
-            # The screen names the users file gives decided accounts count for @handles in the tweets.
-            self.build_fix()
+        if kind == "users" and self.names_added:
+            # A name two decisions share goes to the later one, as Corrector builds it (no users row reads
+            # sn_map: a users file has no tweet_text).
+            self.fix.sn_map = _LedgerMap(self, {sn: uid for uid, sns in self.decided_names.items() for sn in sns})
         if kind == "users" and self.decisions:
             # What the unhashed tweets files must not hold is known now: checked on each fast block.
             self.inline_fb = _forbidden(self, False)
@@ -294,7 +341,12 @@ class _Job:
                           f"follower_count {fields[cols['follower_count']]!r} is not an integer")
             sn = fields[cols["user_screen_name"]]
             if uid in self.decisions:
-                self.decided_names[uid].add(sn.lower())  # its rows move to the decision's pseudonym instead
+                self.resolve(uid)  # its rows move to the decision's pseudonym instead (or leave)
+                if sn and sn.lower() not in self.decided_names[uid]:
+                    # The screen names the users file gives decided accounts count for @handles in the tweets.
+                    self.decided_names[uid].add(sn.lower())
+                    self.all_decided_names.add(sn.lower())
+                    self.names_added = True
             elif is_hashed(fc) and uid not in self.keep:
                 # Known before hash_row runs on this very row, so the users file is hashed too.
                 p = self.pseudo_of[uid] = pseudonym(self.key, uid, self.epochs(uid))
@@ -358,6 +410,7 @@ class _Job:
             arc = media.read_archive(path, self.keep)
         except media.MediaRefused as e:
             raise ImportFailed(str(e)) from None
+        self.watch("\n".join(arc.names).encode("utf-8", "surrogateescape"))
         rename_u = self.fix.member if self.fix is not None else None
         for n, name in enumerate(arc.names, 1):
             if media.member_account(name) not in self.users and media.member_account(name) not in self.keep:
@@ -383,6 +436,43 @@ class _Job:
         self.entries.append({"variant": "hashed", "kind": "media", "path": h_name, "bytes": hw.bytes, "rows": rows_h, "sha256": hsha})
         if self.bar:
             self.bar.update(path.stat().st_size)
+
+
+class _LedgerMap(dict):
+    """key (an id, earlier pseudonym or screen name of a decided account) -> the decided account's
+    pseudonym, as the Corrector reads its maps (`in`, get, []). A key first maps to its account's user
+    id, marked _Pending; the first lookup that finds it computes the pseudonym (_Job.resolve) and
+    stores it in its place."""
+
+    def __init__(self, job: "_Job", items: dict):
+        super().__init__({k: _Pending(v) for k, v in items.items()})
+        self.job = job
+
+    def pending(self, key, uid: str) -> None:
+        """Map key to the decided account uid, its pseudonym computed on first lookup."""
+        dict.__setitem__(self, key, _Pending(uid))
+
+    def get(self, key, default=None):
+        v = dict.get(self, key)
+        if v is None:
+            return default
+        if type(v) is _Pending:
+            v = self.job.resolve(v)
+            dict.__setitem__(self, key, v)
+        return v
+
+    def __getitem__(self, key):
+        v = dict.__getitem__(self, key)
+        if type(v) is _Pending:
+            v = self.job.resolve(v)
+            dict.__setitem__(self, key, v)
+        return v
+
+
+class _Pending(str):
+    """A _LedgerMap value not looked up yet: the decided account's user id."""
+
+    __slots__ = ()
 
 
 def _read_run(path: Path, n: int = 64 * 1024):
@@ -428,19 +518,15 @@ def _forbidden(job: "_Job", hashed: bool) -> Forbidden:
 
 
 def _forbidden_now(job: "_Job", hashed: bool) -> Forbidden:
-    ids, pseudos, names, removed = set(), set(), set(), set()
-    for uid, (remedy, epoch, _) in job.decisions.items():
-        old = {job.pseudonym(uid, k) for k in range(epoch)}
-        ids |= {uid, *old}
-        pseudos |= old
-        names |= job.decided_names[uid]
-        if remedy == "remove":
-            removed |= {uid, *old, job.pseudonym(uid, epoch)}
+    names = job.all_decided_names
+    ids = job.decided_ids | job.old_pseudonyms
     if hashed:
-        ids |= set(job.pseudo_of)
-        for sns in job.hashed_names.values():
-            names |= sns
-    return Forbidden(frozenset(ids), frozenset(pseudos), frozenset(n for n in names if n), frozenset(removed))
+        ids = ids.union(job.pseudo_of)
+        names = names.union(*job.hashed_names.values())
+    # The unhashed variant's Forbidden is built after the users file and checked block by block while
+    # the tweets are written: its earlier pseudonyms are the live set, which grows as decisions are found.
+    pseudos = frozenset(job.old_pseudonyms) if hashed else job.old_pseudonyms
+    return Forbidden(frozenset(ids), pseudos, frozenset(names) - {""}, frozenset(job.removed_ids))
 
 
 def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id: str, epochs, progress: bool = False,
@@ -506,14 +592,17 @@ def run_import(store: Store, index, src_dir: Path, name: str, key: bytes, key_id
         state_ref = head.get("state")
         state = store.get_json(state_ref)["accounts"] if state_ref else {}
         new_state = dict(state)
-        for uid, (remedy, epoch, _) in ledger.items():
+        # Only the decisions about accounts this release holds: a decision about an account no release
+        # holds has no pseudonym published anywhere yet, and the import that first holds it records it.
+        for uid in sorted(job.held):
+            remedy, epoch, _ = ledger[uid]
             want = {"epoch": epoch, "removed": remedy == "remove", "current": job.pseudonym(uid, epoch)}
             d = account_digest(key, uid)
             if new_state.get(d) != want:
                 new_state[d] = want
         new_state_ref = state_ref
         if new_state != state:
-            staged.append(store.stage_json({"accounts": new_state}, staging))
+            staged.append(store.stage_state(new_state, staging))
             new_state_ref = staged[-1][1]
         store.blobs.put_many(staged)
 

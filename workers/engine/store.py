@@ -235,6 +235,13 @@ def canonical_json(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8")
 
 
+def compact_json(obj) -> bytes:
+    """Stable JSON bytes without indentation: written by the C encoder (indent forces the pure-Python
+    one), for large documents nobody reads by eye (the account state: one entry per corrected
+    account). json.loads reads both forms, so blobs written by canonical_json stay readable."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 class Store:
     """HEAD pointer + blobs + staging dirs under one data dir."""
 
@@ -291,6 +298,10 @@ class Store:
     def stage_json(self, obj, tmp_dir: Path) -> tuple[Path, str]:
         """A JSON document written for blobs.put_many; return (file, sha256)."""
         return self.blobs.stage_bytes(canonical_json(obj), tmp_dir)
+
+    def stage_state(self, accounts: dict, tmp_dir: Path) -> tuple[Path, str]:
+        """The account state document ({"accounts": digest -> entry}) written for blobs.put_many (compact_json)."""
+        return self.blobs.stage_bytes(compact_json({"accounts": accounts}), tmp_dir)
 
     def get_json(self, sha: str):
         """Load a JSON blob (cached: blobs are immutable)."""

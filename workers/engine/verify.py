@@ -31,20 +31,29 @@ MUTABLE_FIELDS = set(IDENTITY_FIELDS) | set(PROFILE_FIELDS) | set(REFERENCE_FIEL
 ID_FIELDS = ("userid",) + REFERENCE_FIELDS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Forbidden:
     """What must appear nowhere after a correction: raw ids and earlier pseudonyms (as values or
-    list entries), earlier pseudonyms anywhere, screen names as a value or as a whole @handle."""
+    list entries), earlier pseudonyms anywhere, screen names as a value or as a whole @handle.
+
+    Compared and hashed by identity (the caches below key on the object: comparing thousands of ids
+    per lookup cost more than what they cache). An import's unhashed variant passes a growing set as
+    `pseudonyms` (importer._Job.old_pseudonyms), so nothing derived from it is cached."""
 
     ids: frozenset
     pseudonyms: frozenset
     screen_names: frozenset
     removed_ids: frozenset  # authors whose rows must be gone
 
-    @functools.cached_property
+    @property
     def odd_pseudonyms(self) -> tuple:
         """The pseudonyms not of hashing.pseudonym's shape (none, in practice): holds_pseudonym's `odd`."""
-        return tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43)
+        n = len(self.pseudonyms)
+        cached = self.__dict__.get("_odd")
+        if cached is None or cached[0] != n:  # `pseudonyms` only grows: its size says whether it changed
+            cached = (n, tuple(p for p in self.pseudonyms if len(p) != 44 or p.find("=") != 43))
+            self.__dict__["_odd"] = cached
+        return cached[1]
 
     @property
     def cs_needles(self) -> list[bytes]:
@@ -380,6 +389,8 @@ def verify_import_file(path, kind: str, fb: Forbidden, label: str) -> list[str]:
     removed account. Media: no member name holds a forbidden id as its account.
     """
     problems: list[str] = []
+    if not (fb.ids or fb.pseudonyms or fb.screen_names or fb.removed_ids):
+        return problems  # nothing is forbidden (the unhashed variant of an import without a ledger)
     if kind == "media":
         with zipfile.ZipFile(path) as z:
             for name in z.namelist():
@@ -420,27 +431,55 @@ _HANDLE_B = re.compile(rb"@([A-Za-z0-9_]+)")
 @functools.lru_cache(maxsize=4)
 def _fb_sets(fb: Forbidden):
     """What _ImportCheck looks up, built once per Forbidden (every file of a variant shares it; a cache
-    hit compares fb by identity)."""
+    hit compares fb by identity). Not the pseudonyms: an import's unhashed variant's set grows."""
     handle_re = _HandleSet(fb.screen_names)
     ids_b = frozenset(x.encode() for x in fb.ids)
     # Handles are ASCII: a name with other characters is never one (and _HandleSet agrees).
     names_b = frozenset(n.encode() for n in handle_re.names if n.isascii())
     all_ids_b = ids_b | frozenset(x.encode() for x in fb.removed_ids)
-    runs_ok = all(_ID_RUN.fullmatch(x) for x in ids_b)
-    pseudos_b = frozenset(x.encode() for x in fb.pseudonyms)
-    odd = any(len(x) != 44 or x.find(b"=") != 43 for x in pseudos_b)
-    return handle_re, ids_b, names_b, all_ids_b, runs_ok, pseudos_b, odd
+    # Every id a run of id characters (a list entry is then a whole run): one regex over them all.
+    runs_ok = b"" not in ids_b and _ID_RUN.fullmatch(b"".join(ids_b) or b"0") is not None
+    return handle_re, ids_b, names_b, all_ids_b, runs_ok, _value_keys(ids_b), _value_keys(all_ids_b)
 
+
+_KEY_MUL = 0x9E3779B97F4A7C15  # odd: spreads a value's length over the key's bits
+
+
+def _value_keys(values) -> "np.ndarray":
+    """Sorted uint64 keys of byte strings: their first 8 bytes (zero-padded) plus length times _KEY_MUL,
+    as _column_keys computes them for a column's values. Equal values have equal keys."""
+    import numpy as np
+
+    vals = list(values)
+    if not vals:
+        return np.zeros(0, np.uint64)
+    heads = np.frombuffer(b"".join(v[:8].ljust(8, b"\0") for v in vals), "<u8")
+    lens = np.array([len(v) for v in vals], np.uint64)
+    return np.unique(heads + lens * np.uint64(_KEY_MUL))
+
+
+def _column_keys(b, opens, closes) -> "np.ndarray":
+    """_value_keys of the values between each (open, close) quote pair of a canonical block (`b`: its
+    bytes as uint8), computed for all records with one numpy gather."""
+    import numpy as np
+
+    start = opens + 1
+    lens = closes - start
+    idx = np.minimum(start[:, None] + np.arange(8), len(b) - 1)
+    heads = np.where(np.arange(8) < lens[:, None], b[idx], 0).astype(np.uint8)
+    return np.ascontiguousarray(heads).view("<u8").ravel() + lens.astype(np.uint64) * np.uint64(_KEY_MUL)
 
 
 class _ImportCheck:
     """The records of a written file that may hold a trace of `fb`, found with set lookups per block.
 
-    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values,
-    the screen names, every run of id characters in the mention lists (an id listed as an entry is
-    one), every @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only
-    records something is found in are parsed (and `traces` decides). Any other block is parsed
-    with the csv module and every record goes to `traces`.
+    A block in canonical form (csvio.canonical_fields) is checked column-wise: the id fields' values
+    (all records at once: a numpy key of each value's length and first 8 bytes is looked up in the
+    forbidden ids' keys with np.isin, and only the values passing are compared whole), the screen
+    names, every run of id characters in the mention lists (an id listed as an entry is one), every
+    @handle and, when there are earlier pseudonyms, the 44 bytes up to every '='. Only records
+    something is found in are parsed (and `traces` decides). Any other block is parsed with the csv
+    module and every record goes to `traces`.
     """
 
     def __init__(self, fb: Forbidden, names: list[str]):
@@ -448,8 +487,8 @@ class _ImportCheck:
         self.ncols = len(names)
         self.cols = {n: i for i, n in enumerate(names)}
         self.uid_i = self.cols.get("userid")
-        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.pseudos_b,
-         self.odd_pseudos) = _fb_sets(fb)
+        (self.handle_re, self.ids_b, self.names_b, self.all_ids_b, self.runs_ok, self.id_keys,
+         self.all_id_keys) = _fb_sets(fb)
 
     def block(self, block: bytes):
         """(offset in block, fields) of each record to look at."""
@@ -458,8 +497,9 @@ class _ImportCheck:
         fb = self.fb
         if not (fb.ids or fb.removed_ids or fb.screen_names or fb.pseudonyms):
             return
+        pseudos_b = _live_pseudonyms(fb)  # an import's unhashed variant's set grows while it is written
         f = csvio.canonical_fields(block, self.ncols)
-        if f is None or (fb.pseudonyms and self.odd_pseudos) or (fb.ids and not self.runs_ok):
+        if f is None or fb.odd_pseudonyms or (fb.ids and not self.runs_ok):
             records = csvio.split_records(block)
             _, parsed = csvio.parse_block(block, 0, self.ncols)
             at = 0
@@ -469,25 +509,37 @@ class _ImportCheck:
             return
         O, C = f.opens, f.closes
         flagged = set()
+        b = np.frombuffer(block, np.uint8)
 
-        def values(c):
-            vals = csvio.spans(block, O[:, c] + 1, C[:, c])
+        def values(c, rows=None):
+            o, e = (O[:, c], C[:, c]) if rows is None else (O[rows, c], C[rows, c])
+            vals = csvio.spans(block, o + 1, e)
             if f.inner_quotes(c).any():
                 vals = [v.replace(b'""', b'"') for v in vals]
             return vals
 
-        ids_b = self.all_ids_b
         for name in ID_FIELDS:
             c = self.cols.get(name)
-            if c is not None:
-                vals = values(c)
-                if not ids_b.isdisjoint(vals):
-                    flagged.update(i for i, v in enumerate(vals) if v in ids_b)
+            # The author may be neither a forbidden id nor a removed account's; a reference may be a
+            # removed account's new pseudonym (correct.py maps references to removed accounts so).
+            ids_b, keys = (self.all_ids_b, self.all_id_keys) if name == "userid" else (self.ids_b, self.id_keys)
+            if c is None or not ids_b:
+                continue
+            got = _column_keys(b, O[:, c], C[:, c])
+            at = np.minimum(np.searchsorted(keys, got), len(keys) - 1)
+            hit = keys[at] == got
+            inner = f.inner_quotes(c)
+            if inner.any():  # a value with a doubled quote inside is not spelt as its bytes: looked at
+                hit |= inner
+            rows = np.flatnonzero(hit)
+            if len(rows):
+                vals = values(c, rows)
+                flagged.update(int(r) for r, v in zip(rows, vals) if v in ids_b)
         c = self.cols.get(MENTIONS_FIELD)
         if c is not None and self.ids_b:
-            vals = values(c)
-            if not self.ids_b.isdisjoint(_ID_RUN.findall(b"\0".join(vals))):
-                for i, v in enumerate(vals):
+            joined = csvio.spans(block, O[:, c] + 1, C[:, c], joined=True)
+            if not self.ids_b.isdisjoint(_ID_RUN.findall(joined)):
+                for i, v in enumerate(values(c)):
                     if not self.ids_b.isdisjoint(_ID_RUN.findall(v)):
                         flagged.add(i)
         c = self.cols.get("user_screen_name")
@@ -500,37 +552,72 @@ class _ImportCheck:
             for m in _HANDLE_B.finditer(block):
                 if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
-        if fb.pseudonyms:
-            for k in _pseudonym_ends(block, self.pseudos_b):
+        if pseudos_b:
+            for k in _pseudonym_ends(block, pseudos_b):
                 flagged.add(int(np.searchsorted(ends, k, side="right")))
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
 
 
-def _pseudonym_ends(block: bytes, pseudos: frozenset) -> list[int]:
-    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the 44 bytes up to
-    every '=' are gathered with one numpy index and looked up in one set operation."""
+def _pseudonym_ends(block: bytes, pseudos) -> list[int]:
+    """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the first 8 of the
+    44 bytes up to every '=' are gathered with one numpy index as one uint64 each and looked up in the
+    pseudonyms' first 8 bytes (np.isin); only the few windows passing are compared whole."""
     import numpy as np
 
+    if not pseudos or b"=" not in block:
+        return []
     b = np.frombuffer(block, np.uint8)
     eq = np.flatnonzero(b == 0x3D)
     eq = eq[eq >= 43]
     if not len(eq):
         return []
-    w = b[(eq[:, None] - 43 + np.arange(44)).ravel()].tobytes()
-    windows = [w[i:i + 44] for i in range(0, len(w), 44)]
-    if pseudos.isdisjoint(windows):
-        return []
-    return [int(k) for k, x in zip(eq, windows) if x in pseudos]
+    heads = np.ascontiguousarray(b[(eq - 43)[:, None] + np.arange(8)]).view("<u8").ravel()
+    cand = eq[np.isin(heads, _heads(pseudos))]
+    return [k for k in cand.tolist() if block[k - 43:k + 1] in pseudos]
+
+
+def _heads(pseudos) -> "np.ndarray":
+    """The first 8 bytes of each 44-byte pseudonym (bytes) as uint64s, cached per set and size."""
+    import numpy as np
+
+    key = (id(pseudos), len(pseudos))
+    got = _HEADS.get(key)
+    if got is None or got[0] is not pseudos:
+        arr = np.frombuffer(b"".join(p[:8] for p in pseudos if len(p) == 44), "<u8")
+        got = _HEADS[key] = (pseudos, arr)
+        while len(_HEADS) > 8:
+            _HEADS.pop(next(iter(_HEADS)))
+    return got[1]
+
+
+_HEADS: dict = {}
 
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, pseudonyms as bytes, _HandleSet, ids and removed ids) of fb, once
-    per import (fb is compared by identity on a hit)."""
-    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()),
-            frozenset(p.encode() for p in fb.pseudonyms), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids)
+    """(ASCII screen names as bytes, _HandleSet, ids and removed ids) of fb, once per import (fb is
+    compared by identity; its pseudonyms may grow, so they are not among these)."""
+    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()), _HandleSet(fb.screen_names),
+            fb.ids | fb.removed_ids)
+
+
+def _live_pseudonyms(fb: Forbidden) -> frozenset:
+    """fb's earlier pseudonyms as bytes (rebuilt when the growing set of an import has grown)."""
+    n = len(fb.pseudonyms)
+    cached = fb.__dict__.get("_pseudos_b")
+    if cached is None or cached[0] != n:
+        cached = (n, frozenset(p.encode() for p in fb.pseudonyms))
+        fb.__dict__["_pseudos_b"] = cached
+    return cached[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings(handles: frozenset) -> re.Pattern:
+    """A regex finding each of these @handle spellings (bytes) as a whole handle, as _HANDLE_B reads one."""
+    alt = b"|".join(re.escape(h) for h in sorted(handles, key=len, reverse=True))
+    return re.compile(rb"@(?:" + alt + rb")(?![A-Za-z0-9_])")
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
@@ -541,11 +628,13 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
     up to a '=' of the block are looked up in sets; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
-    new record)): each new one is parsed and checked whole."""
+    new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
+    and only when something is found are they parsed and checked whole."""
     import numpy as np
 
     flagged = set()
-    names, pseudos, handle_re, ids = _block_sets(fb)
+    names, handle_re, ids = _block_sets(fb)
+    pseudos = _live_pseudonyms(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
     if fb.screen_names:
@@ -555,24 +644,35 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     for i, rs in refsets:
         if not fb.ids.isdisjoint(rs):
             flagged.add(i)
-    if names and any(h.lower() in names for h in set(_HANDLE_B.findall(block))):
-        for m in _HANDLE_B.finditer(block):
-            if m.group(1).lower() in names:
-                flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
-    if fb.pseudonyms:
-        for k in _pseudonym_ends(block, pseudos):
-            flagged.add(int(np.searchsorted(ends, k, side="right")))
-        for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
-            at = block.find(p.encode())
-            while at >= 0:
-                flagged.add(int(np.searchsorted(ends, at, side="right")))
-                at = block.find(p.encode(), at + 1)
+    if names:
+        bad = frozenset(h for h in set(_HANDLE_B.findall(block)) if h.lower() in names)
+        if bad:  # where they are: one scan for just those spellings
+            at = [m.start() for m in _spellings(bad).finditer(block)]
+            flagged.update(np.searchsorted(ends, at, side="right").tolist())
+    at = _pseudonym_ends(block, pseudos)
+    if at:
+        flagged.update(np.searchsorted(ends, at, side="right").tolist())
+    for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
+        at = block.find(p.encode())
+        while at >= 0:
+            flagged.add(int(np.searchsorted(ends, at, side="right")))
+            at = block.find(p.encode(), at + 1)
     flagged -= replaced
     uid_i = cols.get("userid")
     problems = []
-    starts = [0] + [int(e) for e in ends[:-1]]
-    records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
-    records += rewritten
+    records = []
+    if flagged:
+        starts = [0] + ends[:-1].tolist()
+        records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
+    if rewritten:
+        # The records written anew, joined, are checked as a written file's block is (_ImportCheck: a
+        # column-wise pass over all of them); only when something is found are they parsed one by one.
+        joined = b"".join(r if r.endswith(b"\n") else r + b"\n" for _, r in rewritten)
+        header = [""] * len(cols)
+        for name, i in cols.items():
+            header[i] = name
+        if next(iter(_import_check(fb, tuple(header)).block(joined)), None) is not None:
+            records += rewritten
     for at, raw in records:
         fields = csvio.parse_record(raw)
         found = traces(fields, cols, fb, handle_re)
