@@ -29,8 +29,10 @@ class Appeal(Base):
         Index("ix_appeals_status_footprint", "status", "footprint_size"),
         Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
         Index("ix_appeals_account_created", "account_id", "created_at"),
-        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out.
-        Index("ix_appeals_claim_touched", "claim_touched_at"),
+        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out,
+        # reading this index alone (an index-only scan: every column those counts need is in it).
+        Index("ix_appeals_claim_cover", "claim_touched_at", "assigned_to_id", "status", "due_at", "reason",
+              "created_at"),
         # The queue over every status, oldest or newest first: one index walk instead of a merge per status.
         Index("ix_appeals_created_id", "created_at", "id"),
     )

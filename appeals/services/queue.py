@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, union_all
+from sqlalchemy import Integer, and_, bindparam, case, func, or_, select, union_all
 
 from appeals import db, runtime
 from appeals import status as table
@@ -215,18 +215,18 @@ def _page_statement(shape: tuple, statuses: tuple, sort: str):
     else:
         ids = None
     if ids is not None:
-        ids = ids.order_by(*_ordered(keys)).limit(bindparam("limit")).offset(bindparam("offset"))
+        ids = ids.order_by(*_ordered(keys)).limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
     else:
         branches = [
             select(select(*[column.label(f"k{i}") for i, (column, _d) in enumerate(keys)])
                    .where(_APPEALS.c.status == status, *conditions)
-                   .order_by(*_ordered(keys)).limit(bindparam("branch_limit")).subquery())
+                   .order_by(*_ordered(keys)).limit(bindparam("branch_limit", type_=Integer)).subquery())
             for status in statuses
         ]
         merged = union_all(*branches).subquery()
         ids = (select(merged.c[f"k{len(keys) - 1}"])
                .order_by(*_ordered([(merged.c[f"k{i}"], d) for i, (_c, d) in enumerate(keys)]))
-               .limit(bindparam("limit")).offset(bindparam("offset")))
+               .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
     return (select(_APPEALS.c.id, _APPEALS.c.version, _APPEALS.c.status, _APPEALS.c.reason, _APPEALS.c.created_at,
                    _APPEALS.c.due_at, _APPEALS.c.footprint_size, _APPEALS.c.assigned_to_id,
                    _APPEALS.c.claim_touched_at, _ACCOUNTS.c.screen_name, _ACCOUNTS.c.user_id,

@@ -1,5 +1,6 @@
 """dataset counts: appeals counted per dataset, status, reason, SLA due day and filing day, kept with every
-change (the queue's dataset filter); an index on appeals (created_at, id) for the queue over every status
+change (the queue's dataset filter); an index on appeals (created_at, id) for the queue over every status;
+the live-claims index made covering (the "unassigned" counts read it alone)
 
 Revision ID: 0011_dataset_counts
 Revises: 0010_queue_summary
@@ -33,6 +34,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('appeals', schema=None) as batch_op:
         batch_op.create_index('ix_appeals_created_id', ['created_at', 'id'], unique=False)
+        batch_op.drop_index('ix_appeals_claim_touched')
+        batch_op.create_index('ix_appeals_claim_cover', ['claim_touched_at', 'assigned_to_id', 'status', 'due_at',
+                                                         'reason', 'created_at'], unique=False)
     # The counts of the appeals already filed (services/queue_counts.py keeps them from now on).
     appeals = sa.table('appeals', sa.column('id', sa.Integer), sa.column('status', sa.String),
                        sa.column('reason', sa.String), sa.column('due_at', sa.DateTime),
@@ -54,5 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('appeals', schema=None) as batch_op:
+        batch_op.drop_index('ix_appeals_claim_cover')
+        batch_op.create_index('ix_appeals_claim_touched', ['claim_touched_at'], unique=False)
         batch_op.drop_index('ix_appeals_created_id')
     op.drop_table('appeal_dataset_counts')
