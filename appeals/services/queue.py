@@ -12,7 +12,6 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-
 from functools import lru_cache
 
 from sqlalchemy import Integer, and_, bindparam, case, func, or_, select, union_all
@@ -181,7 +180,7 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
         if rows:
             for appeal_id, name in conn.execute(_DATASETS, {"ids": list(names)}):
                 names[appeal_id].append(name)
-        items = [QueueItem(*row, tuple(names[row.id])) for row in rows]
+        items = [QueueItem(*row, tuple(names[row.id])) for row in rows]  # the statement selects in field order
     return QueuePage(filters, items, total, counts, overdue, now, cutoff)
 
 
