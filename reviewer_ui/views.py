@@ -12,7 +12,7 @@ from appeals.db import utcnow
 from appeals.i18n import current_locale
 from appeals.limits import login_limited
 from appeals.requests import form_version, number
-from appeals.services import activity, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
+from appeals.services import activity, appeal_neighbours, audit_query, auth, policy, queue as queue_service, queue_marks, reference, \
     review, staff as staff_service
 from appeals.status import STATUS_TEXT, title
 from appeals.services.errors import Conflict, Invalid, NotFound, ServiceError, Unauthorized
@@ -183,7 +183,7 @@ def _render_appeal(appeal_id: int, status: int = 200, errors: dict | None = None
             form.setdefault(target, choice.body)
             form.setdefault("action", request.args.get("action", ""))
     work = activity.workspace(principal, appeal_id, request.args, draw=_draw_chart, draw_key=_chart_version())
-    previous_id, next_id = _neighbours(principal, appeal_id)
+    previous_id, next_id = appeal_neighbours.neighbours(principal, appeal_id)
     return render_template("reviewer/appeal.html", form=form, errors=errors or {}, target=target, now=utcnow(),
                            filled=filled, work=work, template_choice=choice, previous_id=previous_id, next_id=next_id,
                            reason_short=queue_marks.REASON_SHORT, **data), status
@@ -197,20 +197,20 @@ def _draw_chart(chart: dict, window) -> Markup:
     return Markup(current_app.jinja_env.get_template(CHART_TEMPLATE).module.activity(chart, window))
 
 
+_chart_versions: dict[str, str] = {}  # locale -> version: templates do not change under a running process
+
+
 def _chart_version() -> str:
-    """Names the chart's drawing: a changed template (or locale) is drawn anew, never read from an old copy."""
-    source = current_app.jinja_env.loader.get_source(current_app.jinja_env, CHART_TEMPLATE)[0]
-    return hashlib.sha256(f"{source}|{current_locale()}".encode()).hexdigest()[:16]
+    """Names the chart's drawing: a changed template (or locale) is drawn anew, never read from an old copy.
 
-
-def _neighbours(principal, appeal_id: int) -> tuple[int | None, int | None]:
-    """The appeals before and after this one in the default queue (for the j / k shortcuts)."""
-    page = queue_service.list_queue(principal, queue_service.parse_filters({"per_page": "100"}))
-    ids = [a.id for a in page.items]
-    if appeal_id not in ids:
-        return None, ids[0] if ids else None
-    at = ids.index(appeal_id)
-    return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
+    Read and hashed once per process and locale; again on every view only where templates reload
+    (debug), since there the template may change under the running process."""
+    locale = str(current_locale())
+    found = _chart_versions.get(locale)
+    if found is None or current_app.jinja_env.auto_reload:
+        source = current_app.jinja_env.loader.get_source(current_app.jinja_env, CHART_TEMPLATE)[0]
+        found = _chart_versions[locale] = hashlib.sha256(f"{source}|{locale}".encode()).hexdigest()[:16]
+    return found
 
 
 def _act(appeal_id: int, action, success: str, to_queue: bool = False):

@@ -41,17 +41,21 @@ def _locked(work):
 
 
 def import_dataset(src_dir: Path, name: str, progress: bool = False):
-    """Publish release 1 of `name` from src_dir with every standing decision applied (under the lock)."""
+    """Publish release 1 of `name` from src_dir with every standing decision applied (under the lock);
+    then ask for the activity summaries of the open appeals it holds."""
 
     def work(engine, ledger):
         faults.checkpoint("import_locked")
         return engine.import_dataset(Path(src_dir), name, progress=progress, decisions=ledger)
 
-    return _locked(work)
+    v = _locked(work)
+    jobs.after_publication({name: v.version})
+    return v
 
 
 def rederive(name: str, progress: bool = False):
     """Publish the next release of `name` under the current rules and ledger; tell earlier downloaders."""
     v = _locked(lambda engine, ledger: engine.rederive(name, ledger, progress=progress))
     jobs.notify_downloaders({name: v.version})
+    jobs.after_publication({name: v.version})
     return v

@@ -113,6 +113,7 @@ def execute(run_id: str, items, lock: locks.Lock, job=None, reason: str = "") ->
     releases = corrections.finish(run_id, result, decisions)
     if releases:
         notify_downloaders(releases)
+        after_publication(releases, [uid for uid, _ in items])
     return {"run": run_id, "status": "done", "releases": releases or {},
             "already_applied": bool(result.already_applied), "noop": [list(n) for n in result.noop or []]}
 
@@ -406,3 +407,45 @@ def sweep() -> dict:
     if summary["enqueued"]:
         log.info("sweep enqueued %d correction job(s)", summary["enqueued"])
     return summary
+
+
+# --- issue 15: reviewers' activity summaries, made ahead of their first view ---------------------
+
+
+def warm_activity(appeal_id: int) -> dict:
+    """Job: make and keep an appeal's activity summary over the current releases (with its chart's figures
+    and sample rows), so the reviewer's first view reads it; cheap when it is kept already."""
+    from appeals.services import activity
+
+    ensure_bootstrapped()
+    try:
+        return activity.warm(appeal_id)
+    finally:
+        db.session.remove()
+
+
+def warm_published(releases: dict[str, int]) -> dict:
+    """Job: after a publication, a warm-up job for each open appeal whose account the new releases hold."""
+    from appeals.services import activity
+    from workers.dispatch import send_warm
+
+    ensure_bootstrapped()
+    try:
+        appeal_ids = activity.holding(releases)
+        enqueued = send_warm(appeal_ids)
+    finally:
+        db.session.remove()
+    return {"appeals": len(appeal_ids), "enqueued": enqueued}
+
+
+def after_publication(releases: dict[str, int], corrected=()) -> None:
+    """After new releases were published: drop the kept summaries of the `corrected` accounts (their old
+    rows must not linger) and ask for the open appeals' summaries over the new releases. Never raises."""
+    from appeals.services import activity
+
+    for user_id in corrected:
+        try:
+            activity.forget(user_id)
+        except OSError:
+            log.warning("could not remove the kept activity summaries of a corrected account", exc_info=True)
+    dispatch.published(releases)

@@ -204,8 +204,9 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     try:
         while True:
             # Mail first: a delivery takes milliseconds and must not wait behind a long correction run.
+            # Activity warm-ups last: they only save a reviewer's first view some seconds.
             worker = ResilientWorker([dispatch.mail_queue(connection), queues.corrections_queue(connection),
-                                      queues.files_queue(connection)],
+                                      queues.files_queue(connection), dispatch.activity_queue(connection)],
                                      connection=connection, name=name)
             worker.stop_asked = False
             try:

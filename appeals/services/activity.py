@@ -2,13 +2,16 @@
 
 `collect` reads the account's rows from every published dataset; `build` turns rows into plain chart
 geometry (weekly bars, the shaded window, splits by posting client, by language and by hour of day) that
-a template draws as SVG on the server. No chart runtime runs in the browser.
+a template draws as SVG on the server. No chart runtime runs in the browser. `Summary` keeps both per
+account and set of releases; `warm` makes it in a worker before the first view (at filing and after every
+publication), `forget` drops an account's after a correction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -20,6 +23,8 @@ from pathlib import Path
 from appeals import runtime
 from appeals.requests import number_problem
 
+log = logging.getLogger("appeals.activity")
+
 WIDTH = 720  # SVG user units; the picture scales to its container
 LEFT = 44
 RIGHT = 8
@@ -30,6 +35,10 @@ AXIS = 22
 TOP_SERIES = 4  # clients or languages drawn one by one; the rest are "other"
 ROWS_LIMIT = 200_000  # rows read per dataset for the workspace
 CACHE_FILES = 256  # activity summaries kept on disk; the least recently written go first
+SAMPLE_ROWS = 5  # sample rows per kind and variant in the evidence table (services/review.py)
+# Appeals warmed per publication, the queue's oldest first: an account takes a summary and a sample file
+# per dataset, and warming more than the cache keeps would trim the very summaries just made.
+WARM_LIMIT = CACHE_FILES // 8
 
 
 @dataclass(frozen=True)
@@ -244,11 +253,7 @@ class Summary:
     @classmethod
     def open(cls, user_id: str, datasets: list[str]) -> "Summary":
         """The summary of `user_id` over the current releases of `datasets`, made from the engine on first use."""
-        engine = runtime.engine()
-        releases = [(name, engine.release_id(name)) for name in datasets]
-        folder = runtime.settings().activity_cache_dir
-        path = folder / (_account_key(user_id) + "-" + hashlib.sha256(
-            json.dumps(releases).encode()).hexdigest()[:32] + ".sqlite3")
+        path = summary_path(user_id, datasets)
         if not path.exists():
             _write_summary(path, collect(user_id, datasets))
         return cls(path)
@@ -325,6 +330,19 @@ class Summary:
         rows = [{**json.loads(data), "_dataset": name, "_kind": row_kind, "_inside": bool(is_inside)}
                 for data, name, row_kind, is_inside in found]
         return {"rows": rows, "total": total, "page": page, "pages": pages, "per_page": per_page}
+
+
+def summary_key(user_id: str, datasets: list[str]) -> str:
+    """The name of the account's summary over the current releases of `datasets`: the account and the
+    releases' ids, so it changes with every new release (the warm job's id is made from it too)."""
+    engine = runtime.engine()
+    releases = [(name, engine.release_id(name)) for name in datasets]
+    return _account_key(user_id) + "-" + hashlib.sha256(json.dumps(releases).encode()).hexdigest()[:32]
+
+
+def summary_path(user_id: str, datasets: list[str]) -> Path:
+    """Where the summary named by `summary_key` is kept."""
+    return runtime.settings().activity_cache_dir / (summary_key(user_id, datasets) + ".sqlite3")
 
 
 def _account_key(user_id: str) -> str:
@@ -419,7 +437,7 @@ def workspace(principal, appeal_id, args, draw=None, draw_key: str = "") -> dict
         raise NotFound("No such appeal.")
     policy.authorize(principal, "appeal.view", appeal)
     window = Window(appeal.compromised_from, appeal.compromised_until)
-    names = sorted({d.dataset for d in appeal.datasets} | _current_datasets(appeal.account.user_id))
+    names = _appeal_datasets(appeal)
     error = None
     filters = {key: (args.get(key) or "") if (args.get(key) or "") in allowed else ""
                for key, allowed in ROW_FILTERS.items()}
@@ -458,3 +476,87 @@ def _current_datasets(user_id: str) -> set[str]:
         return {e["dataset"] for e in entries_for_user_id(user_id)}
     except Exception:  # reading the index failed: the datasets recorded at filing still count
         return set()
+
+
+def _appeal_datasets(appeal, current: set[str] | None = None) -> list[str]:
+    """The datasets an appeal's workspace covers: those recorded at filing and those holding the account now
+    (`current`, when the caller has read them already)."""
+    current = _current_datasets(appeal.account.user_id) if current is None else current
+    return sorted({d.dataset for d in appeal.datasets} | current)
+
+
+# --- warming: made by a worker before the first reviewer asks (issue 15) ------------------------------
+
+
+def warm_keys(appeal_ids) -> dict[int, str]:
+    """appeal id -> `summary_key` of its account's summary over the current releases, for each appeal whose
+    summary is not kept yet (a kept one needs no job). Appeals whose releases cannot be read are left out:
+    the reviewer's view says so itself."""
+    from sqlalchemy import select
+
+    from appeals import db
+    from appeals.models import Appeal
+
+    ids = sorted({int(i) for i in appeal_ids})
+    if not ids:
+        return {}
+    folder = runtime.settings().activity_cache_dir
+    keys = {}
+    for appeal in db.session.scalars(select(Appeal).where(Appeal.id.in_(ids))):
+        try:
+            key = summary_key(appeal.account.user_id, _appeal_datasets(appeal))
+        except Exception:  # noqa: BLE001 - an unreadable release: nothing to warm, the view reports it
+            log.warning("no activity summary key for appeal %s", appeal.id, exc_info=True)
+            continue
+        if not (folder / (key + ".sqlite3")).exists():
+            keys[appeal.id] = key
+    return keys
+
+
+def warm(appeal_id: int) -> dict:
+    """Make and keep what the reviewer's first view of the appeal reads: the account's summary over the
+    current releases, the chart's figures for the claimed window and the sample rows of each dataset.
+    Cheap when they are kept already (a few file and index lookups)."""
+    from appeals import db
+    from appeals.models import Appeal
+    from appeals.services.footprint import entries_for_user_id
+
+    appeal = db.session.get(Appeal, int(appeal_id))
+    if appeal is None:
+        return {"appeal": appeal_id, "built": False, "missing": True}
+    user_id = appeal.account.user_id
+    window = Window(appeal.compromised_from, appeal.compromised_until)
+    entries = entries_for_user_id(user_id)
+    names = _appeal_datasets(appeal, {e["dataset"] for e in entries})
+    db.session.rollback()  # the engine's work ahead is long: hold no transaction open meanwhile
+    built = not summary_path(user_id, names).exists()
+    summary = Summary.open(user_id, names)
+    try:
+        summary.chart(window)
+    finally:
+        summary.conn.close()
+    for entry in entries:
+        samples(user_id, entry["dataset"], limit=SAMPLE_ROWS)
+    return {"appeal": int(appeal_id), "built": built, "datasets": names}
+
+
+def holding(datasets, limit: int = WARM_LIMIT) -> list[int]:
+    """Up to `limit` open appeals whose accounts the current releases of `datasets` hold (after those were
+    published), oldest first as the queue orders them; one index lookup per open appeal looked at."""
+    from sqlalchemy import select
+
+    from appeals import db
+    from appeals.models import OPEN_STATUSES, Account, Appeal
+
+    wanted = set(datasets)
+    found = db.session.execute(select(Appeal.id, Account.user_id).join(Account, Account.id == Appeal.account_id)
+                               .where(Appeal.status.in_(OPEN_STATUSES))
+                               .order_by(Appeal.created_at, Appeal.id)).all()
+    db.session.rollback()
+    chosen = []
+    for appeal_id, user_id in found:
+        if len(chosen) >= limit:
+            break
+        if wanted & _current_datasets(user_id):
+            chosen.append(appeal_id)
+    return chosen

@@ -401,6 +401,7 @@ def file_appeal(principal, actor: Actor, data: dict, files: list | None = None) 
     evidence.attach(appeal, checked)
     db.session.commit()
     dispatch.mail()
+    dispatch.warm_activity([appeal.id])  # the reviewer's first view then reads the kept summary
     return appeal
 
 

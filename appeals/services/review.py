@@ -78,7 +78,7 @@ def _evidence(appeal: Appeal) -> dict:
         engine = runtime.engine()
         result["footprint"] = entries_for_user_id(user_id)
         for entry in result["footprint"]:
-            result["samples"][entry["dataset"]] = activity.samples(user_id, entry["dataset"], limit=5)
+            result["samples"][entry["dataset"]] = activity.samples(user_id, entry["dataset"], limit=activity.SAMPLE_ROWS)
         if appeal.status == "approved" and appeal.decision_remedy in REMEDIES:
             plan = engine.plan(items=[(user_id, appeal.decision_remedy)])
             result["plan"] = {"datasets": plan.datasets, "noop": plan.noop}
