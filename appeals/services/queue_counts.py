@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from functools import lru_cache
 
 from sqlalchemy import Date, DateTime, String, and_, bindparam, case, delete, event, func, insert, inspect
-from sqlalchemy import literal_column, select, union_all
+from sqlalchemy import literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from appeals import db
@@ -147,6 +147,12 @@ def recount() -> None:
             db.session.execute(insert(model), rows[start:start + 5000])
 
 
+def one_of(column, values):
+    """`column IN (values)` for constant values (statuses), bound once in the statement: a cached statement
+    with a plain `in_` would expand its list again at every execution."""
+    return column.in_([literal(value) for value in values])
+
+
 def figures(now: datetime, reason: str = "", unassigned_since: datetime | None = None,
             created_by: datetime | None = None, dataset: str = "") -> tuple[dict, dict]:
     """(appeals per status, undecided appeals past their due time per status), in one statement.
@@ -175,7 +181,7 @@ def _figures_statement(by_reason: bool, by_dataset: bool, unassigned: bool, by_a
     rows of (status, appeals, of them past due), summed per status by the caller."""
     counts = (AppealDatasetCount if by_dataset else AppealCount).__table__.c
     appeals = Appeal.__table__
-    undecided = appeals.c.status.in_(table.UNDECIDED)
+    undecided = one_of(appeals.c.status, table.UNDECIDED)
     late_now = and_(undecided, appeals.c.due_at < bindparam("now", type_=DateTime))
     kept = [counts.reason == bindparam("reason", type_=String)] if by_reason else []
     read = [appeals.c.reason == bindparam("reason", type_=String)] if by_reason else []
@@ -190,7 +196,7 @@ def _figures_statement(by_reason: bool, by_dataset: bool, unassigned: bool, by_a
     late_count = case((late_now, 1), else_=0)
     branches = [
         select(counts.status.label("status"), func.sum(counts.appeals).label("n"),
-               func.sum(case((and_(counts.status.in_(table.UNDECIDED),
+               func.sum(case((and_(one_of(counts.status, table.UNDECIDED),
                                    counts.due_day < bindparam("today", type_=Date)), counts.appeals), else_=0))
                .label("late"))
         .where(*kept).group_by(counts.status),
@@ -203,7 +209,7 @@ def _figures_statement(by_reason: bool, by_dataset: bool, unassigned: bool, by_a
         # The appeals filed on created_by's day, by then, read from the (status, created_at) index.
         branches.append(
             select(appeals.c.status, func.count(), func.sum(late_count))
-            .where(appeals.c.status.in_(table.STATUSES), appeals.c.created_at >= bindparam("first", type_=DateTime),
+            .where(one_of(appeals.c.status, table.STATUSES), appeals.c.created_at >= bindparam("first", type_=DateTime),
                    appeals.c.created_at <= bindparam("created_by", type_=DateTime), *read)
             .group_by(appeals.c.status))
     if unassigned:
