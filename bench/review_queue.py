@@ -6,8 +6,11 @@ Usage: python bench/review_queue.py [--url postgresql://postgres@127.0.0.1:5432/
 The database at --url is emptied and migrated, then filled (bulk inserts, then VACUUM ANALYZE and the
 queue's counts rebuilt). --clients processes, each with its own application, database pool and Flask test
 client, request the queue API in a closed loop for --seconds: the default page and every filter, in turn.
-In the same run, before each API phase, the same number of processes run the peer: a bare 50-row SELECT
-of waiting appeals through SQLAlchemy. Then a burst of claim expiries (--burst live claims lapse and the
+In the same run, before each API phase, the same number of processes run each peer in turn: the peer, a
+bare index-friendly 50-row SELECT through SQLAlchemy Core (one status, ordered on its (status, created_at)
+index: what a single round trip costs here), and the slow peer, a bare 50-row SELECT of every waiting
+status ordered by created_at (no one index gives that order: PostgreSQL sorts). Ratios are against the
+peer. Then a burst of claim expiries (--burst live claims lapse and the
 expiry sweep frees them: thousands of updated rows, below the autovacuum threshold, no VACUUM) and both
 phases again.
 """
@@ -33,7 +36,7 @@ import tempfile
 import time
 from datetime import timedelta
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from appeals import db, schema  # noqa: E402
 from appeals.db import utcnow  # noqa: E402
@@ -120,7 +123,13 @@ SCENARIOS = [
     ("per_page=100&sort=due", "?per_page=100&sort=due"),
     ("status=all&page=200", "?status=all&page=200"),
 ]
-PEER = "peer: bare 50-row SELECT (SQLAlchemy)"
+PEER = "peer: bare indexed 50-row SELECT (SQLAlchemy Core)"
+SLOW_PEER = "slow peer: bare 50-row SELECT of every waiting status (SQLAlchemy Core)"
+# One status ordered on its index (ix_appeals_status_created): a single index walk of 50 entries.
+PEER_SQL = text("SELECT id, status, created_at FROM appeals WHERE status = 'filed' ORDER BY created_at, id LIMIT 50")
+# The waiting statuses ordered together: every waiting appeal is read and sorted (the earlier peer).
+SLOW_PEER_SQL = text("SELECT id, status, created_at FROM appeals WHERE status IN "
+                     "('filed', 'in_review', 'escalated', 'approved') ORDER BY created_at LIMIT 50")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -134,32 +143,51 @@ def _worker(kind: str, index: int, env: dict, token: str, seconds: float, start_
 
     app = create_app(Settings.from_env(env))
     client = app.test_client()
+    engine = db.make_engine(env["APPEALS_DATABASE_URL"]) if kind != "api" else None  # the peers' own pool
     headers = {"Authorization": f"Bearer {token}"}
     samples = []
     k = index
+    # The PostgreSQL backend serving this process (one thread: its pool holds one connection).
+    if kind == "api":
+        with app.app_context():
+            backend = db.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            db.session.remove()
+    else:
+        with engine.connect() as conn:
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
     while time.time() < start_at:
         time.sleep(0.001)
     end = start_at + seconds
+    cpu0, backend0 = time.process_time(), backend_cpu(backend)
     while time.time() < end:
         t0 = time.perf_counter()
-        if kind == "peer":
-            with app.app_context():
-                db.session.execute(select(text("id, status, created_at")).select_from(text("appeals"))
-                                   .where(text("status IN ('filed','in_review','escalated','approved')"))
-                                   .order_by(text("created_at")).limit(50)).all()
-                db.session.remove()
-            name = PEER
+        if kind in ("peer", "slow_peer"):
+            with engine.connect() as conn:
+                conn.execute(PEER_SQL if kind == "peer" else SLOW_PEER_SQL).all()
+            name = PEER if kind == "peer" else SLOW_PEER
         else:
             name, query = SCENARIOS[k % len(SCENARIOS)]
             response = client.get("/api/v1/queue" + query, headers=headers)
             assert response.status_code == 200, (query, response.status_code, response.get_data(as_text=True)[:200])
             k += 1
         samples.append((name, (time.perf_counter() - t0) * 1000))
-    out.put(samples)
+    out.put((samples, time.process_time() - cpu0, backend_cpu(backend) - backend0))
+    if engine is not None:
+        engine.dispose()
 
 
-def load_phase(kind: str, clients: int, env: dict, token: str, seconds: float) -> tuple[dict, float]:
-    """Run `clients` processes for `seconds`; returns ({scenario: [ms, ...]}, requests per second)."""
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a local process has used so far; 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_phase(kind: str, clients: int, env: dict, token: str, seconds: float) -> tuple:
+    """Run `clients` processes for `seconds`; returns ({scenario: [ms, ...]}, requests per second,
+    CPU ms per request of the client processes, CPU ms per request of their PostgreSQL backends)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
@@ -168,26 +196,33 @@ def load_phase(kind: str, clients: int, env: dict, token: str, seconds: float) -
     procs = [ctx.Process(target=_worker, args=(kind, i, env, token, seconds, start_at, out)) for i in range(clients)]
     for proc in procs:
         proc.start()
-    samples = []
+    samples, cpu, backend = [], 0.0, 0.0
     for _ in procs:
-        samples += out.get()
+        got, used, served = out.get()
+        samples, cpu, backend = samples + got, cpu + used, backend + served
     for proc in procs:
         proc.join()
     by_name: dict = {}
     for name, ms in samples:
         by_name.setdefault(name, []).append(ms)
-    return by_name, len(samples) / seconds
+    n = max(1, len(samples))
+    return by_name, len(samples) / seconds, cpu * 1000 / n, backend * 1000 / n
 
 
-def report(title: str, peer: tuple[dict, float], api: tuple[dict, float]) -> None:
+def report(title: str, peer: tuple, slow_peer: tuple, api: tuple) -> None:
     peer_p95 = percentile(peer[0][PEER], 0.95)
     all_api = [ms for values in api[0].values() for ms in values]
     print(f"\n{title}\n")
-    print(f"Peer {peer[1]:.0f} req/s, p95 {peer_p95:.1f} ms; queue API {api[1]:.1f} req/s, "
-          f"p95 {percentile(all_api, 0.95):.1f} ms over every scenario.\n")
+    print(f"Peer {peer[1]:.0f} req/s, p95 {peer_p95:.1f} ms; slow peer {slow_peer[1]:.0f} req/s, p95 "
+          f"{percentile(slow_peer[0][SLOW_PEER], 0.95):.1f} ms; queue API {api[1]:.1f} req/s, "
+          f"p95 {percentile(all_api, 0.95):.1f} ms over every scenario.\nCPU per request: queue API "
+          f"{api[2]:.2f} ms in the client process (Flask test client, app, SQLAlchemy) + {api[3]:.2f} ms in "
+          f"its PostgreSQL backend; peer {peer[2]:.2f} + {peer[3]:.2f} ms; slow peer {slow_peer[2]:.2f} + "
+          f"{slow_peer[3]:.2f} ms.\n")
     print("| scenario | requests | p50 ms | p95 ms | max ms | p95 / peer p95 |")
     print("|---|---:|---:|---:|---:|---:|")
-    rows = [(PEER, peer[0][PEER])] + [(f"GET /api/v1/queue{q} ({n})", api[0].get(n, [])) for n, q in SCENARIOS]
+    rows = [(PEER, peer[0][PEER]), (SLOW_PEER, slow_peer[0][SLOW_PEER])] + \
+        [(f"GET /api/v1/queue{q} ({n})", api[0].get(n, [])) for n, q in SCENARIOS]
     for name, values in rows:
         if not values:
             continue
@@ -251,8 +286,7 @@ def main() -> None:
     print(dead_rows())
     db.session.remove()
     db.session.get_bind().dispose()
-    before = load_phase("peer", args.clients, env, token, args.seconds), \
-        load_phase("api", args.clients, env, token, args.seconds)
+    before = [load_phase(kind, args.clients, env, token, args.seconds) for kind in ("peer", "slow_peer", "api")]
     report("After loading (VACUUM ANALYZE once, after the bulk load)", *before)
 
     # The burst: --burst live claims lapse; the sweep frees them (each a transition and an audit entry).
@@ -272,8 +306,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.1f}s; {dead_rows()}")
         db.session.remove()
         db.session.get_bind().dispose()
-    after = load_phase("peer", args.clients, env, token, args.seconds), \
-        load_phase("api", args.clients, env, token, args.seconds)
+    after = [load_phase(kind, args.clients, env, token, args.seconds) for kind in ("peer", "slow_peer", "api")]
     report("After the burst of claim expiries (no VACUUM)", *after)
     with app.app_context():
         print(f"\n{dead_rows()}")

@@ -85,7 +85,8 @@ def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
 
 
 def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
-    """0010_queue_summary fills appeal_counts from the appeals that exist; downgrade drops it; again up."""
+    """0010_queue_summary fills appeal_counts, 0011_dataset_counts appeal_dataset_counts, from the appeals
+    that exist; downgrade drops them; again up."""
     for url in _migration_urls(tmp_path):
         engine = _empty_database(url)
         schema.upgrade(url, "0003_standing_decisions")
@@ -102,6 +103,11 @@ def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
                                   "created_at, updated_at, due_at, footprint_size, version) VALUES "
                                   "(:a, :s, :r, 'x', 'a@example.org', '2026-01-01', '2026-01-01', :d, 0, 1)"),
                              {"a": account, "s": status, "r": reason, "d": due})
+            ids = conn.execute(text("SELECT id FROM appeals ORDER BY id")).scalars().all()
+            for appeal_id, dataset in ((ids[0], "alpha"), (ids[1], "alpha"), (ids[2], "alpha"), (ids[2], "beta")):
+                conn.execute(text("INSERT INTO appeal_datasets (appeal_id, dataset, version, authored_tweets, "
+                                  "referring_rows, hashed_publicly) VALUES (:a, :d, 1, 1, 0, true)"),
+                             {"a": appeal_id, "d": dataset})
         schema.upgrade(url)
         with engine.connect() as conn:
             rows = sorted((s, r, str(d), str(c), n) for s, r, d, c, n in conn.execute(
@@ -109,6 +115,15 @@ def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
         assert rows == [("denied", "compromised", "2026-02-01", "2026-01-01", 1),
                         ("filed", "other", "2026-02-01", "2026-01-01", 2),
                         ("filed", "other", "2026-02-02", "2026-01-01", 1)], engine.dialect.name
+        with engine.connect() as conn:
+            rows = sorted((ds, s, r, str(d), str(c), n) for ds, s, r, d, c, n in conn.execute(
+                text("SELECT dataset, status, reason, due_day, created_day, appeals FROM appeal_dataset_counts")))
+        assert rows == [("alpha", "denied", "compromised", "2026-02-01", "2026-01-01", 1),
+                        ("alpha", "filed", "other", "2026-02-01", "2026-01-01", 2),
+                        ("beta", "denied", "compromised", "2026-02-01", "2026-01-01", 1)], engine.dialect.name
+        schema.downgrade(url, "0010_queue_summary")
+        assert "appeal_dataset_counts" not in inspect(engine).get_table_names()
+        assert "appeal_counts" in inspect(engine).get_table_names()
         schema.downgrade(url, "0003_standing_decisions")
         assert "appeal_counts" not in inspect(engine).get_table_names()
         schema.upgrade(url)

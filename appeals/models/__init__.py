@@ -9,6 +9,7 @@ from appeals.models.appeals import (
     Appeal,
     AppealCount,
     AppealDataset,
+    AppealDatasetCount,
     AppealEvent,
     InternalNote,
     Message,
@@ -23,7 +24,8 @@ from appeals.models.staff import STAFF_ROLES, Staff, StaffInvitation
 
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
-    "Account", "ApiToken", "Appeal", "AppealCount", "Attachment", "AppealDataset", "AppealEvent", "AuditEntry",
+    "Account", "ApiToken", "Appeal", "AppealCount", "Attachment", "AppealDataset", "AppealDatasetCount",
+    "AppealEvent", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "MessageTemplateBody", "OutboxMessage", "ReasonCode",
     "Researcher", "Staff", "StaffInvitation", "StandingDecision",

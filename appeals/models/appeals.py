@@ -29,8 +29,12 @@ class Appeal(Base):
         Index("ix_appeals_status_footprint", "status", "footprint_size"),
         Index("ix_appeals_assignee_status", "assigned_to_id", "status"),
         Index("ix_appeals_account_created", "account_id", "created_at"),
-        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out.
-        Index("ix_appeals_claim_touched", "claim_touched_at"),
+        # The live claims (touched in the last idle period): the queue's "unassigned" counts leave them out,
+        # reading this index alone (an index-only scan: every column those counts need is in it).
+        Index("ix_appeals_claim_cover", "claim_touched_at", "assigned_to_id", "status", "due_at", "reason",
+              "created_at"),
+        # The queue over every status, oldest or newest first: one index walk instead of a merge per status.
+        Index("ix_appeals_created_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +99,20 @@ class AppealCount(Base):
 
     __tablename__ = "appeal_counts"
 
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    appeals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AppealDatasetCount(Base):
+    """The same counts per dataset an appeal appeared in (`appeal_datasets`): the queue's dataset filter
+    without a GROUP BY over the dataset's appeals. Kept by services/queue_counts.py with appeal_counts."""
+
+    __tablename__ = "appeal_dataset_counts"
+
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
     status: Mapped[str] = mapped_column(String(32), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
     due_day: Mapped[date] = mapped_column(Date, primary_key=True)

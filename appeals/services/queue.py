@@ -1,9 +1,10 @@
 """The review queue: filters, sorting, pagination, counts per status, and the dashboard's metrics.
 
-A queue page costs a fixed number of queries however long the queue is: one for the
-rows (account and assignee joined), one for their datasets, and one for the counts per
-status and the overdue count: read from the maintained counts (services/queue_counts.py)
-when only status, reason and overdue filter the queue, a GROUP BY over the appeals otherwise.
+A queue page costs a fixed number of queries however long the queue is: one for the counts per status
+and the overdue count (read from the maintained counts, services/queue_counts.py, for every filter but
+"assigned to me", which counts the caller's few live claims), one for the page's rows (exactly the columns
+shown, account and assignee joined), and one for their datasets. Statements are built once per shape of
+filters and executed through SQLAlchemy Core: a request does not construct SQL nor load ORM objects.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import Integer, and_, any_, bindparam, case, func, or_, select, union_all
 
 from appeals import db, runtime
 from appeals import status as table
 from appeals.db import utcnow
-from appeals.models import APPEAL_STATUSES, OPEN_STATUSES, REASONS, Appeal, AppealDataset, Correction, CorrectionRun
+from appeals.models import (APPEAL_STATUSES, OPEN_STATUSES, REASONS, Account, Appeal, AppealDataset, Correction,
+                            CorrectionRun, Staff)
 from appeals.requests import iso, number_problem
 from appeals.services import corrections, policy, queue_counts
 from appeals.services.errors import Invalid
@@ -28,11 +31,13 @@ WAITING_STATUSES = table.WAITING_FOR_STAFF
 # Undecided appeals run against the SLA clock; decided ones have stopped it.
 UNDECIDED_STATUSES = table.UNDECIDED
 STATUS_GROUPS = {"waiting": WAITING_STATUSES, "open": OPEN_STATUSES, "all": APPEAL_STATUSES}
+_APPEALS = Appeal.__table__
+# Each sort as (column, descending) keys; every one ends on the id, so pages never overlap.
 SORTS = {
-    "oldest": (Appeal.created_at.asc(), Appeal.id.asc()),
-    "newest": (Appeal.created_at.desc(), Appeal.id.desc()),
-    "due": (Appeal.due_at.asc(), Appeal.id.asc()),
-    "footprint": (Appeal.footprint_size.desc(), Appeal.created_at.asc(), Appeal.id.asc()),
+    "oldest": ((_APPEALS.c.created_at, False), (_APPEALS.c.id, False)),
+    "newest": ((_APPEALS.c.created_at, True), (_APPEALS.c.id, True)),
+    "due": ((_APPEALS.c.due_at, False), (_APPEALS.c.id, False)),
+    "footprint": ((_APPEALS.c.footprint_size, True), (_APPEALS.c.created_at, False), (_APPEALS.c.id, False)),
 }
 ASSIGNED = ("", "me", "unassigned")
 MAX_PER_PAGE = 100
@@ -115,6 +120,25 @@ def parse_filters(args) -> QueueFilters:
     return filters
 
 
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One queue row: exactly the columns the queue's page and API show (no ORM objects to load)."""
+
+    id: int
+    version: int
+    status: str
+    reason: str
+    created_at: datetime
+    due_at: datetime
+    footprint_size: int
+    assigned_to_id: int | None
+    claim_touched_at: datetime | None
+    screen_name: str
+    user_id: str
+    assignee_email: str | None
+    datasets: tuple
+
+
 def list_queue(principal, filters: QueueFilters) -> QueuePage:
     """One page of the queue for a staff member; reads only (the worker's sweep expires claims and requests).
 
@@ -123,99 +147,152 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
     policy.authorize(principal, "queue.view")
     now = utcnow()
     cutoff = now - timedelta(minutes=runtime.settings().claim_idle_minutes)
-    overdue_cond = and_(Appeal.status.in_(UNDECIDED_STATUSES), Appeal.due_at < now)
-    conditions = _conditions(principal, filters, now, cutoff, overdue_cond)
     statuses = STATUS_GROUPS.get(filters.status, (filters.status,))
+    created_by = None if filters.min_age_days is None else now - timedelta(days=filters.min_age_days)
+    params = {"now": now, "cutoff": cutoff, "reason": filters.reason, "dataset": filters.dataset,
+              "me": principal.id, "created_by": created_by}
+    shape = (bool(filters.reason), bool(filters.dataset), filters.assigned, created_by is not None, filters.overdue)
+    conn = db.session.connection()
 
     counts = {status: 0 for status in APPEAL_STATUSES}
     late_statuses = [s for s in statuses if s in UNDECIDED_STATUSES]
-    if not (filters.dataset or filters.assigned == "me"):
-        # Status, reason, overdue, unassigned and minimum-age filters: the maintained counts answer
-        # (services/queue_counts.py), less the few appeals under a live claim for "unassigned".
-        every, late = queue_counts.figures(
-            now, filters.reason, cutoff if filters.assigned == "unassigned" else None,
-            None if filters.min_age_days is None else now - timedelta(days=filters.min_age_days))
+    if filters.assigned != "me":
+        # Every filter but "mine": the maintained counts answer (services/queue_counts.py), less the few
+        # appeals under a live claim for "unassigned".
+        every, late = queue_counts.figures(now, filters.reason, cutoff if filters.assigned == "unassigned" else None,
+                                           created_by, filters.dataset)
         counts.update(late if filters.overdue else every)
-        total = sum(counts[s] for s in statuses)
-        overdue = sum(late.get(s, 0) for s in late_statuses)
+        late_per_status = late
     else:
-        # One pass over the matching appeals counts them per status and, per status, those past due.
+        # The caller's own live claims (a few, on the assignee index), counted per status with those past due.
         late_per_status = {}
-        for status, n, late_n in db.session.execute(
-                select(Appeal.status, func.count(), func.sum(case((Appeal.due_at < now, 1), else_=0)))
-                .where(*conditions).group_by(Appeal.status)):
+        for status, n, late_n in conn.execute(_mine_counts_statement(shape), params):
             counts[status], late_per_status[status] = n, int(late_n or 0)
-        total = sum(counts[s] for s in statuses)
-        overdue = sum(late_per_status.get(s, 0) for s in late_statuses)
+    total = sum(counts[s] for s in statuses)
+    overdue = sum(late_per_status.get(s, 0) for s in late_statuses)
 
     items = []
     if total:
-        # Pick the page's ids on the appeals table alone, then join accounts and assignees for 25 rows only.
-        items = list(db.session.scalars(
-            select(Appeal).where(Appeal.id.in_(_page_ids(statuses, conditions, filters)))
-            .order_by(*SORTS[filters.sort])
-        ))
+        page_params = {**params, "limit": filters.per_page, "offset": (filters.page - 1) * filters.per_page,
+                       "branch_limit": filters.page * filters.per_page}
+        rows = conn.execute(_page_statement(shape, statuses, filters.sort), page_params).all()
+        names: dict[int, list] = {row.id: [] for row in rows}
+        if rows:
+            for appeal_id, name in conn.execute(_datasets_statement(conn.dialect.name), {"ids": list(names)}):
+                names[appeal_id].append(name)
+        items = [QueueItem(*row, tuple(names[row.id])) for row in rows]  # the statement selects in field order
     return QueuePage(filters, items, total, counts, overdue, now, cutoff)
 
 
-def _page_ids(statuses, conditions, filters: QueueFilters):
-    """The ids on the requested page, as a subquery.
+_ACCOUNTS = Account.__table__
+_STAFF = Staff.__table__
+_LINKS = AppealDataset.__table__
 
-    With several statuses, one ordered branch per status (each walking the (status, created_at)
-    or (status, due_at) index) is merged, instead of sorting every waiting appeal.
+
+@lru_cache(maxsize=4)
+def _datasets_statement(dialect: str):
+    """The datasets of the page's appeals. On PostgreSQL the ids go as one array (`= ANY`): an expanding
+    `IN` would render 25–100 parameters into a new statement text at every execution."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        wanted = _LINKS.c.appeal_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        wanted = _LINKS.c.appeal_id.in_(bindparam("ids", expanding=True))
+    return select(_LINKS.c.appeal_id, _LINKS.c.dataset).where(wanted).order_by(_LINKS.c.appeal_id, _LINKS.c.dataset)
+
+
+def _ordered(keys):
+    return [column.desc() if descending else column.asc() for column, descending in keys]
+
+
+@lru_cache(maxsize=256)
+def _page_statement(shape: tuple, statuses: tuple, sort: str):
+    """The page's rows for one shape of filters, built once (values are bound at execution): the ids on
+    the page are picked on the appeals table alone, then account and assignee joined for those rows only.
+
+    Over every status, oldest or newest first, one walk of the (created_at, id) index; with one status, its
+    index; with several, one ordered branch per status (each walking that status's (status, key) index)
+    merged, instead of sorting every waiting appeal.
     """
-    order = SORTS[filters.sort]
-    offset = (filters.page - 1) * filters.per_page
-    if len(statuses) == 1 or filters.sort == "footprint":
-        return (select(Appeal.id).where(Appeal.status.in_(statuses), *conditions)
-                .order_by(*order).limit(filters.per_page).offset(offset).scalar_subquery())
-    key = Appeal.due_at if filters.sort == "due" else Appeal.created_at
-    branches = [
-        select(select(Appeal.id.label("id"), key.label("key")).where(Appeal.status == status, *conditions)
-               .order_by(*order).limit(offset + filters.per_page).subquery())
-        for status in statuses
-    ]
-    merged = union_all(*branches).subquery()
-    direction = (merged.c.key.desc(), merged.c.id.desc()) if filters.sort == "newest" else (merged.c.key, merged.c.id)
-    return select(merged.c.id).order_by(*direction).limit(filters.per_page).offset(offset).scalar_subquery()
+    conditions = _conditions(shape)
+    keys = SORTS[sort]
+    if set(statuses) == set(APPEAL_STATUSES) and sort in ("oldest", "newest"):
+        ids = select(_APPEALS.c.id).where(*conditions)
+    elif len(statuses) == 1:
+        ids = select(_APPEALS.c.id).where(_APPEALS.c.status == statuses[0], *conditions)
+    else:
+        ids = None
+    if ids is not None:
+        ids = (ids.order_by(*_ordered(keys)).limit(bindparam("limit", type_=Integer))
+               .offset(bindparam("offset", type_=Integer)))
+    else:
+        branches = [
+            select(select(*[column.label(f"k{i}") for i, (column, _d) in enumerate(keys)])
+                   .where(_APPEALS.c.status == status, *conditions)
+                   .order_by(*_ordered(keys)).limit(bindparam("branch_limit", type_=Integer)).subquery())
+            for status in statuses
+        ]
+        merged = union_all(*branches).subquery()
+        ids = (select(merged.c[f"k{len(keys) - 1}"])
+               .order_by(*_ordered([(merged.c[f"k{i}"], d) for i, (_c, d) in enumerate(keys)]))
+               .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return (select(_APPEALS.c.id, _APPEALS.c.version, _APPEALS.c.status, _APPEALS.c.reason, _APPEALS.c.created_at,
+                   _APPEALS.c.due_at, _APPEALS.c.footprint_size, _APPEALS.c.assigned_to_id,
+                   _APPEALS.c.claim_touched_at, _ACCOUNTS.c.screen_name, _ACCOUNTS.c.user_id,
+                   _STAFF.c.email)
+            .join_from(_APPEALS, _ACCOUNTS, _ACCOUNTS.c.id == _APPEALS.c.account_id)
+            .outerjoin(_STAFF, _STAFF.c.id == _APPEALS.c.assigned_to_id)
+            .where(_APPEALS.c.id.in_(ids.scalar_subquery()))
+            .order_by(*_ordered(keys)))
 
 
-def _conditions(principal, filters: QueueFilters, now, cutoff, overdue_cond) -> list:
-    """Every filter except the status, as SQL conditions."""
+@lru_cache(maxsize=64)
+def _mine_counts_statement(shape: tuple):
+    """Per status: the caller's live claims matching the other filters, and how many of them are past due."""
+    late = case((and_(queue_counts.one_of(_APPEALS.c.status, UNDECIDED_STATUSES), _APPEALS.c.due_at < bindparam("now")),
+                 1), else_=0)
+    return (select(_APPEALS.c.status, func.count(), func.sum(late))
+            .where(*_conditions(shape)).group_by(_APPEALS.c.status))
+
+
+def _conditions(shape: tuple) -> list:
+    """Every filter except the status, as SQL conditions with bound values (now, cutoff, reason, dataset,
+    me, created_by)."""
+    by_reason, by_dataset, assigned, by_age, overdue = shape
     conditions = []
-    if filters.reason:
-        conditions.append(Appeal.reason == filters.reason)
-    if filters.dataset:
-        # Served by the index on appeal_datasets.dataset.
-        conditions.append(Appeal.id.in_(select(AppealDataset.appeal_id).where(AppealDataset.dataset == filters.dataset)))
-    if filters.assigned == "me":
-        conditions += [Appeal.assigned_to_id == principal.id, Appeal.claim_touched_at >= cutoff]
-    elif filters.assigned == "unassigned":
-        conditions.append(or_(Appeal.assigned_to_id.is_(None), Appeal.claim_touched_at < cutoff))
-    if filters.min_age_days is not None:
-        conditions.append(Appeal.created_at <= now - timedelta(days=filters.min_age_days))
-    if filters.overdue:
-        conditions.append(overdue_cond)
+    if by_reason:
+        conditions.append(_APPEALS.c.reason == bindparam("reason"))
+    if by_dataset:
+        # Served by the index on appeal_datasets (dataset, appeal_id).
+        conditions.append(_APPEALS.c.id.in_(select(_LINKS.c.appeal_id).where(_LINKS.c.dataset == bindparam("dataset"))))
+    if assigned == "me":
+        conditions += [_APPEALS.c.assigned_to_id == bindparam("me"), _APPEALS.c.claim_touched_at >= bindparam("cutoff")]
+    elif assigned == "unassigned":
+        conditions.append(or_(_APPEALS.c.assigned_to_id.is_(None), _APPEALS.c.claim_touched_at < bindparam("cutoff")))
+    if by_age:
+        conditions.append(_APPEALS.c.created_at <= bindparam("created_by"))
+    if overdue:
+        conditions += [queue_counts.one_of(_APPEALS.c.status, UNDECIDED_STATUSES), _APPEALS.c.due_at < bindparam("now")]
     return conditions
 
 
-def describe(appeal: Appeal, page: QueuePage) -> dict:
+def describe(appeal: QueueItem, page: QueuePage) -> dict:
     """A queue row as plain data (the API's item, the page's extra fields)."""
-    holder = appeal.assigned_to if appeal.assigned_to_id and appeal.claim_touched_at \
-        and appeal.claim_touched_at >= page.claim_cutoff else None
+    live = appeal.assigned_to_id and appeal.claim_touched_at and appeal.claim_touched_at >= page.claim_cutoff
     return {
         "id": appeal.id,
         "version": appeal.version,
         "status": appeal.status,
         "reason": appeal.reason,
-        "screen_name": appeal.account.screen_name,
-        "user_id": appeal.account.user_id,
+        "screen_name": appeal.screen_name,
+        "user_id": appeal.user_id,
         "created_at": iso(appeal.created_at),
         "due_at": iso(appeal.due_at),
         "overdue": appeal.status in UNDECIDED_STATUSES and appeal.due_at < page.now,
         "footprint_size": appeal.footprint_size,
-        "datasets": [d.dataset for d in appeal.datasets],
-        "assigned_to": holder.email if holder else None,
+        "datasets": list(appeal.datasets),
+        "assigned_to": appeal.assignee_email if live else None,
     }
 
 
