@@ -136,7 +136,7 @@ def register_error_pages(app: Flask) -> None:
 
 
 def register_converters(app: Flask) -> None:
-    """URL ids are bounded to 64-bit integers: a larger one matches no route (404), never a database error."""
+    """URL ids are bounded to the SQL INTEGER range: a larger one matches no route (404), never a database error."""
     from appeals.security import BoundedInt
 
     app.url_map.converters["int"] = BoundedInt

@@ -23,9 +23,12 @@ VERSION_MESSAGE = i18n.lazy_gettext("The version of the appeal you loaded is not
 
 # --- whole numbers: versions, ids, page numbers -------------------------------------------------
 
-# The most digits a whole number may have: 18 fit a signed 64-bit column, and int() never
-# meets a string long enough to be slow or past Python's 4,300-digit limit.
+# The most digits a whole number may have: int() never meets a string long enough to be slow or
+# past Python's 4,300-digit limit.
 NUMBER_DIGITS_MAX = 18
+# The largest whole number a request may carry: ids, versions and counts are SQL INTEGER columns
+# (PostgreSQL's int4), and a larger value in a query is a database error (a 500), not a miss.
+NUMBER_MAX = 2**31 - 1
 
 
 def number_problem(value: Any, *, text: bool,
@@ -34,8 +37,8 @@ def number_problem(value: Any, *, text: bool,
 
     `text`: it comes from a form or a query string (ASCII digits, blanks around them
     ignored); otherwise from JSON (an integer, never a string or a boolean). Absent or
-    blank is None, not a problem. At most NUMBER_DIGITS_MAX digits either way; positive,
-    or within `bounds` (low, high) inclusive when given.
+    blank is None, not a problem. At most NUMBER_DIGITS_MAX digits either way; from 1 to
+    NUMBER_MAX, or within `bounds` (low, high) inclusive when given.
     """
     if value is None or (text and isinstance(value, str) and not value.strip()):
         return None, None
@@ -44,7 +47,7 @@ def number_problem(value: Any, *, text: bool,
         found = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= NUMBER_DIGITS_MAX else None
     else:
         found = value if isinstance(value, int) and not isinstance(value, bool) else None
-    low, high = bounds or (1, 10 ** NUMBER_DIGITS_MAX - 1)
+    low, high = bounds or (1, NUMBER_MAX)
     if found is None or not low <= found <= high:
         if bounds:
             # Bounds are for the staff's filters (queue, audit), which speak English only.

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from config import Settings
+from appeals.requests import NUMBER_MAX
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,12 @@ PRIVATE_BLUEPRINTS = ("owner", "reviewer", "api")
 MAX_PARAMETER = 100_000  # characters in one form or query value
 
 
-MAX_ID = 2**63 - 1
-
-
 class BoundedInt(IntegerConverter):
-    """Flask's `int` converter limited to what a BIGINT column holds; ASCII digits only."""
+    """Flask's `int` converter limited to what the SQL INTEGER columns of ids and versions hold
+    (requests.NUMBER_MAX); ASCII digits only."""
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002  (werkzeug's parameter name)
-        kwargs.setdefault("max", MAX_ID)
+        kwargs.setdefault("max", NUMBER_MAX)
         super().__init__(map, *args, **kwargs)
 
 

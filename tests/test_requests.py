@@ -12,7 +12,7 @@ from appeals import requests
 from appeals.services.errors import Invalid
 
 
-@given(st.integers(min_value=1, max_value=10**12))
+@given(st.integers(min_value=1, max_value=requests.NUMBER_MAX))
 def test_a_version_is_read_the_same_from_a_form_and_from_json(number):
     assert requests.form_version({"version": f" {number} "}) == number
     assert requests.json_version({"version": number}) == number
@@ -53,11 +53,12 @@ def test_a_number_within_its_bounds_is_read_and_any_other_is_a_problem(low, span
 
 
 @pytest.mark.parametrize("text", [True, False])
-def test_a_number_has_at_most_eighteen_digits(text):
-    largest = 10**18 - 1
+def test_a_number_is_at_most_what_an_sql_integer_holds(text):
+    largest = 2**31 - 1  # PostgreSQL's int4: ids, versions
     assert requests.number_problem(str(largest) if text else largest, text=text) == (largest, None)
-    number, problem = requests.number_problem(str(largest + 1) if text else largest + 1, text=text)
-    assert number is None and problem
+    for past in (largest + 1, 10**18 - 1, 10**18):
+        number, problem = requests.number_problem(str(past) if text else past, text=text)
+        assert number is None and problem
     # Past Python's 4,300-digit limit int() would raise: the digit count refuses it first.
     assert requests.number_problem("9" * 5000, text=True)[0] is None
 

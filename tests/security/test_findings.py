@@ -292,10 +292,29 @@ def test_api_answers_json_for_500(settings):
     assert response.status_code == 500 and response.get_json()["code"] == "internal_server_error"
 
 
-def test_appeal_id_past_64_bits_is_404(client, make_staff):
-    token = token_for(client, make_staff("big@review.example", "reviewer"))
-    response = client.get(f"/api/v1/appeals/{2**70}", headers=bearer(token))
+@pytest.mark.parametrize("big", [2**31, 2**63, 2**70])
+def test_an_id_past_what_the_database_holds_is_404_or_422(client, make_staff, make_account, big):
+    """Schemathesis on PostgreSQL: 2**31 in a path id was a 500 ("integer out of range"); the same in a
+    form's template id."""
+    reviewer = make_staff("big@review.example", "reviewer")
+    token = token_for(client, reviewer)
+    for path in (f"/api/v1/appeals/{big}", f"/api/v1/review/appeals/{big}"):
+        response = client.get(path, headers=bearer(token))
+        assert response.status_code == 404 and response.is_json
+    response = client.post(f"/api/v1/appeals/{big}/claim", headers=bearer(token), json={})
     assert response.status_code == 404 and response.is_json
+    appeal = make_appeal(make_account("300002", "someone"))
+    page = client.application.test_client()
+    login(page, reviewer)
+    assert page.get(f"/review/appeals/{big}").status_code == 404
+    response = page.get(f"/review/appeals/{appeal.id}?template={big}&target=statement")
+    assert response.status_code == 200
+    admin = client.application.test_client()
+    login(admin, make_staff("bigadmin@review.example", "admin"))
+    saved = admin.post("/review/reference", data={"csrf_token": csrf_from(admin, "/review/reference"),
+                                                  "kind": "template", "template_id": str(big), "name": "x",
+                                                  "body": "hello", "active": "1"})
+    assert saved.status_code == 422
 
 
 # 10. The researcher application does the same work for known and unknown emails -------------------
