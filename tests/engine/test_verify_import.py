@@ -143,13 +143,13 @@ def _block_args(rows: list[dict]):
 
     recs = [csvio.encode_record([r[c] for c in TWEET_COLS]) for r in rows]
     ends = np.cumsum([len(r) for r in recs])
-    refsets = []
+    recs_of, ids = [], []
     for i, r in enumerate(rows):
         rs = {r[c] for c in ("in_reply_to_userid", "retweet_userid") if r[c]}
         rs.update(csvio.list_entries(r["user_mentions"]))
-        if rs:
-            refsets.append((i, rs))
-    return b"".join(recs), ends, [r["userid"] for r in rows], [r["user_screen_name"] for r in rows], refsets
+        recs_of += [i] * len(rs)
+        ids += sorted(rs)
+    return b"".join(recs), ends, [r["userid"] for r in rows], [r["user_screen_name"] for r in rows], (recs_of, ids)
 
 
 UNHASHED_FORMS = st.sampled_from([

@@ -553,14 +553,14 @@ class _ImportCheck:
                 if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
         if pseudos_b:
-            for k in _pseudonym_ends(block, pseudos_b):
+            for k in pseudonym_ends(block, pseudos_b):
                 flagged.add(int(np.searchsorted(ends, k, side="right")))
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
 
 
-def _pseudonym_ends(block: bytes, pseudos) -> list[int]:
+def pseudonym_ends(block: bytes, pseudos) -> list[int]:
     """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the first 8 of the
     44 bytes up to every '=' are gathered with one numpy index as one uint64 each and looked up in the
     pseudonyms' first 8 bytes (np.isin); only the few windows passing are compared whole."""
@@ -597,10 +597,10 @@ _HEADS: dict = {}
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, _HandleSet, ids and removed ids) of fb, once per import (fb is
-    compared by identity; its pseudonyms may grow, so they are not among these)."""
-    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()), _HandleSet(fb.screen_names),
-            fb.ids | fb.removed_ids)
+    """(ASCII screen names as bytes, _HandleSet, ids and removed ids, the ASCII screen names as str) of
+    fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are not among these)."""
+    names = frozenset(n.lower() for n in fb.screen_names if n.isascii())
+    return frozenset(n.encode() for n in names), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids, names
 
 
 def _live_pseudonyms(fb: Forbidden) -> frozenset:
@@ -621,19 +621,22 @@ def _spellings(handles: frozenset) -> re.Pattern:
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
-                        refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
+                        refs: tuple, replaced: set, rewritten: list, label: str, handles: tuple | None = None) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
     the block it read (fastimport): every record not in `replaced` is written as read, so its author
-    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refsets`: (record,
-    reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
-    up to a '=' of the block are looked up in sets; a record something is found in is parsed and
+    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refs`: (records, ids),
+    two parallel sequences: record refs[0][k] refers to id refs[1][k] by a reference or a mention
+    entry), every @handle and every 44 bytes up to a '=' of the block are looked up in sets; the
+    @handles are `handles` when given ((records, runs): the lowercased run of handle characters
+    after each '@' inside a tweet text, what `traces` reads there, as fastimport has them), else
+    read from the block; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
     new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
     and only when something is found are they parsed and checked whole."""
     import numpy as np
 
     flagged = set()
-    names, handle_re, ids = _block_sets(fb)
+    names, handle_re, ids, names_s = _block_sets(fb)
     pseudos = _live_pseudonyms(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
@@ -641,15 +644,19 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
         bad = {s for s in set(sns) if s.lower() in fb.screen_names}
         if bad:
             flagged.update(i for i, s in enumerate(sns) if s in bad)
-    for i, rs in refsets:
-        if not fb.ids.isdisjoint(rs):
-            flagged.add(i)
-    if names:
+    recs, vals = refs
+    if not fb.ids.isdisjoint(vals):
+        flagged.update(int(r) for r, v in zip(recs, vals) if v in fb.ids)
+    if handles is not None:
+        bad = names_s.intersection(handles[1])
+        if bad:
+            flagged.update(int(r) for r, h in zip(*handles) if h in bad)
+    elif names:
         bad = frozenset(h for h in set(_HANDLE_B.findall(block)) if h.lower() in names)
         if bad:  # where they are: one scan for just those spellings
             at = [m.start() for m in _spellings(bad).finditer(block)]
             flagged.update(np.searchsorted(ends, at, side="right").tolist())
-    at = _pseudonym_ends(block, pseudos)
+    at = pseudonym_ends(block, pseudos)
     if at:
         flagged.update(np.searchsorted(ends, at, side="right").tolist())
     for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
