@@ -13,7 +13,8 @@ _Job.slow_block), which tests/engine/test_fast_import.py checks on tricky and ra
 Anything else goes to the reference path, block by block: a block that is not canonical or not
 UTF-8, that holds a quote inside an id-like field, or that would fail a check (unknown author,
 empty tweet id), so that the reference path names the error. Records the ledger may change
-(Job.touched) go through the reference path's per-record code inside a fast block.
+(the set lookups Job.touched makes, made column-wise) go through the reference path's per-record
+code inside a fast block.
 """
 
 from __future__ import annotations
@@ -183,9 +184,7 @@ class FastTweets:
         rec_e = f.ends.tolist()
         rec_s = [0] + rec_e[:-1]
         Ol, Cl = _Cols(O), _Cols(C)
-        # The ledger: records whose author is decided, then records holding a decided reference, mention,
-        # @handle or (with earlier pseudonyms in the ledger) an '=' in the text: a cheap superset of
-        # Job.touched first, then Job.touched itself on those few.
+        # The ledger: the records Job.touched would send to the correction rule, found column-wise.
         touched = set()
         if fix is not None:
             # Each test is a set lookup over the columns already read, exactly Job.touched's own tests:
@@ -193,7 +192,8 @@ class FastTweets:
             # characters after each '@' of a text: handle_marks' runs, what Job.touched's regex reads) or
             # an earlier pseudonym (the 44 bytes up to an '=' inside a text, looked up whole, as
             # Corrector.fix_text reads them: a pseudonym holds no quote and no non-ASCII byte, so the
-            # bytes are the text's characters). Job.touched then confirms each candidate.
+            # bytes are the text's characters). The reference path asks Job.touched record by record;
+            # tests/engine/test_fast_import.py requires the same output from both.
             idm = fix.id_map
             if not idm.keys().isdisjoint(uids):
                 touched = {i for i, u in enumerate(uids) if u in idm}
@@ -212,11 +212,7 @@ class FastTweets:
                 if len(eq):
                     r = np.searchsorted(f.ends, eq, side="right")
                     cand.update(r[(eq - 43 > ts[r]) & (eq < te[r])].tolist())
-            for i in sorted(cand - touched):
-                rv = [_value(block, Ol[c][i], Cl[c][i]) for c in self.refs]
-                m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
-                if job.touched(uids[i], rv, m, _value(block, Ol[self.text][i], Cl[self.text][i])):
-                    touched.add(i)
+            touched |= cand
 
         # The public variant beyond the author (hashing.hash_changes, applied per distinct value):
         # (start, end, new bytes) edits of the hashed block, in three parallel lists.
@@ -318,7 +314,8 @@ class FastTweets:
             rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
             m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
             text = _value(block, Ol[self.text][i], Cl[self.text][i])
-            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
+            # The profile fields matter only to a re-hashed author (Corrector.changes clears them then).
+            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof) if u in idm else ()
             ch = fix.changes(u, rv, m, text, pv)
             if ch is DROP:
                 job.count("tweets", u, removed=True)
