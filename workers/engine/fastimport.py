@@ -206,7 +206,8 @@ class FastTweets:
                 cand.update(i for i, m in zip(m_idx, m_vals) if m in deciding)
             bad = fix.sn_map.keys() & set(runs)
             if bad:
-                cand.update(np.asarray(at_rec, np.int64)[np.fromiter(map(bad.__contains__, runs), np.bool_, len(runs))].tolist())
+                hit = np.fromiter(map(bad.__contains__, runs), np.bool_, len(runs))
+                cand.update(np.asarray(at_rec, np.int64)[hit].tolist())
             if fix.pseudo_map and b"=" in block:
                 eq = np.asarray(pseudonym_ends(block, self.old_pseudonyms()), np.int64)
                 if len(eq):
