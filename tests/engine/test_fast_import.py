@@ -182,10 +182,12 @@ def test_an_equals_sign_that_is_no_pseudonym_hides_no_earlier_one(tmp_path, chun
     must not hide a real one anywhere in a text, at its very start or end too."""
     old0, old1 = pseudonym(KEY, "44", 0), pseudonym(KEY, "44", 1)
     decoy = "B" * 43 + "="
-    texts = [f"{old0}", f"x={old1}", f"{old1}=", f"a=b c==d {decoy} {old0} e=", f'""{old1}""', f"{decoy}{old0}",
-             f"=={old1[:-1]}", f"{old0[1:]} no", f"q {old1}{old0}", "a=b, no pseudonym =", f"@dec={old0}"]
+    texts = [f"{old0}", f"x={old1}", f"{old1}=", f"a=b c==d {decoy} {old0} e=", f'""{old1}""',
+             f"{decoy}{old0}", f"=={old1[:-1]}", f"{old0[1:]} no", f"q {old1}{old0}", "a=b, no pseudonym =",
+             f"@dec={old0}"]
     src = _master(tmp_path, random.Random(2), 10)
-    rows = [tweet_row(str(900 + k), ACCOUNTS[1], t, user_mentions="[]", in_reply_to_userid="") for k, t in enumerate(texts)]
+    rows = [tweet_row(str(900 + k), ACCOUNTS[1], t, user_mentions="[]", in_reply_to_userid="")
+            for k, t in enumerate(texts)]
     _write(src / "ds_tweets_csv_unhashed.csv", TWEET_COLS, rows, [b"\n"])
     files, *_ = _same(src, LEDGER, chunk)
     assert FAST_BLOCKS[0] >= 1

@@ -623,7 +623,8 @@ def _spellings(handles: frozenset) -> re.Pattern:
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
-                        refs: tuple, replaced: set, rewritten: list, label: str, handles: tuple | None = None) -> list[str]:
+                        refs: tuple, replaced: set, rewritten: list, label: str,
+                        handles: tuple | None = None) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
     the block it read (fastimport): every record not in `replaced` is written as read, so its author
     id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refs`: (records, ids),
