@@ -6,9 +6,10 @@ an engine; nothing connects at import time.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 
@@ -47,6 +48,32 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# A pooled connection that sat idle this long is pinged before use; one in steady use is not.
+# Why: `pool_pre_ping` spent a round trip on every request (the queue API's hot path) to guard against
+# connections the server or the network dropped, which happens to connections left idle (restarts,
+# idle timeouts, NAT), not to one handed back milliseconds ago. A connection that dies while in use
+# still fails that one request; SQLAlchemy then invalidates the whole pool (its "optimistic"
+# disconnect handling), so the next checkout connects afresh.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine):
+    def ping(dbapi_connection, record, _proxy) -> None:
+        checked_in_at = record.info.get("checked_in_at")  # None: a fresh connection, just opened
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # any failure means this connection cannot be trusted
+            # The pool discards this connection and checks out a new one (SQLAlchemy's documented retry).
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
+    return ping
+
+
 def make_engine(url: str) -> Engine:
     """Create (once per URL and process) the SQLAlchemy engine for `url`."""
     engine = _engines.get(url)
@@ -57,7 +84,9 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url)
+            event.listen(engine, "checkin", _note_checkin)
+            event.listen(engine, "checkout", _ping_if_idle(engine))
         _engines[url] = engine
     return engine
 

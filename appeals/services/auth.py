@@ -3,6 +3,7 @@ revocation, the server-side validity of web sessions, and the subject every logi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from appeals import db
 from appeals.db import utcnow
@@ -279,14 +280,30 @@ def load_principal(kind: str, principal_id: int):
     return db.session.get(model, principal_id) if model else None
 
 
+@functools.lru_cache(maxsize=1)
+def _token_principal_statement():
+    # Built once: ONE indexed statement (the token_hash unique index, then each principal's primary key)
+    # that also applies the token's own rules (not revoked, not expired); values are bound per request.
+    statement = select(*PRINCIPAL_MODELS.values()).select_from(ApiToken)
+    for kind, model in PRINCIPAL_MODELS.items():
+        statement = statement.outerjoin(model, and_(ApiToken.principal_kind == kind,
+                                                    model.id == ApiToken.principal_id))
+    return statement.where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked.is_(False),
+                           ApiToken.expires_at > bindparam("now"))
+
+
 def resolve_token(token: str):
-    """The principal a live bearer token belongs to, or None."""
+    """The principal a live bearer token belongs to, or None (one statement; nothing is written).
+
+    A token is live while it is not revoked, not expired, and its principal exists and is
+    active (a disabled staff member's tokens stop working at once). Tokens record no
+    "last used" time, so this check never writes.
+    """
     if not token or len(token) > 200:
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.revoked or row.expires_at <= utcnow():
-        return None
-    principal = load_principal(row.principal_kind, row.principal_id)
+    row = db.session.execute(_token_principal_statement(),
+                             {"token_hash": _digest(token), "now": utcnow()}).first()
+    principal = next((entity for entity in row if entity is not None), None) if row is not None else None
     if principal is None or not principal.is_active:
         return None
     return principal

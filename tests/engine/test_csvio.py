@@ -24,8 +24,12 @@ def test_encode_split_parse_round_trip(rows):
     # Chunked reading finds the same records whatever the chunk size.
     import io
 
-    got = [rec for b, _ in csvio.iter_blocks(io.BytesIO(block), chunk=7) for rec in csvio.split_records(b)]
+    blocks = list(csvio.iter_blocks(io.BytesIO(block), chunk=7))
+    got = [rec for b, _ in blocks for rec in csvio.split_records(b)]
     assert got == raw
+    # Each block comes with the line it starts on (what errors name).
+    assert [line for _, line in blocks] == [1 + b"".join(b for b, _ in blocks[:i]).count(b"\n")
+                                            for i in range(len(blocks))]
 
 
 @given(records, st.data())

@@ -23,7 +23,7 @@ csv.field_size_limit(64 * 1024 * 1024)
 CHUNK = 8 * 1024 * 1024
 # No archive record comes near this; a longer "record" means a quote was never closed.
 MAX_RECORD = 64 * 1024 * 1024
-_scratch = threading.local()  # count_quotes' reusable array
+_scratch = threading.local()  # count_byte's reusable array
 
 
 class CsvProblem(Exception):
@@ -35,9 +35,9 @@ class CsvProblem(Exception):
         self.problem = problem
 
 
-def count_quotes(buf, start: int = 0, end: int | None = None) -> int:
-    """Number of '"' in buf[start:end] (bytes or mmap); numpy counts about 4x faster than bytes.count,
-    without copying a mapped file and without holding the GIL."""
+def count_byte(buf, byte: int, start: int = 0, end: int | None = None) -> int:
+    """Number of bytes equal to `byte` in buf[start:end] (bytes or mmap); numpy counts 3-4x faster than
+    bytes.count, without copying a mapped file and without holding the GIL."""
     import numpy as np  # here: commands that only look up the index start without numpy
     end = len(buf) if end is None else end
     n = end - start
@@ -48,8 +48,13 @@ def count_quotes(buf, start: int = 0, end: int | None = None) -> int:
     eq = getattr(_scratch, "eq", None)
     if eq is None or len(eq) < n:
         eq = _scratch.eq = np.empty(max(n, CHUNK), np.bool_)
-    np.equal(np.frombuffer(buf, np.uint8, count=n, offset=start), 0x22, out=eq[:n])
+    np.equal(np.frombuffer(buf, np.uint8, count=n, offset=start), byte, out=eq[:n])
     return int(np.count_nonzero(eq[:n]))
+
+
+def count_quotes(buf, start: int = 0, end: int | None = None) -> int:
+    """Number of '"' in buf[start:end] (see count_byte)."""
+    return count_byte(buf, 0x22, start, end)
 
 
 def last_boundary(buf, start: int = 0, end: int | None = None) -> int:
@@ -141,7 +146,7 @@ def iter_blocks(f: BinaryIO, chunk: int = CHUNK, lines: bool = True) -> Iterator
         pos += len(block)
         yield block, line
         if lines:
-            line += block.count(b"\n")
+            line += count_byte(block, 0x0A)  # every block: bytes.count would cost 3x more
     if buf:
         if buf.count(b'"') & 1:
             raise CsvProblem(line, "unterminated quoted field")
