@@ -170,8 +170,31 @@ def test_bad_records_give_the_same_error(tmp_path, bad):
 
 TEXT_ST = st.lists(st.sampled_from(list("ab@_=\"',\r\n xé") + ["@below", "@AT", "@dec", "@x_3", "[1, 2]",
                                                                  "abcdefghijklmnopqrstuvwxyz_0123456789",
-                                                                 pseudonym(KEY, "44", 1)]),
+                                                                 pseudonym(KEY, "44", 1), pseudonym(KEY, "44", 0),
+                                                                 "A" * 43 + "=", "+/" * 22]),
                    max_size=12).map("".join)
+
+
+@pytest.mark.parametrize("chunk", [None, 150], ids=["one-block", "small-blocks"])
+def test_an_equals_sign_that_is_no_pseudonym_hides_no_earlier_one(tmp_path, chunk):
+    """The byte-level path sends a record to the ledger only for a 44-byte window up to an '=' that is an
+    earlier pseudonym: '='s of other shapes (decoys of the same shape, '=' right after or before one)
+    must not hide a real one anywhere in a text, at its very start or end too."""
+    old0, old1 = pseudonym(KEY, "44", 0), pseudonym(KEY, "44", 1)
+    decoy = "B" * 43 + "="
+    texts = [f"{old0}", f"x={old1}", f"{old1}=", f"a=b c==d {decoy} {old0} e=", f'""{old1}""',
+             f"{decoy}{old0}", f"=={old1[:-1]}", f"{old0[1:]} no", f"q {old1}{old0}", "a=b, no pseudonym =",
+             f"@dec={old0}"]
+    src = _master(tmp_path, random.Random(2), 10)
+    rows = [tweet_row(str(900 + k), ACCOUNTS[1], t, user_mentions="[]", in_reply_to_userid="")
+            for k, t in enumerate(texts)]
+    _write(src / "ds_tweets_csv_unhashed.csv", TWEET_COLS, rows, [b"\n"])
+    files, *_ = _same(src, LEDGER, chunk)
+    assert FAST_BLOCKS[0] >= 1
+    for variant in ("unhashed", "hashed"):
+        out = files[(variant, f"ds_tweets_csv_{variant}.csv")]
+        assert old0.encode() not in out and old1.encode() not in out
+        assert decoy.encode() in out and old1[:-1].encode() in out  # what is no pseudonym stays
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -143,13 +143,13 @@ def _block_args(rows: list[dict]):
 
     recs = [csvio.encode_record([r[c] for c in TWEET_COLS]) for r in rows]
     ends = np.cumsum([len(r) for r in recs])
-    refsets = []
+    recs_of, ids = [], []
     for i, r in enumerate(rows):
         rs = {r[c] for c in ("in_reply_to_userid", "retweet_userid") if r[c]}
         rs.update(csvio.list_entries(r["user_mentions"]))
-        if rs:
-            refsets.append((i, rs))
-    return b"".join(recs), ends, [r["userid"] for r in rows], [r["user_screen_name"] for r in rows], refsets
+        recs_of += [i] * len(rs)
+        ids += sorted(rs)
+    return b"".join(recs), ends, [r["userid"] for r in rows], [r["user_screen_name"] for r in rows], (recs_of, ids)
 
 
 UNHASHED_FORMS = st.sampled_from([
@@ -160,10 +160,22 @@ UNHASHED_FORMS = st.sampled_from([
 ])
 
 
+def _handle_runs(block: bytes, ends):
+    """(records, runs) of every '@' of a block, as fastimport hands them over (handles.handle_marks)."""
+    import numpy as np
+
+    from workers.engine.handles import handle_marks
+
+    at = [k for k, c in enumerate(block) if c == 0x40]
+    runs, _ = handle_marks(block, at)
+    return np.searchsorted(ends, at, side="right").tolist(), runs
+
+
 @settings(max_examples=120, deadline=None)
-@given(n=st.integers(1, 30), at=st.integers(0, 1000), form=UNHASHED_FORMS, rewritten=st.booleans())
-def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewritten):
-    """Planted in a record written as read, or in a record the ledger wrote anew: found either way."""
+@given(n=st.integers(1, 30), at=st.integers(0, 1000), form=UNHASHED_FORMS, rewritten=st.booleans(), marks=st.booleans())
+def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewritten, marks):
+    """Planted in a record written as read, or in a record the ledger wrote anew: found either way, with
+    the @handles read from the block or handed over as fastimport reads them."""
     from workers.engine.verify import import_block_traces
 
     rows = [tweet_row(str(100 + i), PLAIN, f"text {i} @someone_else and @{DECIDED_SN}x",
@@ -175,11 +187,13 @@ def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewrit
     if rewritten:  # the block holds the record as read (clean); the ledger's new record holds the trace
         block, ends, uids, sns, refsets = _block_args(rows)
         new = csvio.encode_record([bad[c] for c in TWEET_COLS])
-        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {i}, [(0, new)], "u/x")
+        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {i}, [(0, new)], "u/x",
+                                  handles=_handle_runs(block, ends) if marks else None)
     else:
         rows[i] = bad
         block, ends, uids, sns, refsets = _block_args(rows)
-        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, set(), [], "u/x")
+        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, set(), [], "u/x",
+                                  handles=_handle_runs(block, ends) if marks else None)
     assert out, form
 
 
@@ -194,3 +208,5 @@ def test_a_clean_written_block_passes_while_importing(n):
     block, ends, uids, sns, refsets = _block_args(rows)
     new = csvio.encode_record([dict(rows[0], retweet_userid=REMOVED_NEW)[c] for c in TWEET_COLS])
     assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x") == []
+    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x",
+                               handles=_handle_runs(block, ends)) == []

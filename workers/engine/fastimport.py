@@ -13,7 +13,8 @@ _Job.slow_block), which tests/engine/test_fast_import.py checks on tricky and ra
 Anything else goes to the reference path, block by block: a block that is not canonical or not
 UTF-8, that holds a quote inside an id-like field, or that would fail a check (unknown author,
 empty tweet id), so that the reference path names the error. Records the ledger may change
-(Job.touched) go through the reference path's per-record code inside a fast block.
+(the set lookups Job.touched makes, made column-wise) go through the reference path's per-record
+code inside a fast block.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from . import csvio
 from .handles import extract_handles, handle_marks
 from .correct import DROP
-from .verify import import_block_traces
+from .verify import pseudonym_ends, import_block_traces
 from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
 
 FAST = True  # tests switch it off to compare with the reference path
@@ -78,6 +79,14 @@ class FastTweets:
         # answers: (field name, id) -> encoded field or None, lowercased handle -> new handle bytes or None.
         self.ref_new: dict[tuple[str, str], bytes | None] = {}
         self.handle_new: dict[str, bytes | None] = {}
+        self._old_pseudonyms = (None, frozenset())
+
+    def old_pseudonyms(self) -> frozenset:
+        """The ledger's earlier pseudonyms as bytes (fix.pseudo_map's keys), rebuilt if the map changed size."""
+        pm = self.job.fix.pseudo_map
+        if self._old_pseudonyms[0] != len(pm):
+            self._old_pseudonyms = (len(pm), frozenset(p.encode() for p in pm))
+        return self._old_pseudonyms[1]
 
     def block(self, block: bytes) -> tuple[bytes, bytes, int] | None:
         """(unhashed bytes, hashed bytes, rows) of a block, or None (nothing done) for the reference path."""
@@ -175,12 +184,16 @@ class FastTweets:
         rec_e = f.ends.tolist()
         rec_s = [0] + rec_e[:-1]
         Ol, Cl = _Cols(O), _Cols(C)
-        # The ledger: records whose author is decided, then records holding a decided reference, mention,
-        # @handle or (with earlier pseudonyms in the ledger) an '=' in the text: a cheap superset of
-        # Job.touched first, then Job.touched itself on those few.
+        # The ledger: the records Job.touched would send to the correction rule, found column-wise.
         touched = set()
-        marked = None  # records whose text holds an '@' (or such an '='): Job.touched reads their text
         if fix is not None:
+            # Each test is a set lookup over the columns already read, exactly Job.touched's own tests:
+            # a decided author, reference or mention entry, a decided @handle (the run of handle
+            # characters after each '@' of a text: handle_marks' runs, what Job.touched's regex reads) or
+            # an earlier pseudonym (the 44 bytes up to an '=' inside a text, looked up whole, as
+            # Corrector.fix_text reads them: a pseudonym holds no quote and no non-ASCII byte, so the
+            # bytes are the text's characters). The reference path asks Job.touched record by record;
+            # tests/engine/test_fast_import.py requires the same output from both.
             idm = fix.id_map
             if not idm.keys().isdisjoint(uids):
                 touched = {i for i, u in enumerate(uids) if u in idm}
@@ -188,25 +201,19 @@ class FastTweets:
             for idx, vals in zip(ref_idx, ref_vals):
                 if not idm.keys().isdisjoint(vals):
                     cand.update(i for i, v in zip(idx, vals) if v in idm)
-            if any(lists[m][2] for m in set(m_vals)):
-                cand.update(i for i, m in zip(m_idx, m_vals) if lists[m][2])
-            sn_keys = fix.sn_map.keys()
-            if not sn_keys.isdisjoint(tokens) or 44 in set(map(len, filter(None, tokens))):
-                cand.update(i for i, t in zip(at_rec, tokens) if t is not None and (t in sn_keys or len(t) == 44))
-            marked = set(at_rec)
+            deciding = {m for m in set(m_vals) if lists[m][2]}
+            if deciding:
+                cand.update(i for i, m in zip(m_idx, m_vals) if m in deciding)
+            bad = fix.sn_map.keys() & set(runs)
+            if bad:
+                hit = np.fromiter(map(bad.__contains__, runs), np.bool_, len(runs))
+                cand.update(np.asarray(at_rec, np.int64)[hit].tolist())
             if fix.pseudo_map and b"=" in block:
-                eq = np.flatnonzero(b == 0x3D)
+                eq = np.asarray(pseudonym_ends(block, self.old_pseudonyms()), np.int64)
                 if len(eq):
                     r = np.searchsorted(f.ends, eq, side="right")
-                    eq_rec = set(r[(eq > ts[r]) & (eq < te[r])].tolist())
-                    marked |= eq_rec
-                    cand |= eq_rec
-            for i in sorted(cand - touched):
-                rv = [_value(block, Ol[c][i], Cl[c][i]) for c in self.refs]
-                m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
-                text = _value(block, Ol[self.text][i], Cl[self.text][i]) if i in marked else None
-                if job.touched(uids[i], rv, m, text):
-                    touched.add(i)
+                    cand.update(r[(eq - 43 > ts[r]) & (eq < te[r])].tolist())
+            touched |= cand
 
         # The public variant beyond the author (hashing.hash_changes, applied per distinct value):
         # (start, end, new bytes) edits of the hashed block, in three parallel lists.
@@ -255,6 +262,7 @@ class FastTweets:
         rflat = [r for _, rs in ritems for r in rs]
         rnames = list(dict.fromkeys(rflat))
         rcode = np.array(list(map(dict(zip(rnames, range(len(rnames)))).__getitem__, rflat)), np.int64)
+        ref_pairs = (rrec, rflat)  # the proof's (records, ids) of the records kept as read
         # @handle tokens (marks are in record order), each counted once per record.
         valid = np.fromiter(map(bool, tokens), np.bool_, len(tokens))
         hrec = np.asarray(at_rec, np.int64)[valid]
@@ -284,7 +292,6 @@ class FastTweets:
         both_keys = [((file, rnames[a], hnames[h]), k)
                      for a, h, k in zip((pairs // nh).tolist(), (pairs % nh).tolist(), npairs.tolist())]
         both = Counter()  # (id, handle) pairs of the records the ledger changes
-        refsets = sorted(kv for kv in rs_of.items() if kv[1]) if job.inline_fb is not None else []
 
         named_extra = Counter()  # (author, screen name) of corrected records
         edits_u = []  # (start, end, new bytes) in the unhashed variant (records the ledger changes)
@@ -307,8 +314,9 @@ class FastTweets:
                 continue
             rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
             m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
-            text = _value(block, Ol[self.text][i], Cl[self.text][i]) if i in marked else None
-            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
+            text = _value(block, Ol[self.text][i], Cl[self.text][i])
+            # The profile fields matter only to a re-hashed author (Corrector.changes clears them then).
+            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof) if u in idm else ()
             ch = fix.changes(u, rv, m, text, pv)
             if ch is DROP:
                 job.count("tweets", u, removed=True)
@@ -379,9 +387,11 @@ class FastTweets:
             id_s, id_e, id_v = id_s[keep], id_e[keep], [id_v[k] for k in keep]
         # The index: index.contributions of every record kept as it is (touched ones went through it).
         if touched:
-            kept = [i for i in range(nrec) if i not in touched]
-            auth = [uids[i] for i in kept]
-            named = [(uids[i], sns[i]) for i in kept]
+            kept = np.ones(nrec, np.bool_)
+            kept[list(touched)] = False
+            kept = kept.tolist()
+            auth = list(compress(uids, kept))
+            named = zip(auth, compress(sns, kept))
         else:
             auth = uids
             named = zip(uids, sns)
@@ -397,8 +407,9 @@ class FastTweets:
         buf.maybe_flush()
         if job.inline_fb is not None:
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
-            job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, refsets,
-                                                       touched, rewritten, f"{job.name} unhashed/{file}")
+            job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, ref_pairs,
+                                                       touched, rewritten, f"{job.name} unhashed/{file}",
+                                                       handles=(at_rec, runs))
         starts = np.concatenate([np.array(es, np.int64), id_s])
         stops = np.concatenate([np.array(ee, np.int64), id_e])
         return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows

@@ -553,39 +553,41 @@ class _ImportCheck:
                 if m.group(1).lower() in self.names_b:
                     flagged.add(int(np.searchsorted(ends, m.start(), side="right")))
         if pseudos_b:
-            for k in _pseudonym_ends(block, pseudos_b):
+            for k in pseudonym_ends(block, pseudos_b):
                 flagged.add(int(np.searchsorted(ends, k, side="right")))
         starts = [0] + ends[:-1].tolist()
         for i in sorted(flagged):
             yield starts[i], csvio.parse_record(block[starts[i]:int(ends[i])])
 
 
-def _pseudonym_ends(block: bytes, pseudos) -> list[int]:
+def pseudonym_ends(block: bytes, pseudos) -> list[int]:
     """Offsets of the '=' ending each of `pseudos` (44 bytes, bytes) found in block: the first 8 of the
     44 bytes up to every '=' are gathered with one numpy index as one uint64 each and looked up in the
-    pseudonyms' first 8 bytes (np.isin); only the few windows passing are compared whole."""
+    pseudonyms' first 8 bytes (sorted once: a binary search each, not np.isin's sort of both arrays per
+    block); only the few windows passing are compared whole."""
     import numpy as np
 
     if not pseudos or b"=" not in block:
         return []
+    keys = _heads(pseudos)
     b = np.frombuffer(block, np.uint8)
     eq = np.flatnonzero(b == 0x3D)
     eq = eq[eq >= 43]
-    if not len(eq):
+    if not len(eq) or not len(keys):
         return []
     heads = np.ascontiguousarray(b[(eq - 43)[:, None] + np.arange(8)]).view("<u8").ravel()
-    cand = eq[np.isin(heads, _heads(pseudos))]
+    cand = eq[keys[np.minimum(np.searchsorted(keys, heads), len(keys) - 1)] == heads]
     return [k for k in cand.tolist() if block[k - 43:k + 1] in pseudos]
 
 
 def _heads(pseudos) -> "np.ndarray":
-    """The first 8 bytes of each 44-byte pseudonym (bytes) as uint64s, cached per set and size."""
+    """The first 8 bytes of each 44-byte pseudonym (bytes) as sorted distinct uint64s, cached per set and size."""
     import numpy as np
 
     key = (id(pseudos), len(pseudos))
     got = _HEADS.get(key)
     if got is None or got[0] is not pseudos:
-        arr = np.frombuffer(b"".join(p[:8] for p in pseudos if len(p) == 44), "<u8")
+        arr = np.unique(np.frombuffer(b"".join(p[:8] for p in pseudos if len(p) == 44), "<u8"))
         got = _HEADS[key] = (pseudos, arr)
         while len(_HEADS) > 8:
             _HEADS.pop(next(iter(_HEADS)))
@@ -597,10 +599,10 @@ _HEADS: dict = {}
 
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
-    """(ASCII screen names as bytes, _HandleSet, ids and removed ids) of fb, once per import (fb is
-    compared by identity; its pseudonyms may grow, so they are not among these)."""
-    return (frozenset(n.lower().encode() for n in fb.screen_names if n.isascii()), _HandleSet(fb.screen_names),
-            fb.ids | fb.removed_ids)
+    """(ASCII screen names as bytes, _HandleSet, ids and removed ids, the ASCII screen names as str) of
+    fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are not among these)."""
+    names = frozenset(n.lower() for n in fb.screen_names if n.isascii())
+    return frozenset(n.encode() for n in names), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids, names
 
 
 def _live_pseudonyms(fb: Forbidden) -> frozenset:
@@ -621,19 +623,23 @@ def _spellings(handles: frozenset) -> re.Pattern:
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
-                        refsets: list, replaced: set, rewritten: list, label: str) -> list[str]:
+                        refs: tuple, replaced: set, rewritten: list, label: str,
+                        handles: tuple | None = None) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
     the block it read (fastimport): every record not in `replaced` is written as read, so its author
-    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refsets`: (record,
-    reference and mention-entry ids) of every record holding any), every @handle and every 44 bytes
-    up to a '=' of the block are looked up in sets; a record something is found in is parsed and
+    id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refs`: (records, ids),
+    two parallel sequences: record refs[0][k] refers to id refs[1][k] by a reference or a mention
+    entry), every @handle and every 44 bytes up to a '=' of the block are looked up in sets; the
+    @handles are `handles` when given ((records, runs): the lowercased run of handle characters
+    after each '@' inside a tweet text, what `traces` reads there, as fastimport has them), else
+    read from the block; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
     new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
     and only when something is found are they parsed and checked whole."""
     import numpy as np
 
     flagged = set()
-    names, handle_re, ids = _block_sets(fb)
+    names, handle_re, ids, names_s = _block_sets(fb)
     pseudos = _live_pseudonyms(fb)
     if not ids.isdisjoint(uids):
         flagged.update(i for i, u in enumerate(uids) if u in ids)
@@ -641,15 +647,20 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
         bad = {s for s in set(sns) if s.lower() in fb.screen_names}
         if bad:
             flagged.update(i for i, s in enumerate(sns) if s in bad)
-    for i, rs in refsets:
-        if not fb.ids.isdisjoint(rs):
-            flagged.add(i)
-    if names:
+    recs, vals = refs
+    if not fb.ids.isdisjoint(vals):
+        flagged.update(int(r) for r, v in zip(recs, vals) if v in fb.ids)
+    if handles is not None:
+        bad = names_s.intersection(handles[1])
+        if bad:  # the marks holding one, picked with a C-level membership test per mark
+            hit = np.fromiter(map(bad.__contains__, handles[1]), np.bool_, len(handles[1]))
+            flagged.update(np.asarray(handles[0], np.int64)[hit].tolist())
+    elif names:
         bad = frozenset(h for h in set(_HANDLE_B.findall(block)) if h.lower() in names)
         if bad:  # where they are: one scan for just those spellings
             at = [m.start() for m in _spellings(bad).finditer(block)]
             flagged.update(np.searchsorted(ends, at, side="right").tolist())
-    at = _pseudonym_ends(block, pseudos)
+    at = pseudonym_ends(block, pseudos)
     if at:
         flagged.update(np.searchsorted(ends, at, side="right").tolist())
     for p in fb.odd_pseudonyms:  # none in practice: looked for one by one
