@@ -228,13 +228,15 @@ def test_hashing_writer_writes_hashes_and_aborts(tmp_path, monkeypatch):
         w2.write(b"more")  # aborted: the file is closed
 
 
-def test_duplicate_tweet_ids_found_across_spilled_runs(engine, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sort_runs", [0, 1000], ids=["merged", "sorted-together"])
+def test_duplicate_tweet_ids_found_across_spilled_runs(engine, tmp_path, monkeypatch, sort_runs):
     from workers.engine import importer
     from workers.engine.api import ImportFailed
 
     from .conftest import make_alpha
 
-    monkeypatch.setattr(importer, "RUN", 2)  # many tiny runs on disk, merged back
+    monkeypatch.setattr(importer, "RUN", 2)  # many tiny runs on disk, merged back or sorted together
+    monkeypatch.setattr(importer, "DUP_SORT_RUNS", sort_runs)
     engine.import_dataset(make_alpha(tmp_path / "ok"), "alpha")
     src = make_alpha(tmp_path / "dup", "dup")
     q = acct("555")

@@ -29,6 +29,7 @@ TWEETS_COLUMNS = (
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 RUN = 1_000_000  # tweet ids per sorted run of the duplicate check (8 MB, spilled to disk when full)
+DUP_SORT_RUNS = 8  # up to this many runs (64 MB of keys) are checked by one sort in memory, not merged
 # Smaller blocks than csvio.CHUNK: every record of a block is parsed into Python strings at once.
 IMPORT_CHUNK = 2 * 1024 * 1024
 _HANDLE = re.compile(r"@([A-Za-z0-9_]+)")  # a handle as handles.replace_handles reads it
@@ -365,21 +366,29 @@ class _Job:
 
     def spill_run(self) -> None:
         """Write the current run of tweet-id keys, sorted, to a staging file."""
+        import numpy as np
+
         path = self.staging / f".tweetids.{len(self.runs)}"
-        with open(path, "wb") as f:
-            array("q", sorted(self.cur_run)).tofile(f)
+        np.sort(np.frombuffer(self.cur_run, np.int64)).tofile(path)
         self.runs.append(path)
         self.cur_run = array("q")
 
     def check_duplicates(self) -> None:
-        """Find duplicate tweet ids by merging sorted runs of 8-byte keys (bounded memory)."""
+        """Find duplicate tweet ids in the sorted runs of 8-byte keys: sorted together in memory when they
+        are few (DUP_SORT_RUNS), else merged a read at a time (bounded memory)."""
+        import numpy as np
+
         self.spill_run()
-        dup_keys = set()
-        prev = None
-        for k in heapq.merge(*(_read_run(p) for p in self.runs)):
-            if k == prev:
-                dup_keys.add(k)
-            prev = k
+        if len(self.runs) <= DUP_SORT_RUNS:
+            keys = np.sort(np.concatenate([np.fromfile(p, np.int64) for p in self.runs]))
+            dup_keys = set(keys[1:][keys[1:] == keys[:-1]].tolist())
+        else:
+            dup_keys = set()
+            prev = None
+            for k in heapq.merge(*(_read_run(p) for p in self.runs)):
+                if k == prev:
+                    dup_keys.add(k)
+                prev = k
         for p in self.runs:
             p.unlink()
         self.runs = []
