@@ -304,20 +304,14 @@ class FastTweets:
         for i in sorted(touched):
             u = uids[i]
             # A removed author's record goes whatever it holds: Corrector.changes on the author alone says so.
-            if fix.changes(u, (), None, None) is DROP:
-                job.count("tweets", u, removed=True)
-                rows -= 1
-                edits_u.append((rec_s[i], rec_e[i], None))
-                es.append(rec_s[i])
-                ee.append(rec_e[i])
-                ev.append(b"")
-                continue
-            rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
-            m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
-            text = _value(block, Ol[self.text][i], Cl[self.text][i])
-            # The profile fields matter only to a re-hashed author (Corrector.changes clears them then).
-            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof) if u in idm else ()
-            ch = fix.changes(u, rv, m, text, pv)
+            ch = fix.changes(u, (), None, None)
+            if ch is not DROP:
+                rv = tuple(_value(block, Ol[c][i], Cl[c][i]) for c in self.refs)
+                m = _value(block, Ol[self.ment][i], Cl[self.ment][i])
+                text = _value(block, Ol[self.text][i], Cl[self.text][i])
+                # The profile fields matter only to a re-hashed author (Corrector.changes clears them then).
+                pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof) if u in idm else ()
+                ch = fix.changes(u, rv, m, text, pv)
             if ch is DROP:
                 job.count("tweets", u, removed=True)
                 rows -= 1
