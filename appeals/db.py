@@ -47,11 +47,12 @@ def begin_read_only() -> bool:
     neither. Consistency is unchanged on PostgreSQL: at its default READ COMMITTED level each
     statement already takes its own snapshot, in a transaction or not. The session refuses to flush,
     so a write slipped into a read-only request fails loudly instead of committing statement by
-    statement. Returns False (and changes nothing) when the thread's session already exists.
+    statement. Returns False (and changes nothing) when the thread's session already exists or no
+    engine is bound yet (`init_db`).
     """
-    if session.registry.has():
+    engine = session.session_factory.kw.get("bind")
+    if engine is None or session.registry.has():
         return False
-    engine = session.session_factory.kw["bind"]
     autocommit = _autocommit_engines.get(engine)
     if autocommit is None:
         # A view of the same engine and pool: setting autocommit on a psycopg or sqlite3 connection is
