@@ -26,8 +26,19 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_error_pages(app)
     register_schema_guard(app)
     register_security(app, settings)
+    register_read_only_sessions(app)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     return app
+
+
+def register_read_only_sessions(app: Flask) -> None:
+    """Read-only API GETs start their session in autocommit (db.begin_read_only), before the bearer check."""
+    from appeals.api.review import READ_ONLY_ENDPOINTS
+
+    @app.before_request
+    def _read_only_session():
+        if request.method in ("GET", "HEAD") and request.endpoint in READ_ONLY_ENDPOINTS:
+            db.begin_read_only()
 
 
 def configure(app: Flask, settings: Settings) -> None:

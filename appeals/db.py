@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import MetaData, create_engine, event, exc
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -32,6 +32,40 @@ class Base(DeclarativeBase):
 session = scoped_session(sessionmaker(expire_on_commit=False))
 
 _engines: dict[str, Engine] = {}
+_autocommit_engines: dict[Engine, Engine] = {}
+
+
+class ReadOnlySession(Exception):
+    """A read-only session (see `begin_read_only`) was asked to write."""
+
+
+def begin_read_only() -> bool:
+    """Start this thread's session for a read-only request: its connection runs in autocommit.
+
+    Why: in the default mode every request spends two round trips on its transaction, BEGIN before
+    the first statement and ROLLBACK when the session is removed; a request that only reads needs
+    neither. Consistency is unchanged on PostgreSQL: at its default READ COMMITTED level each
+    statement already takes its own snapshot, in a transaction or not. The session refuses to flush,
+    so a write slipped into a read-only request fails loudly instead of committing statement by
+    statement. Returns False (and changes nothing) when the thread's session already exists or no
+    engine is bound yet (`init_db`).
+    """
+    engine = session.session_factory.kw.get("bind")
+    if engine is None or session.registry.has():
+        return False
+    autocommit = _autocommit_engines.get(engine)
+    if autocommit is None:
+        # A view of the same engine and pool: setting autocommit on a psycopg or sqlite3 connection is
+        # a local flag (no round trip), and the pool puts the connection back in its default mode.
+        autocommit = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    session(bind=autocommit, info={"read_only": True})
+    return True
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes(flushing: Session, _context, _instances) -> None:
+    if flushing.info.get("read_only") and (flushing.new or flushing.dirty or flushing.deleted):
+        raise ReadOnlySession("this request's session is read-only (db.begin_read_only); it cannot write")
 
 
 def utcnow() -> datetime:
@@ -105,6 +139,7 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _autocommit_engines.clear()
 
 
 def forget_engines_after_fork() -> None:

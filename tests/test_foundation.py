@@ -184,3 +184,68 @@ def test_safe_next_allows_only_site_paths(target, prefix, expected):
     from appeals.web import safe_next
 
     assert safe_next(target, prefix) == expected
+
+
+# --- read-only requests: a session in autocommit that refuses writes ------------------------------
+
+
+def _in_transaction(dbapi_connection) -> bool:
+    """Whether the driver's connection has a transaction open (psycopg or sqlite3)."""
+    info = getattr(dbapi_connection, "info", None)
+    if info is not None and hasattr(info, "transaction_status"):
+        import psycopg
+
+        return info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    return dbapi_connection.in_transaction
+
+
+def test_a_read_only_session_reads_outside_any_transaction_and_refuses_writes(app, make_staff):
+    from appeals import db
+    from appeals.models import Staff
+
+    make_staff("reader@example.org")
+    db.session.remove()  # the factory's session
+    with app.app_context():
+        assert db.begin_read_only()
+        assert db.session.info["read_only"]
+        assert db.session.scalar(text("SELECT count(*) FROM staff")) == 1
+        # No BEGIN was sent before the SELECT, so no ROLLBACK is owed when the session is removed.
+        assert not _in_transaction(db.session.connection().connection.dbapi_connection)
+        db.session.add(Staff(email="writer@example.org", role="reviewer", password_hash="x"))
+        with pytest.raises(db.ReadOnlySession):
+            db.session.flush()
+        db.session.remove()
+        # The pooled connection goes back to the default, transactional mode for the next session.
+        assert not db.session.info.get("read_only")
+        db.session.execute(text("UPDATE staff SET role = 'senior'"))
+        assert _in_transaction(db.session.connection().connection.dbapi_connection)
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT role FROM staff")) == "reviewer"
+        assert db.session.scalar(text("SELECT count(*) FROM staff WHERE email = 'writer@example.org'")) == 0
+        db.session.remove()
+
+
+def test_a_read_only_session_is_not_started_over_an_existing_one(app):
+    from appeals import db
+
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        assert not db.begin_read_only()
+        assert not db.session.info.get("read_only")
+        db.session.remove()
+
+
+@pytest.mark.parametrize("method, path, read_only", [
+    ("GET", "/api/v1/queue", True),
+    ("GET", "/api/v1/queue?status=all&per_page=100", True),
+    ("POST", "/api/v1/queue/claim-next", False),
+    ("GET", "/api/v1/openapi.json", False),
+])
+def test_only_the_read_only_api_gets_start_a_read_only_session(app, method, path, read_only):
+    from appeals import db
+
+    db.session.remove()
+    with app.test_request_context(path, method=method):
+        app.preprocess_request()
+        assert bool(db.session.info.get("read_only")) is read_only
+    db.session.remove()

@@ -13,6 +13,10 @@ from appeals.web import actor_for
 
 _version = json_version  # the optional "version" of the appeal the caller saw; checked when given
 
+# GET endpoints that only read: their session runs in autocommit (db.begin_read_only), sparing the
+# BEGIN and ROLLBACK round trips of a transaction; the session refuses any write.
+READ_ONLY_ENDPOINTS = frozenset({"api.review_queue"})
+
 
 def appeal_json(appeal) -> dict:
     """The staff view of an appeal's state (no evidence): what the action endpoints return."""
