@@ -92,32 +92,32 @@ class Appeal(Base):
         return self.status in OPEN_STATUSES
 
 
-class AppealCount(Base):
+class _AppealCountKey:
+    """The key and count both maintained count tables share (services/queue_counts.py keeps them)."""
+
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    appeals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AppealCount(_AppealCountKey, Base):
     """How many appeals have each status, reason, SLA due day and filing day: the queue's counts per status,
     its overdue count and its minimum-age filter without a GROUP BY over every appeal. Kept by
     services/queue_counts.py in the same flush as every change (status is the only key that ever changes)."""
 
     __tablename__ = "appeal_counts"
 
-    status: Mapped[str] = mapped_column(String(32), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
-    due_day: Mapped[date] = mapped_column(Date, primary_key=True)
-    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
-    appeals: Mapped[int] = mapped_column(Integer, default=0)
 
-
-class AppealDatasetCount(Base):
+class AppealDatasetCount(_AppealCountKey, Base):
     """The same counts per dataset an appeal appeared in (`appeal_datasets`): the queue's dataset filter
     without a GROUP BY over the dataset's appeals. Kept by services/queue_counts.py with appeal_counts."""
 
     __tablename__ = "appeal_dataset_counts"
 
-    dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
-    status: Mapped[str] = mapped_column(String(32), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
-    due_day: Mapped[date] = mapped_column(Date, primary_key=True)
-    created_day: Mapped[date] = mapped_column(Date, primary_key=True)
-    appeals: Mapped[int] = mapped_column(Integer, default=0)
+    # First in the key, as in migration 0011: the dataset filter reads one dataset's rows.
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True, sort_order=-1)
 
 
 class AppealDataset(Base):
