@@ -104,7 +104,7 @@ def test_probes_of_the_embedded_server_ask_once(tmp_path):
     path = tmp_path / "r.sock"
     server = _HangUp(path)
     try:
-        assert connection._answers(path) is False
+        assert connection.answers(path) is False
         assert server.accepted == 1
         try:
             connection._probe_client(path, 1).shutdown(nosave=True)

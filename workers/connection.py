@@ -57,7 +57,8 @@ def redis_url(settings) -> str:
     return f"unix://{ensure_embedded(settings)}"
 
 
-def _answers(socket_path: Path) -> bool:
+def answers(socket_path: Path) -> bool:
+    """Whether a Redis server answers PING on this socket (one try, never a retry)."""
     if not socket_path.exists():
         return False
     try:
@@ -76,14 +77,14 @@ def ensure_embedded(settings) -> Path:
     with _guard:
         if str(socket_path) in _owned and _owned[str(socket_path)].poll() is None:
             return socket_path
-        if _answers(socket_path):
+        if answers(socket_path):
             return socket_path
         directory = settings.embedded_redis_path.parent
         directory.mkdir(parents=True, exist_ok=True)
         # Across processes: one starter per home, the others wait and then connect.
         with open(directory / "start.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _answers(socket_path):
+            if not answers(socket_path):
                 _owned[str(socket_path)] = _start(socket_path, directory, settings.embedded_redis_path.name)
     return socket_path
 
@@ -119,7 +120,7 @@ def _start(socket_path: Path, directory: Path, dbfilename: str) -> subprocess.Po
         preexec_fn=_die_with_parent if main_thread else None,
     )
     deadline = time.monotonic() + START_TIMEOUT
-    while not _answers(socket_path):
+    while not answers(socket_path):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"the embedded redis-server did not start; see {directory / 'redis.log'}")

@@ -163,7 +163,7 @@ def _running_redis(settings):
     from workers import connection as conn
 
     socket_path = conn.embedded_socket(settings)
-    return redis.Redis(unix_socket_path=str(socket_path)) if conn._answers(socket_path) else None
+    return redis.Redis(unix_socket_path=str(socket_path)) if conn.answers(socket_path) else None
 
 
 def _outcome_of(job, result) -> dict:
