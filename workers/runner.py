@@ -227,6 +227,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
                                    name="sweep", daemon=True)
         sweeper.start()
     worked = False
+    worker = None
     try:
         while True:
             # Mail first: a delivery takes milliseconds and must not wait behind a long correction run.
@@ -244,6 +245,13 @@ def run(burst: bool = False, name: str | None = None) -> bool:
             # RQ's loop ended on an error it does not survive by itself: wait for Redis, start over.
             wait_for_redis(connection)
     finally:
+        # A stop during RQ's own start-up (after it spawned its scheduler, before its signal handlers)
+        # leaves the scheduler process running, and the interpreter's exit waits for it: stop it here.
+        if worker is not None and getattr(worker, "scheduler", None) is not None:
+            try:
+                worker.stop_scheduler()
+            except Exception:  # noqa: BLE001 - exiting anyway
+                log.exception("stopping the scheduler failed")
         stop.set()
         if sweeper is not None:
             sweeper.join(timeout=5)
