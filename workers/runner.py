@@ -33,6 +33,7 @@ log = logging.getLogger("appeals.worker")
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 MAX_BACKOFF_SECONDS = 30.0
+SCHEDULER_STOP_GRACE_SECONDS = 5.0  # beyond its one-interval sleep, the scheduler's stop takes one Redis round
 
 _fork_guard_installed = False
 
@@ -40,6 +41,10 @@ _fork_guard_installed = False
 def _after_fork_in_child() -> None:
     # RQ forks its scheduler from the worker. The child must not use (or, on exit, close)
     # the parent's pooled database connections, and must not outlive a parent killed by -9.
+    # Until RQ's scheduler installs its own handlers, a stop ends it by the default action:
+    # the parent's handler (inherited) would raise where Python drops the exception.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
     db.forget_engines_after_fork()
     if sys.platform.startswith("linux"):
         try:
@@ -159,9 +164,44 @@ class ResilientWorker(SimpleWorker):
     check_for_suspension = _surviving_redis(SimpleWorker.check_for_suspension)
     run_maintenance_tasks = _surviving_redis(SimpleWorker.run_maintenance_tasks)
 
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        """RQ's start of the scheduler process, with an early stop request held back during the fork."""
+        _EarlyStop.forking = True
+        try:
+            super()._start_scheduler(*args, **kwargs)
+        finally:
+            _EarlyStop.forking = False
+        if _EarlyStop.asked:
+            raise SystemExit(0)
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's handlers; a stop asked before them (and whose exception Python dropped) stops the loop."""
+        super()._install_signal_handlers()
+        if _EarlyStop.asked:
+            self.handle_warm_shutdown_request()
+
+    def stop_scheduler(self) -> None:
+        """RQ's stop of the scheduler process, with a bounded wait: then it is killed.
+
+        A SIGTERM that reaches the freshly forked scheduler while it is still running the
+        fork hooks is dropped by Python (exceptions there are ignored), so RQ's unbounded
+        `join()` would wait for it forever and the worker would never exit.
+        """
+        process = self.scheduler._process if self.scheduler is not None else None
+        if process is None or process.pid is None or process.exitcode is not None:
+            return
+        process.terminate()
+        process.join(self.scheduler.interval + SCHEDULER_STOP_GRACE_SECONDS)
+        if process.exitcode is None:
+            log.warning("the scheduler process %s did not stop: killing it", process.pid)
+            process.kill()
+            process.join()
+
     def handle_warm_shutdown_request(self):
-        """Remember that we were asked to stop, so the runner does not start over."""
+        """Remember that we were asked to stop, so the runner does not start over, and so RQ's loop
+        ends at its next turn even if the exception its handler raises is dropped."""
         self.stop_asked = True
+        self._stop_requested = True
         super().handle_warm_shutdown_request()
 
 
@@ -183,18 +223,34 @@ def _beat_forever(stop: threading.Event, connection: redis.Redis, name: str, ttl
             return
 
 
-def _stop_cleanly_until_rq_takes_over() -> None:
-    # RQ installs its SIGTERM/SIGINT handlers (warm shutdown after the current job) when its loop
-    # starts. Before that (the first sweep, RQ's own start-up) a stop request ends the process at
-    # once and cleanly: the sweep's transaction rolls back and is done again by the next worker.
-    # Without this, SIGTERM in that window killed the process by the default action (exit -15).
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _exit_now)
+class _EarlyStop:
+    """A stop request (SIGTERM/SIGINT) that arrives before RQ installs its own handlers.
 
+    RQ installs its handlers (warm shutdown after the current job) when its loop starts. Before
+    that (the first sweep, RQ's own start-up) a stop ends the process at once and cleanly: the
+    sweep's transaction rolls back and is done again by the next worker. Without this, SIGTERM in
+    that window killed the process by the default action (exit -15).
 
-def _exit_now(signum, frame) -> None:
-    raise SystemExit(0)
+    The stop is an exception raised by the signal handler, and Python drops exceptions raised in
+    fork hooks and finalizers: one raised in logging's fork hook even left logging's lock held. So
+    no exception is raised while RQ forks its scheduler (the stop waits for the fork to end), and a
+    request whose exception was dropped elsewhere is still honoured when RQ's loop starts.
+    """
+
+    asked = False
+    forking = False
+
+    @classmethod
+    def install(cls) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, cls.handle)
+
+    @classmethod
+    def handle(cls, signum, frame) -> None:
+        cls.asked = True
+        if not cls.forking:
+            raise SystemExit(0)
 
 
 def run(burst: bool = False, name: str | None = None) -> bool:
@@ -205,7 +261,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     """
     settings = jobs.ensure_bootstrapped()
     install_fork_guard()
-    _stop_cleanly_until_rq_takes_over()
+    _EarlyStop.install()
     try:
         warm_up()
     except Exception:  # noqa: BLE001 - only a head start; the first job loads what it needs anyway
@@ -230,6 +286,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     worker = None
     try:
         while True:
+            _EarlyStop.install()  # again after RQ's loop ended: its handlers belong to the worker that stopped
             # Mail first: a delivery takes milliseconds and must not wait behind a long correction run.
             # Activity warm-ups last: they only save a reviewer's first view some seconds.
             worker = ResilientWorker([dispatch.mail_queue(connection), queues.corrections_queue(connection),
@@ -247,7 +304,7 @@ def run(burst: bool = False, name: str | None = None) -> bool:
     finally:
         # A stop during RQ's own start-up (after it spawned its scheduler, before its signal handlers)
         # leaves the scheduler process running, and the interpreter's exit waits for it: stop it here.
-        if worker is not None and getattr(worker, "scheduler", None) is not None:
+        if worker is not None:
             try:
                 worker.stop_scheduler()
             except Exception:  # noqa: BLE001 - exiting anyway

@@ -3,6 +3,7 @@ at random moments, and a worker that survives Redis being killed and restarted e
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import signal
 import subprocess
@@ -268,3 +269,53 @@ def test_a_worker_stopped_while_it_starts_exits_cleanly(worker_env, redis_url):
         time.sleep(pause)
         err = _stop(worker)
         assert worker.returncode == 0, (pause, err[-3000:])
+
+
+def _ignore_stop_requests() -> None:
+    # What a scheduler is when the stop signal reached it inside the fork hooks: Python dropped it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(0.05)
+
+
+def _stop_on_request() -> None:
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+    while not stopped:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("target, exitcode", [(_ignore_stop_requests, -signal.SIGKILL), (_stop_on_request, 0)])
+def test_stopping_the_scheduler_never_waits_for_ever(redis_url, monkeypatch, target, exitcode):
+    """The worker asks its scheduler process to stop, waits one scheduler interval and a grace,
+    then kills it: a scheduler that missed the request cannot keep the worker from exiting."""
+    from rq.scheduler import RQScheduler
+
+    from workers import runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_STOP_GRACE_SECONDS", 0.5)
+    conn = redis.Redis.from_url(redis_url)
+    worker = runner.ResilientWorker([queues.corrections_queue(conn)], connection=conn, name="scheduler-stopper")
+    worker.scheduler = RQScheduler(worker.queues, connection=conn)
+    worker.scheduler._process = multiprocessing.get_context("fork").Process(target=target)
+    worker.scheduler._process.start()
+    time.sleep(0.3)  # past the child's own set-up: the request is sent to the loop
+
+    worker.stop_scheduler()
+    assert worker.scheduler._process.exitcode == exitcode
+    worker.stop_scheduler()  # a second stop (RQ's teardown, then the runner's) is a no-op
+
+
+def test_a_stop_that_arrives_while_the_scheduler_forks_still_stops_the_worker(worker_env):
+    """SIGTERM handled inside the fork's hooks, where Python drops any exception: the worker still exits 0."""
+    stop_during_fork = ("import os, signal;"
+                        "os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM));")
+    worker = subprocess.Popen([sys.executable, "-c", stop_during_fork + ENTRY, "worker", "--name", "fork-stopped"],
+                              env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = worker.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        _, err = worker.communicate()
+    assert "Scheduler for" in err, "the scheduler was never forked"
+    assert worker.returncode == 0, err[-3000:]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import csvio, media
-from .correct import DROP, Corrector, Target
+from .correct import DROP, Corrector
 from .errors import ImportFailed, PublishConflict, VerificationFailed
 from .hashing import (MENTIONS_FIELD, TEXT_FIELD, account_digest, split_member, hash_row, hashed_file_name, is_hashed,
                       pseudonym)
