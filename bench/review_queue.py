@@ -93,12 +93,13 @@ def populate(n: int, staff_ids: list[int]) -> None:
             })
         session.execute(insert(db.Base.metadata.tables["appeals"]), rows)
         session.commit()
-    ids = session.scalars(text("SELECT id FROM appeals ORDER BY id")).all()
     links = []
-    for appeal_id in ids:
+    for appeal_id, status, created_at, due_at, footprint in session.execute(
+            text("SELECT id, status, created_at, due_at, footprint_size FROM appeals ORDER BY id")):
         for name in rng.sample(DATASETS, rng.choice((1, 1, 2))):
             links.append({"appeal_id": appeal_id, "dataset": name, "version": 1, "authored_tweets": 3,
-                          "referring_rows": 1, "hashed_publicly": True})
+                          "referring_rows": 1, "hashed_publicly": True, "appeal_status": status,
+                          "appeal_created_at": created_at, "appeal_due_at": due_at, "appeal_footprint": footprint})
     for start in range(0, len(links), 20000):
         session.execute(insert(db.Base.metadata.tables["appeal_datasets"]), links[start:start + 20000])
     session.commit()

@@ -85,8 +85,8 @@ def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
 
 
 def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
-    """0010_queue_summary fills appeal_counts, 0011_dataset_counts appeal_dataset_counts, from the appeals
-    that exist; downgrade drops them; again up."""
+    """0010_queue_summary fills appeal_counts, 0011_dataset_counts appeal_dataset_counts and
+    0012_dataset_queue_keys the dataset rows' copies, from the appeals that exist; downgrade drops them; again up."""
     for url in _migration_urls(tmp_path):
         engine = _empty_database(url)
         schema.upgrade(url, "0003_standing_decisions")
@@ -121,6 +121,15 @@ def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
         assert rows == [("alpha", "denied", "compromised", "2026-02-01", "2026-01-01", 1),
                         ("alpha", "filed", "other", "2026-02-01", "2026-01-01", 2),
                         ("beta", "denied", "compromised", "2026-02-01", "2026-01-01", 1)], engine.dialect.name
+        # 0012_dataset_queue_keys: each dataset row carries its appeal's status and sort keys.
+        with engine.connect() as conn:
+            rows = sorted((ds, s, str(c)[:10], str(d)[:16], f) for ds, s, c, d, f in conn.execute(text(
+                "SELECT dataset, appeal_status, appeal_created_at, appeal_due_at, appeal_footprint "
+                "FROM appeal_datasets")))
+        assert rows == [("alpha", "denied", "2026-01-01", "2026-02-01 10:00", 0),
+                        ("alpha", "filed", "2026-01-01", "2026-02-01 10:00", 0),
+                        ("alpha", "filed", "2026-01-01", "2026-02-01 23:00", 0),
+                        ("beta", "denied", "2026-01-01", "2026-02-01 10:00", 0)], engine.dialect.name
         schema.downgrade(url, "0010_queue_summary")
         assert "appeal_dataset_counts" not in inspect(engine).get_table_names()
         assert "appeal_counts" in inspect(engine).get_table_names()

@@ -124,8 +124,15 @@ class AppealDataset(Base):
     """A dataset the appealing account appeared in when the appeal was filed."""
 
     __tablename__ = "appeal_datasets"
-    # The queue's dataset filter reads (dataset -> appeal ids) from this index alone.
-    __table_args__ = (Index("ix_appeal_datasets_dataset_appeal", "dataset", "appeal_id"),)
+    __table_args__ = (
+        # Other filters combined with the dataset read (dataset -> appeal ids) from this index alone.
+        Index("ix_appeal_datasets_dataset_appeal", "dataset", "appeal_id"),
+        # The queue's page for one dataset walks one of these per status, in the sort's order, instead of
+        # walking the appeals of that status and looking each one up here (issue 15).
+        Index("ix_appeal_datasets_queue_created", "dataset", "appeal_status", "appeal_created_at"),
+        Index("ix_appeal_datasets_queue_due", "dataset", "appeal_status", "appeal_due_at"),
+        Index("ix_appeal_datasets_queue_footprint", "dataset", "appeal_status", "appeal_footprint"),
+    )
 
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), primary_key=True)
     dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -133,6 +140,12 @@ class AppealDataset(Base):
     authored_tweets: Mapped[int] = mapped_column(Integer, default=0)
     referring_rows: Mapped[int] = mapped_column(Integer, default=0)
     hashed_publicly: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Copies of the appeal's status and sort keys, kept by services/queue_counts.py in the flush that
+    # writes the appeal (the status is the only one that ever changes).
+    appeal_status: Mapped[str] = mapped_column(String(32))
+    appeal_created_at: Mapped[datetime] = mapped_column(DateTime)
+    appeal_due_at: Mapped[datetime] = mapped_column(DateTime)
+    appeal_footprint: Mapped[int] = mapped_column(Integer)
 
 
 class AppealEvent(Base):

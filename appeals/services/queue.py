@@ -187,6 +187,9 @@ def list_queue(principal, filters: QueueFilters) -> QueuePage:
 _ACCOUNTS = Account.__table__
 _STAFF = Staff.__table__
 _LINKS = AppealDataset.__table__
+# The dataset rows' copies of the appeals' sort keys (kept by services/queue_counts.py).
+_LINK_COPIES = {_APPEALS.c.created_at: _LINKS.c.appeal_created_at, _APPEALS.c.due_at: _LINKS.c.appeal_due_at,
+                _APPEALS.c.footprint_size: _LINKS.c.appeal_footprint, _APPEALS.c.id: _LINKS.c.appeal_id}
 
 
 @lru_cache(maxsize=4)
@@ -213,29 +216,39 @@ def _page_statement(shape: tuple, statuses: tuple, sort: str):
 
     Over every status, oldest or newest first, one walk of the (created_at, id) index; with one status, its
     index; with several, one ordered branch per status (each walking that status's (status, key) index)
-    merged, instead of sorting every waiting appeal.
+    merged, instead of sorting every waiting appeal. With a dataset, the same on the dataset's rows.
     """
-    conditions = _conditions(shape)
     keys = SORTS[sort]
-    if set(statuses) == set(APPEAL_STATUSES) and sort in ("oldest", "newest"):
+    if shape[1]:
+        # One dataset: walk its rows of appeal_datasets, which carry their appeal's status and sort keys, on
+        # the (dataset, status, key) index of the sort; the appeals table is joined only for other filters.
+        conditions = _conditions(shape, by_dataset=False)
+        source = _LINKS.join(_APPEALS, _APPEALS.c.id == _LINKS.c.appeal_id) if conditions else _LINKS
+        walk = [(_LINK_COPIES[column], descending) for column, descending in keys]
+        status_column, conditions = _LINKS.c.appeal_status, [_LINKS.c.dataset == bindparam("dataset"), *conditions]
+        one_walk = False
+    else:
+        source, walk, status_column, conditions = _APPEALS, keys, _APPEALS.c.status, _conditions(shape)
+        one_walk = set(statuses) == set(APPEAL_STATUSES) and sort in ("oldest", "newest")
+    if one_walk:
         ids = select(_APPEALS.c.id).where(*conditions)
     elif len(statuses) == 1:
-        ids = select(_APPEALS.c.id).where(_APPEALS.c.status == statuses[0], *conditions)
+        ids = select(walk[-1][0]).select_from(source).where(status_column == statuses[0], *conditions)
     else:
         ids = None
     if ids is not None:
-        ids = (ids.order_by(*_ordered(keys)).limit(bindparam("limit", type_=Integer))
+        ids = (ids.order_by(*_ordered(walk)).limit(bindparam("limit", type_=Integer))
                .offset(bindparam("offset", type_=Integer)))
     else:
         branches = [
-            select(select(*[column.label(f"k{i}") for i, (column, _d) in enumerate(keys)])
-                   .where(_APPEALS.c.status == status, *conditions)
-                   .order_by(*_ordered(keys)).limit(bindparam("branch_limit", type_=Integer)).subquery())
+            select(select(*[column.label(f"k{i}") for i, (column, _d) in enumerate(walk)]).select_from(source)
+                   .where(status_column == status, *conditions)
+                   .order_by(*_ordered(walk)).limit(bindparam("branch_limit", type_=Integer)).subquery())
             for status in statuses
         ]
         merged = union_all(*branches).subquery()
-        ids = (select(merged.c[f"k{len(keys) - 1}"])
-               .order_by(*_ordered([(merged.c[f"k{i}"], d) for i, (_c, d) in enumerate(keys)]))
+        ids = (select(merged.c[f"k{len(walk) - 1}"])
+               .order_by(*_ordered([(merged.c[f"k{i}"], d) for i, (_c, d) in enumerate(walk)]))
                .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
     return (select(_APPEALS.c.id, _APPEALS.c.version, _APPEALS.c.status, _APPEALS.c.reason, _APPEALS.c.created_at,
                    _APPEALS.c.due_at, _APPEALS.c.footprint_size, _APPEALS.c.assigned_to_id,
@@ -256,10 +269,11 @@ def _mine_counts_statement(shape: tuple):
             .where(*_conditions(shape)).group_by(_APPEALS.c.status))
 
 
-def _conditions(shape: tuple) -> list:
-    """Every filter except the status, as SQL conditions with bound values (now, cutoff, reason, dataset,
-    me, created_by)."""
-    by_reason, by_dataset, assigned, by_age, overdue = shape
+def _conditions(shape: tuple, by_dataset: bool | None = None) -> list:
+    """Every filter except the status (and the dataset when `by_dataset` is False), as SQL conditions on
+    the appeals table with bound values (now, cutoff, reason, dataset, me, created_by)."""
+    by_reason, dataset_filter, assigned, by_age, overdue = shape
+    by_dataset = dataset_filter if by_dataset is None else by_dataset
     conditions = []
     if by_reason:
         conditions.append(_APPEALS.c.reason == bindparam("reason"))

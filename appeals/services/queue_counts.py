@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, time
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import Date, DateTime, String, and_, bindparam, case, delete, event, func, insert, inspect
-from sqlalchemy import literal, literal_column, select, union_all
+from sqlalchemy import literal, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 
 from appeals import db
@@ -34,10 +35,20 @@ def _key(status, reason, due_at, created_at) -> tuple:
     return (status or "filed", reason or "", _day(due_at), _day(created_at))
 
 
-def _changes(session: Session) -> tuple[Counter, Counter]:
-    """The count changes the session's pending writes make: (by (status, reason, due day, filing day),
-    by (dataset, status, reason, due day, filing day)). Reason, due date, filing time, and a dataset row's
-    name and appeal never change once written; the status does."""
+class _Pending(NamedTuple):
+    """What the session's pending writes change: the counts by (status, reason, due day, filing day) and by
+    (dataset, status, reason, due day, filing day); the new status of each stored appeal that moves; and each
+    new dataset row with its appeal."""
+
+    delta: Counter
+    per_dataset: Counter
+    moved: dict
+    new_links: list
+
+
+def _changes(session: Session) -> _Pending:
+    """What the session's pending writes change. Reason, due date, filing time, footprint, and a dataset
+    row's name and appeal never change once written; the status does."""
     delta, per_dataset = Counter(), Counter()
     moved, gone = {}, {}  # appeal id -> (appeal, old status, new status) / (appeal, old status)
     for obj in session.new:
@@ -82,7 +93,7 @@ def _changes(session: Session) -> tuple[Counter, Counter]:
         if isinstance(appeal, Appeal) and appeal not in session.deleted and "datasets" in inspect(appeal).dict:
             changed += [(obj, -1, appeal) for obj in inspect(appeal).attrs.datasets.history.deleted
                         if inspect(obj).has_identity and obj not in session.deleted]
-    owners = None
+    owners, new_links = None, []
     for obj, sign, appeal in changed:
         if obj.appeal_id in gone:
             continue
@@ -95,14 +106,24 @@ def _changes(session: Session) -> tuple[Counter, Counter]:
             appeal = owners.get(id(obj))
         if appeal is not None and appeal not in session.deleted:
             per_dataset[(obj.dataset, *_key(appeal.status, appeal.reason, appeal.due_at, appeal.created_at))] += sign
-    return Counter({k: v for k, v in delta.items() if v}), Counter({k: v for k, v in per_dataset.items() if v})
+            if sign == 1:
+                new_links.append((obj, appeal))
+    return _Pending(Counter({k: v for k, v in delta.items() if v}), Counter({k: v for k, v in per_dataset.items() if v}),
+                    {appeal_id: new for appeal_id, (_obj, _old, new) in moved.items()}, new_links)
 
 
 @event.listens_for(Session, "before_flush")
 def _keep_counts(session: Session, _context, _instances) -> None:
     if not any(isinstance(obj, (Appeal, AppealDataset)) for obj in (*session.new, *session.dirty, *session.deleted)):
         return
-    delta, per_dataset = _changes(session)
+    delta, per_dataset, moved, new_links = _changes(session)
+    # The dataset rows' copies of their appeal's status and sort keys (the queue's dataset page walks them).
+    for link, appeal in new_links:
+        link.appeal_status, link.appeal_created_at = appeal.status or "filed", appeal.created_at
+        link.appeal_due_at, link.appeal_footprint = appeal.due_at, appeal.footprint_size or 0
+    if moved:
+        session.connection().execute(_move_links_statement(),
+                                     [{"moved_id": i, "moved_status": status} for i, status in sorted(moved.items())])
     if not (delta or per_dataset):
         return
     conn = session.connection()
@@ -118,6 +139,13 @@ def _keep_counts(session: Session, _context, _instances) -> None:
                                                     set_={"appeals": model.appeals + change}))
 
 
+@lru_cache(maxsize=1)
+def _move_links_statement():
+    links = AppealDataset.__table__
+    return (update(links).where(links.c.appeal_id == bindparam("moved_id"))
+            .values(appeal_status=bindparam("moved_status")))
+
+
 def _upsert_for(dialect: str):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
@@ -127,7 +155,13 @@ def _upsert_for(dialect: str):
 
 
 def recount() -> None:
-    """Rebuild both counts from the appeals and their datasets (the caller commits)."""
+    """Rebuild both counts, and the dataset rows' copies of their appeal's status and sort keys, from the
+    appeals and their datasets (the caller commits)."""
+    appeals, links = Appeal.__table__, AppealDataset.__table__
+    db.session.execute(update(links).values({
+        copy: select(appeals.c[source]).where(appeals.c.id == links.c.appeal_id).scalar_subquery()
+        for copy, source in (("appeal_status", "status"), ("appeal_created_at", "created_at"),
+                             ("appeal_due_at", "due_at"), ("appeal_footprint", "footprint_size"))}))
     db.session.execute(delete(AppealCount))
     db.session.execute(delete(AppealDatasetCount))
     delta = Counter()

@@ -1,5 +1,6 @@
 """The queue's maintained counts (appeal_counts, appeal_dataset_counts) always equal a fresh GROUP BY over the
-appeals and their datasets, whatever happens: filings, every allowed status move, rolled-back moves, deletions,
+appeals and their datasets, and each dataset row's copies of its appeal's status and sort keys equal the appeal's,
+whatever happens: filings, every allowed status move, rolled-back moves, deletions,
 datasets added or dropped (alone or with a move); and the queue's figures and pages read from them equal
 those worked out from the appeals one by one."""
 
@@ -75,6 +76,20 @@ def kept_dataset_counts() -> Counter:
                                      AppealDatasetCount.due_day, AppealDatasetCount.created_day,
                                      AppealDatasetCount.appeals))
     return Counter({(ds, s, r, d, c): n for ds, s, r, d, c, n in rows if n})
+
+
+def link_copies() -> set:
+    """(appeal, dataset, status, filed, due, footprint) as the dataset rows hold them."""
+    return set(db.session.execute(select(AppealDataset.appeal_id, AppealDataset.dataset, AppealDataset.appeal_status,
+                                         AppealDataset.appeal_created_at, AppealDataset.appeal_due_at,
+                                         AppealDataset.appeal_footprint)))
+
+
+def fresh_link_copies() -> set:
+    """The same, read from the appeals."""
+    return set(db.session.execute(select(AppealDataset.appeal_id, AppealDataset.dataset, Appeal.status,
+                                         Appeal.created_at, Appeal.due_at, Appeal.footprint_size)
+                                  .join(Appeal, Appeal.id == AppealDataset.appeal_id)))
 
 
 def queue_page(staff, **params) -> queue.QueuePage:
@@ -173,6 +188,7 @@ def test_kept_counts_equal_a_fresh_group_by(settings, reviewer, ops):
             db.session.commit()
         assert kept_counts() == fresh_counts()
         assert kept_dataset_counts() == fresh_dataset_counts()
+        assert link_copies() == fresh_link_copies()
 
     # The queue's figures and page, read from the counts, equal those worked out from the appeals themselves.
     appeals = db.session.scalars(select(Appeal)).all()
@@ -197,12 +213,16 @@ def test_recount_rebuilds_the_counts(settings, make_account):
     before, before_datasets = kept_counts(), kept_dataset_counts()
     assert before == fresh_counts() and sum(before.values()) == 5
     assert before_datasets == fresh_dataset_counts() and sum(before_datasets.values()) == 6
+    copies = link_copies()
+    assert copies == fresh_link_copies() and len(copies) == 6
     db.session.execute(AppealCount.__table__.delete())
     db.session.execute(AppealDatasetCount.__table__.delete())
+    db.session.execute(AppealDataset.__table__.update().values(appeal_status="withdrawn", appeal_footprint=-1))
     db.session.commit()
-    assert not kept_counts() and not kept_dataset_counts()
+    assert not kept_counts() and not kept_dataset_counts() and link_copies() != copies
     queue_counts.recount()
     db.session.commit()
     assert kept_counts() == before and kept_dataset_counts() == before_datasets
+    assert link_copies() == copies
     assert db.session.scalar(select(func.count()).select_from(AppealCount)) == len(before)
     assert db.session.scalar(select(func.count()).select_from(AppealDatasetCount)) == len(before_datasets)
