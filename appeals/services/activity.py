@@ -143,7 +143,9 @@ def build(rows: list[dict], window: Window) -> dict:
     if window.start or window.end:
         start = window.start or first
         end = (window.end or last + timedelta(days=6)) + timedelta(days=1)
-        shade = {"x": round(x_of(start), 2), "width": round(max(x_of(end) - x_of(start), 1), 2),
+        # At least 1 px wide to stay visible, and kept inside the plot when that widens a window at its right edge.
+        width = max(x_of(end) - x_of(start), 1)
+        shade = {"x": round(min(x_of(start), LEFT + plot - width), 2), "width": round(width, 2),
                  "start": window.start.isoformat() if window.start else None,
                  "end": window.end.isoformat() if window.end else None}
 
