@@ -86,7 +86,8 @@ def test_upgrade_matches_models_and_downgrade_empties(tmp_path):
 
 def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
     """0010_queue_summary fills appeal_counts, 0011_dataset_counts appeal_dataset_counts and
-    0012_dataset_queue_keys the dataset rows' copies, from the appeals that exist; downgrade drops them; again up."""
+    0012_dataset_queue_keys the dataset rows' copies and 0013_queue_totals appeal_totals, from the appeals that
+    exist; downgrade drops them; again up."""
     for url in _migration_urls(tmp_path):
         engine = _empty_database(url)
         schema.upgrade(url, "0003_standing_decisions")
@@ -130,6 +131,12 @@ def test_queue_summary_migration_counts_the_appeals_already_there(tmp_path):
                         ("alpha", "filed", "2026-01-01", "2026-02-01 10:00", 0),
                         ("alpha", "filed", "2026-01-01", "2026-02-01 23:00", 0),
                         ("beta", "denied", "2026-01-01", "2026-02-01 10:00", 0)], engine.dialect.name
+        # 0013_queue_totals: the counts summed per (dataset or "" for every appeal, status, reason).
+        with engine.connect() as conn:
+            rows = sorted(conn.execute(text("SELECT dataset, status, reason, appeals FROM appeal_totals")).all())
+        assert [tuple(r) for r in rows] == [("", "denied", "compromised", 1), ("", "filed", "other", 3),
+                                            ("alpha", "denied", "compromised", 1), ("alpha", "filed", "other", 2),
+                                            ("beta", "denied", "compromised", 1)], engine.dialect.name
         schema.downgrade(url, "0010_queue_summary")
         assert "appeal_dataset_counts" not in inspect(engine).get_table_names()
         assert "appeal_counts" in inspect(engine).get_table_names()

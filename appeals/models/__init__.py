@@ -11,6 +11,7 @@ from appeals.models.appeals import (
     AppealDataset,
     AppealDatasetCount,
     AppealEvent,
+    AppealTotal,
     InternalNote,
     Message,
 )
@@ -25,7 +26,7 @@ from appeals.models.staff import STAFF_ROLES, Staff, StaffInvitation
 __all__ = [
     "APPEAL_STATUSES", "OPEN_STATUSES", "REASONS", "REMEDIES", "STAFF_ROLES",
     "Account", "ApiToken", "Appeal", "AppealCount", "Attachment", "AppealDataset", "AppealDatasetCount",
-    "AppealEvent", "AuditEntry",
+    "AppealEvent", "AppealTotal", "AuditEntry",
     "Correction", "CorrectionRun", "DownloadLog", "DownloadNotice", "DownloadRequest",
     "InternalNote", "Message", "MessageTemplate", "MessageTemplateBody", "OutboxMessage", "ReasonCode",
     "Researcher", "Staff", "StaffInvitation", "StandingDecision",

@@ -108,6 +108,9 @@ class AppealCount(_AppealCountKey, Base):
     services/queue_counts.py in the same flush as every change (status is the only key that ever changes)."""
 
     __tablename__ = "appeal_counts"
+    # The counts not yet past due (due today or later: a few weeks of rows), which the overdue count
+    # subtracts from the totals, read without walking every day of history.
+    __table_args__ = (Index("ix_appeal_counts_status_due", "status", "due_day"),)
 
 
 class AppealDatasetCount(_AppealCountKey, Base):
@@ -116,8 +119,23 @@ class AppealDatasetCount(_AppealCountKey, Base):
 
     __tablename__ = "appeal_dataset_counts"
 
+    __table_args__ = (Index("ix_appeal_dataset_counts_status_due", "dataset", "status", "due_day"),)
+
     # First in the key, as in migration 0011: the dataset filter reads one dataset's rows.
     dataset: Mapped[str] = mapped_column(String(128), primary_key=True, sort_order=-1)
+
+
+class AppealTotal(Base):
+    """How many appeals have each status and reason, over all appeals (dataset "") and per dataset: the
+    queue's counts per status read from a few dozen rows instead of a row per day of history. Kept by
+    services/queue_counts.py with the counts above."""
+
+    __tablename__ = "appeal_totals"
+
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    appeals: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AppealDataset(Base):

@@ -1,5 +1,6 @@
 """The queue's maintained counts: appeals per status, reason, SLA due day and filing day (`appeal_counts`),
-and the same per dataset the appeal appeared in (`appeal_dataset_counts`).
+the same per dataset the appeal appeared in (`appeal_dataset_counts`), their totals per status and reason
+(`appeal_totals`), and each dataset row's copies of its appeal's status and sort keys (`appeal_datasets`).
 
 Every write of an appeal through the ORM (filing, `services.appeals.transition`, anything else that adds,
 moves or deletes one, or adds or removes one of its datasets) adjusts the counts in the same flush, so in
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from appeals import db
 from appeals import status as table
 from appeals.db import utcnow
-from appeals.models import Appeal, AppealCount, AppealDataset, AppealDatasetCount
+from appeals.models import Appeal, AppealCount, AppealDataset, AppealDatasetCount, AppealTotal
 
 NO_DUE_DAY = date(9999, 12, 31)  # an appeal without a due date is never overdue
 
@@ -130,13 +131,28 @@ def _keep_counts(session: Session, _context, _instances) -> None:
     upsert = _upsert_for(conn.dialect.name)
     # Always in key order, the appeal counts first: two transactions moving appeals between the same
     # statuses lock the counter rows in the same order, so they wait for each other instead of deadlocking.
-    for model, changes, names in ((AppealCount, delta, ("status", "reason", "due_day", "created_day")),
-                                  (AppealDatasetCount, per_dataset,
-                                   ("dataset", "status", "reason", "due_day", "created_day"))):
+    for model, changes, names in _maintained(delta, per_dataset):
         for key, change in sorted(changes.items()):
             stmt = upsert(model).values(**dict(zip(names, key)), appeals=change)
             conn.execute(stmt.on_conflict_do_update(index_elements=list(names),
                                                     set_={"appeals": model.appeals + change}))
+
+
+def _maintained(counts: Counter, per_dataset: Counter) -> tuple:
+    """(model, counts by key, key columns) of each maintained table, in the order their rows are locked."""
+    return ((AppealCount, counts, ("status", "reason", "due_day", "created_day")),
+            (AppealDatasetCount, per_dataset, ("dataset", "status", "reason", "due_day", "created_day")),
+            (AppealTotal, _totals(counts, per_dataset), ("dataset", "status", "reason")))
+
+
+def _totals(counts: Counter, per_dataset: Counter) -> Counter:
+    """The counts summed per (dataset, status, reason); dataset "" is every appeal."""
+    totals = Counter()
+    for (status, reason, _due, _filed), n in counts.items():
+        totals[("", status, reason)] += n
+    for (name, status, reason, _due, _filed), n in per_dataset.items():
+        totals[(name, status, reason)] += n
+    return Counter({k: v for k, v in totals.items() if v})
 
 
 @lru_cache(maxsize=1)
@@ -164,6 +180,7 @@ def recount() -> None:
                              ("appeal_due_at", "due_at"), ("appeal_footprint", "footprint_size"))}))
     db.session.execute(delete(AppealCount))
     db.session.execute(delete(AppealDatasetCount))
+    db.session.execute(delete(AppealTotal))
     delta = Counter()
     for status, reason, due_at, created_at in db.session.execute(
             select(Appeal.status, Appeal.reason, Appeal.due_at, Appeal.created_at)):
@@ -173,9 +190,7 @@ def recount() -> None:
             select(AppealDataset.dataset, Appeal.status, Appeal.reason, Appeal.due_at, Appeal.created_at)
             .join(Appeal, Appeal.id == AppealDataset.appeal_id)):
         per_dataset[(name, *_key(status, reason, due_at, created_at))] += 1
-    for model, counted, names in ((AppealCount, delta, ("status", "reason", "due_day", "created_day")),
-                                  (AppealDatasetCount, per_dataset,
-                                   ("dataset", "status", "reason", "due_day", "created_day"))):
+    for model, counted, names in _maintained(delta, per_dataset):
         rows = [{**dict(zip(names, key)), "appeals": n} for key, n in counted.items()]
         for start in range(0, len(rows), 5000):
             db.session.execute(insert(model), rows[start:start + 5000])
@@ -228,17 +243,34 @@ def _figures_statement(by_reason: bool, by_dataset: bool, unassigned: bool, by_a
         kept.append(counts.created_day < bindparam("created_day", type_=Date))
         before_edge = [appeals.c.created_at < bindparam("first", type_=DateTime)]
     late_count = case((late_now, 1), else_=0)
-    branches = [
-        select(counts.status.label("status"), func.sum(counts.appeals).label("n"),
-               func.sum(case((and_(one_of(counts.status, table.UNDECIDED),
-                                   counts.due_day < bindparam("today", type_=Date)), counts.appeals), else_=0))
-               .label("late"))
-        .where(*kept).group_by(counts.status),
-        # Due today, before now (filed before created_by's day: that day's appeals are the next branch's).
-        select(appeals.c.status, literal_column("0"), func.count())
-        .where(late_now, appeals.c.due_at >= bindparam("midnight", type_=DateTime), *before_edge, *read)
-        .group_by(appeals.c.status),
-    ]
+    if by_age:
+        # Every day filed before created_by's day, read from the counts, with those due before today.
+        branches = [
+            select(counts.status.label("status"), func.sum(counts.appeals).label("n"),
+                   func.sum(case((and_(one_of(counts.status, table.UNDECIDED),
+                                       counts.due_day < bindparam("today", type_=Date)), counts.appeals), else_=0))
+                   .label("late"))
+            .where(*kept).group_by(counts.status),
+        ]
+    else:
+        # The totals (a few dozen rows; dataset "" is every appeal), every undecided one counted as late,
+        # less those due today or later (the (status, due day) index: a few weeks of rows).
+        totals = AppealTotal.__table__.c
+        undecided_total = case((one_of(totals.status, table.UNDECIDED), totals.appeals), else_=0)
+        branches = [
+            select(totals.status.label("status"), func.sum(totals.appeals).label("n"),
+                   func.sum(undecided_total).label("late"))
+            .where(totals.dataset == bindparam("dataset", type_=String),
+                   *([totals.reason == bindparam("reason", type_=String)] if by_reason else []))
+            .group_by(totals.status),
+            select(counts.status, literal_column("0"), -func.sum(counts.appeals))
+            .where(one_of(counts.status, table.UNDECIDED), counts.due_day >= bindparam("today", type_=Date), *kept)
+            .group_by(counts.status),
+        ]
+    # Due today, before now (filed before created_by's day: that day's appeals are the next branch's).
+    branches.append(select(appeals.c.status, literal_column("0"), func.count())
+                    .where(late_now, appeals.c.due_at >= bindparam("midnight", type_=DateTime), *before_edge, *read)
+                    .group_by(appeals.c.status))
     if by_age:
         # The appeals filed on created_by's day, by then, read from the (status, created_at) index.
         branches.append(

@@ -1,4 +1,4 @@
-"""The queue's maintained counts (appeal_counts, appeal_dataset_counts) always equal a fresh GROUP BY over the
+"""The queue's maintained counts (appeal_counts, appeal_dataset_counts, appeal_totals) always equal a fresh GROUP BY over the
 appeals and their datasets, and each dataset row's copies of its appeal's status and sort keys equal the appeal's,
 whatever happens: filings, every allowed status move, rolled-back moves, deletions,
 datasets added or dropped (alone or with a move); and the queue's figures and pages read from them equal
@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from appeals import db
 from appeals import status as table
 from appeals.db import utcnow
-from appeals.models import Account, Appeal, AppealCount, AppealDataset, AppealDatasetCount, REASONS
+from appeals.models import Account, Appeal, AppealCount, AppealDataset, AppealDatasetCount, AppealTotal, REASONS
 from appeals.services import queue, queue_counts
 from appeals.services.appeals import transition
 from appeals.services.audit import Actor
@@ -76,6 +76,22 @@ def kept_dataset_counts() -> Counter:
                                      AppealDatasetCount.due_day, AppealDatasetCount.created_day,
                                      AppealDatasetCount.appeals))
     return Counter({(ds, s, r, d, c): n for ds, s, r, d, c, n in rows if n})
+
+
+def kept_totals() -> Counter:
+    rows = db.session.execute(select(AppealTotal.dataset, AppealTotal.status, AppealTotal.reason, AppealTotal.appeals))
+    return Counter({(ds, s, r): n for ds, s, r, n in rows if n})
+
+
+def fresh_totals() -> Counter:
+    """Appeals per ("", status, reason) and per (dataset, status, reason), counted afresh."""
+    found = Counter()
+    for status, reason in db.session.execute(select(Appeal.status, Appeal.reason)):
+        found[("", status, reason)] += 1
+    for name, status, reason in db.session.execute(select(AppealDataset.dataset, Appeal.status, Appeal.reason)
+                                                   .join(Appeal, Appeal.id == AppealDataset.appeal_id)):
+        found[(name, status, reason)] += 1
+    return found
 
 
 def link_copies() -> set:
@@ -138,6 +154,7 @@ def test_kept_counts_equal_a_fresh_group_by(settings, reviewer, ops):
     db.session.execute(Appeal.__table__.delete())
     db.session.execute(AppealCount.__table__.delete())
     db.session.execute(AppealDatasetCount.__table__.delete())
+    db.session.execute(AppealTotal.__table__.delete())
     db.session.commit()
     db.session.expunge_all()  # the deleted appeals' objects go too (SQLite reuses their ids)
     account = db.session.scalar(select(Account).limit(1))
@@ -188,6 +205,7 @@ def test_kept_counts_equal_a_fresh_group_by(settings, reviewer, ops):
             db.session.commit()
         assert kept_counts() == fresh_counts()
         assert kept_dataset_counts() == fresh_dataset_counts()
+        assert kept_totals() == fresh_totals()
         assert link_copies() == fresh_link_copies()
 
     # The queue's figures and page, read from the counts, equal those worked out from the appeals themselves.
@@ -217,12 +235,14 @@ def test_recount_rebuilds_the_counts(settings, make_account):
     assert copies == fresh_link_copies() and len(copies) == 6
     db.session.execute(AppealCount.__table__.delete())
     db.session.execute(AppealDatasetCount.__table__.delete())
+    db.session.execute(AppealTotal.__table__.delete())
     db.session.execute(AppealDataset.__table__.update().values(appeal_status="withdrawn", appeal_footprint=-1))
     db.session.commit()
-    assert not kept_counts() and not kept_dataset_counts() and link_copies() != copies
+    assert not kept_counts() and not kept_dataset_counts() and not kept_totals() and link_copies() != copies
     queue_counts.recount()
     db.session.commit()
     assert kept_counts() == before and kept_dataset_counts() == before_datasets
+    assert kept_totals() == fresh_totals() and sum(kept_totals().values()) == 11
     assert link_copies() == copies
     assert db.session.scalar(select(func.count()).select_from(AppealCount)) == len(before)
     assert db.session.scalar(select(func.count()).select_from(AppealDatasetCount)) == len(before_datasets)
