@@ -242,12 +242,15 @@ class _EarlyStop:
 
     @classmethod
     def install(cls) -> None:
+        """Handle SIGTERM and SIGINT here (a fresh request: none is pending when this runs)."""
+        cls.asked = False
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, cls.handle)
 
     @classmethod
     def handle(cls, signum, frame) -> None:
+        """Stop now (SystemExit(0)), or once RQ's fork of the scheduler is over."""
         cls.asked = True
         if not cls.forking:
             raise SystemExit(0)

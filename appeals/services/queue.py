@@ -212,7 +212,7 @@ def _ordered(keys):
 @lru_cache(maxsize=256)
 def _page_statement(shape: tuple, statuses: tuple, sort: str):
     """The page's rows for one shape of filters, built once (values are bound at execution): the ids on
-    the page are picked on the appeals table alone, then account and assignee joined for those rows only.
+    the page are picked by walking indexes, then account and assignee joined for those rows only.
 
     Over every status, oldest or newest first, one walk of the (created_at, id) index; with one status, its
     index; with several, one ordered branch per status (each walking that status's (status, key) index)
@@ -222,7 +222,7 @@ def _page_statement(shape: tuple, statuses: tuple, sort: str):
     if shape[1]:
         # One dataset: walk its rows of appeal_datasets, which carry their appeal's status and sort keys, on
         # the (dataset, status, key) index of the sort; the appeals table is joined only for other filters.
-        conditions = _conditions(shape, by_dataset=False)
+        conditions = _conditions(shape, include_dataset=False)
         source = _LINKS.join(_APPEALS, _APPEALS.c.id == _LINKS.c.appeal_id) if conditions else _LINKS
         walk = [(_LINK_COPIES[column], descending) for column, descending in keys]
         status_column, conditions = _LINKS.c.appeal_status, [_LINKS.c.dataset == bindparam("dataset"), *conditions]
@@ -269,11 +269,11 @@ def _mine_counts_statement(shape: tuple):
             .where(*_conditions(shape)).group_by(_APPEALS.c.status))
 
 
-def _conditions(shape: tuple, by_dataset: bool | None = None) -> list:
-    """Every filter except the status (and the dataset when `by_dataset` is False), as SQL conditions on
-    the appeals table with bound values (now, cutoff, reason, dataset, me, created_by)."""
-    by_reason, dataset_filter, assigned, by_age, overdue = shape
-    by_dataset = dataset_filter if by_dataset is None else by_dataset
+def _conditions(shape: tuple, include_dataset: bool = True) -> list:
+    """Every filter except the status (and except the dataset unless `include_dataset`), as SQL conditions
+    on the appeals table with bound values (now, cutoff, reason, dataset, me, created_by)."""
+    by_reason, by_dataset, assigned, by_age, overdue = shape
+    by_dataset = by_dataset and include_dataset
     conditions = []
     if by_reason:
         conditions.append(_APPEALS.c.reason == bindparam("reason"))

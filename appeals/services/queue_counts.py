@@ -171,8 +171,8 @@ def _upsert_for(dialect: str):
 
 
 def recount() -> None:
-    """Rebuild both counts, and the dataset rows' copies of their appeal's status and sort keys, from the
-    appeals and their datasets (the caller commits)."""
+    """Rebuild the counts, the totals and the dataset rows' copies of their appeal's status and sort keys
+    from the appeals and their datasets (the caller commits)."""
     appeals, links = Appeal.__table__, AppealDataset.__table__
     db.session.execute(update(links).values({
         copy: select(appeals.c[source]).where(appeals.c.id == links.c.appeal_id).scalar_subquery()
