@@ -129,13 +129,15 @@ def _keep_counts(session: Session, _context, _instances) -> None:
         return
     conn = session.connection()
     upsert = _upsert_for(conn.dialect.name)
-    # Always in key order, the appeal counts first: two transactions moving appeals between the same
-    # statuses lock the counter rows in the same order, so they wait for each other instead of deadlocking.
+    # One statement per table, its rows in key order, the appeal counts first: two transactions moving
+    # appeals between the same statuses lock the counter rows in the same order, so they wait for each
+    # other instead of deadlocking.
     for model, changes, names in _maintained(delta, per_dataset):
-        for key, change in sorted(changes.items()):
-            stmt = upsert(model).values(**dict(zip(names, key)), appeals=change)
+        if changes:
+            stmt = upsert(model).values([{**dict(zip(names, key)), "appeals": change}
+                                         for key, change in sorted(changes.items())])
             conn.execute(stmt.on_conflict_do_update(index_elements=list(names),
-                                                    set_={"appeals": model.appeals + change}))
+                                                    set_={"appeals": model.appeals + stmt.excluded.appeals}))
 
 
 def _maintained(counts: Counter, per_dataset: Counter) -> tuple:
