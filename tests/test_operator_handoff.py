@@ -77,17 +77,20 @@ def _heavy(modules) -> list[str]:
     return sorted(m for m in modules if m.startswith(HEAVY))
 
 
-def _operator_jobs(env) -> list[Job]:
+def _operator_jobs(env, finished_only: bool = False) -> list[Job]:
+    """The operators' batch jobs on the corrections queue: finished, and started unless `finished_only`."""
     connection = redis.Redis.from_url(env["APPEALS_REDIS_URL"])
     queue = Queue(queues.CORRECTIONS_QUEUE, connection=connection)
-    ids = queue.finished_job_registry.get_job_ids() + queue.started_job_registry.get_job_ids()
+    ids = queue.finished_job_registry.get_job_ids()
+    if not finished_only:
+        ids += queue.started_job_registry.get_job_ids()
     found = [Job.fetch(i, connection=connection) for i in ids]
-    return [j for j in found if j.func_name == jobs.OPERATOR_JOB]
+    return [j for j in found if j.func_name == queues.OPERATOR_JOB]
 
 
 def test_the_command_names_the_workers_job():
     """The command enqueues the job by name (importing `workers.jobs` would load SQLAlchemy)."""
-    assert command.OPERATOR_JOB == f"{jobs.operator_job.__module__}.{jobs.operator_job.__name__}"
+    assert queues.OPERATOR_JOB == f"{jobs.operator_job.__module__}.{jobs.operator_job.__name__}"
 
 
 def test_a_running_worker_applies_the_batch_and_the_command_prints_what_in_process_prints(env, corpus, worker):
@@ -171,12 +174,12 @@ def test_interrupted_or_timed_out_waiting_leaves_the_batch_to_the_worker(env, co
             listed = subprocess.run([sys.executable, "-c", "from appeals.cli import main; main()", "corrections",
                                      "list", "--runs"], env=slow, capture_output=True, text=True, timeout=60)
             runs = [json.loads(line) for line in listed.stdout.splitlines()]
-            if runs and all(r["status"] == "done" for r in runs) and len(_finished_operator_jobs(slow)) == 2:
+            if runs and all(r["status"] == "done" for r in runs) and len(_operator_jobs(slow, finished_only=True)) == 2:
                 break
             time.sleep(0.2)
         assert [(r["items"], r["reason"], r["status"]) for r in runs] == [([[uid, "remove"]], "patience", "done")]
         # The first job published; the second found the decision standing.
-        values = [j.return_value() for j in _finished_operator_jobs(slow)]
+        values = [j.return_value() for j in _operator_jobs(slow, finished_only=True)]
         assert all("outcome" in v for v in values), values
         results = sorted(v["outcome"]["run"] is None for v in values)
         assert results == [False, True]
@@ -184,13 +187,6 @@ def test_interrupted_or_timed_out_waiting_leaves_the_batch_to_the_worker(env, co
         _stop(proc)
     db.session.remove()
     assert db.session.scalar(select(CorrectionRun).where(CorrectionRun.status != "done")) is None
-
-
-def _finished_operator_jobs(env) -> list[Job]:
-    connection = redis.Redis.from_url(env["APPEALS_REDIS_URL"])
-    queue = Queue(queues.CORRECTIONS_QUEUE, connection=connection)
-    found = [Job.fetch(i, connection=connection) for i in queue.finished_job_registry.get_job_ids()]
-    return [j for j in found if j.func_name == jobs.OPERATOR_JOB]
 
 
 def test_without_a_running_worker_the_batch_is_applied_in_process(env, corpus):
@@ -231,9 +227,9 @@ def test_a_worker_killed_mid_batch_is_reported_and_the_batch_is_run_again(env, c
         assert cli.returncode == 1 and "The worker applying the batch" in err and "stopped" in err, (out, err)
         successor = subprocess.Popen([*cmd, "worker"], env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
-        while not _finished_operator_jobs(slow) and time.monotonic() < deadline:
+        while not _operator_jobs(slow, finished_only=True) and time.monotonic() < deadline:
             time.sleep(0.2)
-        (job,) = _finished_operator_jobs(slow)
+        (job,) = _operator_jobs(slow, finished_only=True)
         outcome = job.return_value()["outcome"]
         assert outcome["recorded"] == [uid] and outcome["releases"] == {corpus[0].name: 2}
     finally:

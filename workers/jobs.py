@@ -326,9 +326,6 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     return outcome
 
 
-OPERATOR_JOB = "workers.jobs.operator_job"
-
-
 def operator_job(items: list[list[str]], reason: str, actor: list) -> dict:
     """The command line's correction handed to a running worker: `operator_apply`, its errors as data.
 

@@ -39,6 +39,9 @@ log = logging.getLogger("appeals.queues")
 
 CORRECTIONS_QUEUE = "corrections"
 FILES_QUEUE = "files"  # issue 17: one job per file of a fanned-out correction, then its commit job
+# The job of an operator's batch handed to a running worker (`appeals corrections apply`), by name: the
+# command enqueues it without importing `workers.jobs` (SQLAlchemy, the engine).
+OPERATOR_JOB = "workers.jobs.operator_job"
 QUEUE_NAMES = (CORRECTIONS_QUEUE, FILES_QUEUE)
 
 RUN_JOB = "workers.jobs.run_corrections"

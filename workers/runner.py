@@ -107,7 +107,7 @@ def _keep_job_alive(worker: SimpleWorker, job, execution, stop: threading.Event,
 def _short_heartbeat(job) -> bool:
     # An operator's batch (`appeals corrections apply` handed to this worker) is kept alive like a file
     # job, so that if this worker dies RQ's abandoned-job cleanup retries it soon, not after its timeout.
-    return job.origin == queues.FILES_QUEUE or job.func_name == jobs.OPERATOR_JOB
+    return job.origin == queues.FILES_QUEUE or job.func_name == queues.OPERATOR_JOB
 
 
 def warm_up() -> None:

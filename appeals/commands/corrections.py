@@ -11,9 +11,6 @@ import click
 from appeals.commands._common import bootstrap
 
 OPERATOR = ("operator", None, "command line")
-# The worker's job for a handed-off batch, by name: importing `workers.jobs` here would load SQLAlchemy
-# and the engine, which this path exists to avoid (a test checks the name against the function).
-OPERATOR_JOB = "workers.jobs.operator_job"
 
 
 @click.group("corrections")
@@ -99,11 +96,15 @@ def _through_worker(items: list[list[str]], reason: str, timeout: float | None) 
         return None
     try:
         queue = queues.corrections_queue(connection)
-        if not any(queues.worker_alive(connection, w.name) for w in Worker.all(queue=queue)):
+
+        def worker_listening() -> bool:
+            return any(queues.worker_alive(connection, w.name) for w in Worker.all(queue=queue))
+
+        if not worker_listening():
             return None
         # One retry, which only a worker's death uses (the job returns its errors): RQ's abandoned-job
         # cleanup runs the batch again on a live worker.
-        job = queue.enqueue(OPERATOR_JOB, items, reason, list(OPERATOR),
+        job = queue.enqueue(queues.OPERATOR_JOB, items, reason, list(OPERATOR),
                             job_timeout=settings.correction_timeout, result_ttl=queues.RESULT_TTL,
                             failure_ttl=queues.FAILURE_TTL, retry=Retry(max=1),
                             description=f"operator correction of {', '.join(uid for uid, _ in items)}")
@@ -118,8 +119,7 @@ def _through_worker(items: list[list[str]], reason: str, timeout: float | None) 
             if result is not None:
                 return _outcome_of(job, result)
             status = job.get_status(refresh=True)
-            if status == JobStatus.QUEUED and not any(queues.worker_alive(connection, w.name)
-                                                      for w in Worker.all(queue=queue)):
+            if status == JobStatus.QUEUED and not worker_listening():
                 # The worker stopped before taking it: take the job back (only if it is still in the
                 # queue: a worker may be taking it right now) and apply the batch here.
                 if connection.lrem(queue.key, 0, job.id):

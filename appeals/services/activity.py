@@ -344,7 +344,11 @@ def summary_key(user_id: str, datasets: list[str]) -> str:
 
 def summary_path(user_id: str, datasets: list[str]) -> Path:
     """Where the summary named by `summary_key` is kept."""
-    return runtime.settings().activity_cache_dir / (summary_key(user_id, datasets) + ".sqlite3")
+    return _summary_file(summary_key(user_id, datasets))
+
+
+def _summary_file(key: str) -> Path:
+    return runtime.settings().activity_cache_dir / (key + ".sqlite3")
 
 
 def _account_key(user_id: str) -> str:
@@ -502,7 +506,6 @@ def warm_keys(appeal_ids) -> dict[int, str]:
     ids = sorted({int(i) for i in appeal_ids})
     if not ids:
         return {}
-    folder = runtime.settings().activity_cache_dir
     keys = {}
     for appeal in db.session.scalars(select(Appeal).where(Appeal.id.in_(ids))):
         try:
@@ -510,7 +513,7 @@ def warm_keys(appeal_ids) -> dict[int, str]:
         except Exception:  # noqa: BLE001 - an unreadable release: nothing to warm, the view reports it
             log.warning("no activity summary key for appeal %s", appeal.id, exc_info=True)
             continue
-        if not (folder / (key + ".sqlite3")).exists():
+        if not _summary_file(key).exists():
             keys[appeal.id] = key
     return keys
 

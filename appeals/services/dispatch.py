@@ -16,11 +16,10 @@ from datetime import datetime
 log = logging.getLogger("appeals.dispatch")
 
 _bound: dict[str, Callable] = {}
-_LABELS = {"corrections": "correction", "mail": "mail", "warm_activity": "activity summary",
-           "published": "activity summary"}
-_FALLBACK = {"corrections": "the worker's sweep will retry", "mail": "the worker's sweep will retry",
-             "warm_activity": "the reviewer's first view will make it",
-             "published": "the reviewer's first view will make it"}
+_SWEEP, _FIRST_VIEW = "the worker's sweep will retry", "the reviewer's first view will make it"
+# Each kind of work: (what its jobs are called in the log, what happens to the work when none is sent).
+_KINDS = {"corrections": ("correction", _SWEEP), "mail": ("mail", _SWEEP),
+          "warm_activity": ("activity summary", _FIRST_VIEW), "published": ("activity summary", _FIRST_VIEW)}
 
 
 def bind(*, corrections: Callable[[list[int]], object], mail: Callable[[datetime | None], object],
@@ -71,9 +70,9 @@ def published(releases: dict[str, int]) -> None:
 def _call(name: str, argument) -> None:
     sender = _bound.get(name)
     if sender is None:
-        log.debug("no %s dispatcher bound; %s", name, _FALLBACK[name])
+        log.debug("no %s dispatcher bound; %s", name, _KINDS[name][1])
         return
     try:
         sender(argument)
-    except Exception:  # noqa: BLE001 - the change is committed; the work is found later (see _FALLBACK)
-        log.warning("could not enqueue %s jobs; %s", _LABELS[name], _FALLBACK[name], exc_info=True)
+    except Exception:  # noqa: BLE001 - the change is committed; the work is found later (see _KINDS)
+        log.warning("could not enqueue %s jobs; %s", *_KINDS[name], exc_info=True)
