@@ -5,6 +5,7 @@ on tricky and random CSV, with and without standing decisions."""
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -276,11 +277,14 @@ def test_canonical_fields_agree_with_the_csv_module(shape, drop_last, where, jun
         assert [bool(f.inner_quotes(c)[n]) for c in range(ncols)] == ['"' in v for v in row]
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["checked-while-written", "checked-after"])
+@pytest.mark.parametrize("fast,batch", [(True, 1), (True, None), (False, None)],
+                         ids=["checked-while-written", "rewritten-checked-per-file", "checked-after"])
 @pytest.mark.parametrize("broken", ["handles", "references", "authors"])
-def test_a_ledger_the_import_fails_to_apply_is_caught_before_publication(tmp_path, monkeypatch, fast, broken):
-    """The unhashed variant's proof (inline on fast blocks, a full pass otherwise) refuses an import whose
-    correction left a decided account's @handle, reference or row in place; nothing is published."""
+def test_a_ledger_the_import_fails_to_apply_is_caught_before_publication(tmp_path, monkeypatch, fast, batch, broken):
+    """The unhashed variant's proof (inline on fast blocks, the rewritten records in batches of
+    REWRITTEN_BATCH bytes or at the file's end; a full pass otherwise) refuses an import whose
+    correction left a decided account's @handle, reference or row in place; nothing is published, and
+    the problem names the offset in the master file where the record was read."""
     from workers.engine import correct
     from workers.engine.errors import VerificationFailed
 
@@ -296,6 +300,8 @@ def test_a_ledger_the_import_fails_to_apply_is_caught_before_publication(tmp_pat
 
     monkeypatch.setattr(correct.Corrector, "changes", sloppy)
     monkeypatch.setattr(fastimport, "FAST", fast)
+    if batch is not None:
+        monkeypatch.setattr(fastimport, "REWRITTEN_BATCH", batch)
     src = _master(tmp_path, random.Random(4), 80)
     eng = Engine(tmp_path / "data", KEY, "k")
     want = {"handles": "@handle", "references": "holds a corrected account's id|lists a corrected",
@@ -304,4 +310,8 @@ def test_a_ledger_the_import_fails_to_apply_is_caught_before_publication(tmp_pat
         eng.import_dataset(src, "ds", decisions=LEDGER)
     # Fast blocks are proven while written, on the values read; the rest by a pass over the written file.
     assert ("record read at byte" in str(e.value)) is fast and "ds unhashed/ds_tweets_csv_unhashed.csv" in str(e.value)
+    if fast:
+        master = (src / "ds_tweets_csv_unhashed.csv").read_bytes()
+        for at in map(int, re.findall(r"record read at byte (\d+)", str(e.value))):
+            assert master[at - 1:at] == b"\n" and master[at:at + 1] == b'"'  # a record starts there
     assert "ds" not in eng.store.read_head()["datasets"]

@@ -250,7 +250,8 @@ class _Job:
                     out_h.write(header)
                     from . import fastimport  # numpy: loaded by imports only, not by every command using the engine
 
-                    fast = fastimport.FastTweets(self, cols, len(names), un_name) if kind == "tweets" and fastimport.FAST else None
+                    fast = (fastimport.FastTweets(self, cols, len(names), un_name, len(header))
+                            if kind == "tweets" and fastimport.FAST else None)
                     for block, line in blocks:
                         self.watch(block)
                         done = fast.block(block) if fast is not None else None
@@ -264,6 +265,8 @@ class _Job:
                         out_h.write(data_h)
                         if self.bar:
                             self.bar.update(len(block))
+                    if fast is not None:
+                        fast.finish()
             except csvio.CsvProblem as e:
                 self.fail(path, e.line, e.problem)
             for out, fn, variant in ((out_u, un_name, "unhashed"), (out_h, h_name, "hashed")):

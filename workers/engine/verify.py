@@ -624,7 +624,7 @@ def _spellings(handles: frozenset) -> re.Pattern:
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
                         refs: tuple, replaced: set, rewritten: list, label: str,
-                        handles: tuple | None = None) -> list[str]:
+                        handles: tuple | None = None, base: int = 0) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
     the block it read (fastimport): every record not in `replaced` is written as read, so its author
     id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refs`: (records, ids),
@@ -635,7 +635,8 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     read from the block; a record something is found in is parsed and
     `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
     new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
-    and only when something is found are they parsed and checked whole."""
+    and only when something is found are they parsed and checked whole. Problems name the records by
+    offset, `base` (the block's offset in its file) added to those of the block's own records."""
     import numpy as np
 
     flagged = set()
@@ -669,25 +670,37 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
             flagged.add(int(np.searchsorted(ends, at, side="right")))
             at = block.find(p.encode(), at + 1)
     flagged -= replaced
-    uid_i = cols.get("userid")
-    problems = []
     records = []
     if flagged:
         starts = [0] + ends[:-1].tolist()
-        records = [(starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
-    if rewritten:
-        # The records written anew, joined, are checked as a written file's block is (_ImportCheck: a
-        # column-wise pass over all of them); only when something is found are they parsed one by one.
-        joined = b"".join(r if r.endswith(b"\n") else r + b"\n" for _, r in rewritten)
-        header = [""] * len(cols)
-        for name, i in cols.items():
-            header[i] = name
-        if next(iter(_import_check(fb, tuple(header)).block(joined)), None) is not None:
-            records += rewritten
+        records = [(base + starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
+    return _record_traces(fb, cols, records, label) + rewritten_traces(fb, cols, rewritten, label)
+
+
+def rewritten_traces(fb: Forbidden, cols: dict[str, int], rewritten: list, label: str) -> list[str]:
+    """Traces of fb in records an import wrote anew (`rewritten`: (offset, new record) pairs, from one block
+    or from many): joined, they are checked as a written file's block is (_ImportCheck: one column-wise
+    pass over all of them); only when something is found are they parsed and checked one by one."""
+    if not rewritten:
+        return []
+    joined = b"".join(r if r.endswith(b"\n") else r + b"\n" for _, r in rewritten)
+    header = [""] * len(cols)
+    for name, i in cols.items():
+        header[i] = name
+    if next(iter(_import_check(fb, tuple(header)).block(joined)), None) is None:
+        return []
+    return _record_traces(fb, cols, rewritten, label)
+
+
+def _record_traces(fb: Forbidden, cols: dict[str, int], records: list, label: str) -> list[str]:
+    """`traces` of each (offset, raw record), a removed account's row included."""
+    handle_re = _block_sets(fb)[1]
+    uid_i = cols.get("userid")
+    problems = []
     for at, raw in records:
         fields = csvio.parse_record(raw)
         found = traces(fields, cols, fb, handle_re)
         if uid_i is not None and fields[uid_i] in fb.removed_ids:
             found.append("a removed account's row is present")
-        problems.extend(f"{label}: record read at byte {at} of a block: {t}" for t in found)
+        problems.extend(f"{label}: record read at byte {at}: {t}" for t in found)
     return problems
