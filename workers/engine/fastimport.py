@@ -12,9 +12,12 @@ _Job.slow_block), which tests/engine/test_fast_import.py checks on tricky and ra
 
 Anything else goes to the reference path, block by block: a block that is not canonical or not
 UTF-8, that holds a quote inside an id-like field, or that would fail a check (unknown author,
-empty tweet id), so that the reference path names the error. Records the ledger may change
-(the set lookups Job.touched makes, made column-wise) go through the reference path's per-record
-code inside a fast block.
+empty tweet id), so that the reference path names the error.
+
+The ledger of standing decisions is applied the same way: correct.Corrector.changes decides once per
+distinct reference, mention list and @handle run, its answers are spliced into both variants, and the
+public rule is applied to the corrected values. Only a removed author's records and records whose text
+holds an earlier pseudonym take the reference path's per-record code inside a fast block.
 """
 
 from __future__ import annotations
@@ -82,11 +85,13 @@ class FastTweets:
         self.slow = False  # some block went to the reference path
         self.lists: dict[str, tuple] = {}  # mention list value -> read_list(value)
         self.penc: dict[str, bytes] = {}  # pseudonym -> its encoded field
-        # hashing.hash_changes decides each distinct reference and @handle once per file; these keep the
-        # answers: (field name, id) -> encoded field or None, lowercased handle -> new handle bytes or None.
-        self.ref_new: dict[tuple[str, str], bytes | None] = {}
-        self.handle_new: dict[str, bytes | None] = {}
+        # Corrector.changes and hashing.hash_changes decide each distinct reference and @handle once per
+        # file; these keep the answers: (field name, id) -> read_ref's triple, lowercased handle ->
+        # read_handle's triple or None.
+        self.ref_new: dict[tuple[str, str], tuple] = {}
+        self.handle_new: dict[str, tuple | None] = {}
         self._old_pseudonyms = (None, frozenset())
+        self.author_drops = _AuthorDrops(job)  # decided author -> whether the ledger removes the record
 
     def old_pseudonyms(self) -> frozenset:
         """The ledger's earlier pseudonyms as bytes (fix.pseudo_map's keys), rebuilt if the map changed size."""
@@ -200,77 +205,112 @@ class FastTweets:
         rec_e = f.ends.tolist()
         rec_s = [0] + rec_e[:-1]
         Ol, Cl = _Cols(O), _Cols(C)
-        # The ledger: the records Job.touched would send to the correction rule, found column-wise.
-        touched = set()
+        # The ledger is applied as the public rule is: Corrector.changes is asked once per distinct reference,
+        # mention list and @handle run (read_ref, read_list, read_handle), and its answers are spliced into
+        # both variants by position, the public rule then applied to the corrected values. Only two kinds of
+        # record need the correction rule whole, on the per-record path below (`slow`): a removed author's
+        # (the record leaves) and one whose text holds an earlier pseudonym (the 44 bytes up to an '=' inside
+        # a text, looked up whole as Corrector.fix_text reads them; such a window may overlap an @handle, whose
+        # replacement it would then see). A re-hashed author's records get the author's new identity and
+        # cleared profile per record (`rehashed`). Finding them takes Job.touched's own tests, made
+        # column-wise; tests/engine/test_fast_import.py requires the reference path's output byte for byte.
+        slow = set()
+        rehashed = []
         if fix is not None:
-            # Each test is a set lookup over the columns already read, exactly Job.touched's own tests:
-            # a decided author, reference or mention entry, a decided @handle (the run of handle
-            # characters after each '@' of a text: handle_marks' runs, what Job.touched's regex reads) or
-            # an earlier pseudonym (the 44 bytes up to an '=' inside a text, looked up whole, as
-            # Corrector.fix_text reads them: a pseudonym holds no quote and no non-ASCII byte, so the
-            # bytes are the text's characters). The reference path asks Job.touched record by record;
-            # tests/engine/test_fast_import.py requires the same output from both.
             idm = fix.id_map
             if not idm.keys().isdisjoint(uids):
-                touched = {i for i, u in enumerate(uids) if u in idm}
-            cand = set()
-            for idx, vals in zip(ref_idx, ref_vals):
-                if not idm.keys().isdisjoint(vals):
-                    cand.update(i for i, v in zip(idx, vals) if v in idm)
-            deciding = {m for m in set(m_vals) if lists[m][2]}
-            if deciding:
-                cand.update(i for i, m in zip(m_idx, m_vals) if m in deciding)
-            bad = fix.sn_map.keys() & set(runs)
-            if bad:
-                hit = np.fromiter(map(bad.__contains__, runs), np.bool_, len(runs))
-                cand.update(np.asarray(at_rec, np.int64)[hit].tolist())
+                drops = self.author_drops
+                for i, u in enumerate(uids):
+                    if u in idm:
+                        if drops[u]:
+                            slow.add(i)
+                        else:
+                            rehashed.append(i)
             if fix.pseudo_map and b"=" in block:
                 eq = np.asarray(pseudonym_ends(block, self.old_pseudonyms()), np.int64)
                 if len(eq):
                     r = np.searchsorted(f.ends, eq, side="right")
-                    cand.update(r[(eq - 43 > ts[r]) & (eq < te[r])].tolist())
-            touched |= cand
+                    slow.update(r[(eq - 43 > ts[r]) & (eq < te[r])].tolist())
 
-        # The public variant beyond the author (hashing.hash_changes, applied per distinct value):
-        # (start, end, new bytes) edits of the hashed block, in three parallel lists.
+        # Each value's edits: (start, end, new bytes) of the hashed block in three parallel lists, and of the
+        # unhashed block per record (the records the ledger changes: few).
         es, ee, ev = [], [], []
+        ue: dict[int, list] = {}
+        ref_fixed = []  # per reference column: the values as the unhashed variant holds them (for the index)
+        known = self.ref_new
         for name, c, idx, vals in zip(REFERENCE_FIELDS, self.refs, ref_idx, ref_vals):
             oc, cc = Ol[c], Cl[c]
-            known = self.ref_new
+            fixed = []
             for i, v in zip(idx, vals):
-                new = known[(name, v)] if (name, v) in known else self.read_ref(name, v)
-                if new is not None and i not in touched:
+                v2, h_new, u_new = known[(name, v)] if (name, v) in known else self.read_ref(name, v)
+                fixed.append(v2)
+                if h_new is not None and i not in slow:
                     es.append(oc[i])
                     ee.append(cc[i] + 1)
-                    ev.append(new)
+                    ev.append(h_new)
+                    if u_new is not None:
+                        ue.setdefault(i, []).append((oc[i], cc[i] + 1, u_new))
+            ref_fixed.append(fixed)
         oc, cc = Ol[self.ment], Cl[self.ment]
         for i, m in zip(m_idx, m_vals):
-            new = lists[m][1]
-            if new is not None and i not in touched:
+            _, h_new, u_new = lists[m]
+            if h_new is not None and i not in slow:
                 es.append(oc[i])
                 ee.append(cc[i] + 1)
-                ev.append(new)
+                ev.append(h_new)
+                if u_new is not None:
+                    ue.setdefault(i, []).append((oc[i], cc[i] + 1, u_new))
         hb = self.handle_new
-        for a, i, h in zip(at, at_rec, runs):
-            new = hb[h] if h in hb else self.read_handle(h)
-            if new is not None and i not in touched:
+        tokens_fixed = tokens
+        for k, a, i, h in zip(range(len(at)), at, at_rec, runs):
+            got = hb[h] if h in hb else self.read_handle(h)
+            if got is not None and i not in slow:
                 # '@handle' -> '@' + pseudonym inside the text: neither holds a quote, nothing to escape
+                token, h_new, u_new = got
                 es.append(a + 1)
                 ee.append(a + 1 + len(h))
-                ev.append(new)
+                ev.append(h_new)
+                if u_new is not None:
+                    ue.setdefault(i, []).append((a + 1, a + 1 + len(h), u_new))
+                    if tokens_fixed is tokens:
+                        tokens_fixed = list(tokens)
+                    tokens_fixed[k] = token
+        # A re-hashed author's records: Corrector.changes of the author (new identity, profile cleared), then
+        # the public rule on the new identity.
+        prof = [cols.get(n) for n in PROFILE_FIELDS]
+        ho = job.handle_of
+        named_fixed = {}  # record -> (author, screen name) as the unhashed variant holds them
+        for i in rehashed:
+            if i in slow:
+                continue
+            u = uids[i]
+            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
+            ch = fix.changes(u, (), None, None, pv)
+            final = dict(ch)
+            u2 = final.get("userid", u)
+            named_fixed[i] = (u2, final.get("user_screen_name", sns[i]))
+            final.update(hash_changes(u2, (), None, None, po, ho))
+            mine = ue.setdefault(i, [])
+            for name, v in ch:
+                c = cols[name]
+                mine.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+            for name, v in final.items():
+                c = cols[name]
+                es.append(Ol[c][i])
+                ee.append(Cl[c][i] + 1)
+                ev.append(_enc(v))
 
         # The index (index.contributions): ids referred to and @handles, once per record.
         rs_of = dict(zip(m_idx, [lists[m][0] for m in m_vals]))  # record -> distinct ids it refers to
-        for idx, vals in zip(ref_idx, ref_vals):
+        for idx, vals in zip(ref_idx, ref_fixed):
             for i, v in zip(idx, vals):
                 s = rs_of.get(i)
                 if not s:
                     rs_of[i] = (v,)
                 elif v not in s:
                     rs_of[i] = s + (v,)
-        if touched:
-            for i in touched:
-                rs_of.pop(i, None)
+        for i in slow:
+            rs_of.pop(i, None)
         # The counts with ids and handles as integer codes: numpy counts, and each distinct key is named
         # once. Ids first (rs_of holds each record's ids once).
         ritems = [(i, rs) for i, rs in rs_of.items() if rs]
@@ -278,15 +318,15 @@ class FastTweets:
         rflat = [r for _, rs in ritems for r in rs]
         rnames = list(dict.fromkeys(rflat))
         rcode = np.array(list(map(dict(zip(rnames, range(len(rnames)))).__getitem__, rflat)), np.int64)
-        ref_pairs = (rrec, rflat)  # the proof's (records, ids) of the records kept as read
+        ref_pairs = (rrec, rflat)  # the proof's (records, ids); those of records the ledger changed are not read
         # @handle tokens (marks are in record order), each counted once per record.
-        valid = np.fromiter(map(bool, tokens), np.bool_, len(tokens))
+        valid = np.fromiter(map(bool, tokens_fixed), np.bool_, len(tokens_fixed))
         hrec = np.asarray(at_rec, np.int64)[valid]
-        htok = list(compress(tokens, valid.tolist()))
+        htok = list(compress(tokens_fixed, valid.tolist()))
         hnames = list(dict.fromkeys(htok))
         hcode = np.array(list(map(dict(zip(hnames, range(len(hnames)))).__getitem__, htok)), np.int64)
-        if touched and len(hrec):
-            keep = ~np.isin(hrec, np.fromiter(touched, np.int64, len(touched)))
+        if slow and len(hrec):
+            keep = ~np.isin(hrec, np.fromiter(slow, np.int64, len(slow)))
             hrec, hcode = hrec[keep], hcode[keep]
         nh = max(len(hnames), 1)
         pair = np.unique(hrec * nh + hcode)  # sorted by record
@@ -307,17 +347,21 @@ class FastTweets:
         pairs, npairs = np.unique(key, return_counts=True)
         both_keys = [((file, rnames[a], hnames[h]), k)
                      for a, h, k in zip((pairs // nh).tolist(), (pairs % nh).tolist(), npairs.tolist())]
-        both = Counter()  # (id, handle) pairs of the records the ledger changes
+        both = Counter()  # (id, handle) pairs of the records on the per-record path
 
-        named_extra = Counter()  # (author, screen name) of corrected records
+        named_extra = Counter()  # (author, screen name) of the records on the per-record path
         edits_u = []  # (start, end, new bytes) in the unhashed variant (records the ledger changes)
         rows = nrec
         rewritten = []  # (offset, new unhashed record) of records the ledger changed
-        # Records the ledger changes: Corrector.changes for the unhashed variant, then the public
-        # variant's rule on the corrected values (as Job.record does with parsed fields).
-        prof = [cols.get(n) for n in PROFILE_FIELDS]
-        ho = job.handle_of
-        for i in sorted(touched):
+        for i, mine in ue.items():
+            job.count("tweets", uids[i], removed=False)
+            edits_u += mine
+            if job.inline_fb is not None:
+                rewritten.append((self.offset + rec_s[i], _splice(block[rec_s[i]:rec_e[i]],
+                                                                  [(a - rec_s[i], b - rec_s[i], v) for a, b, v in mine])))
+        # The per-record path: Corrector.changes of the whole record for the unhashed variant, then the
+        # public variant's rule on the corrected values (as Job.record does with parsed fields).
+        for i in sorted(slow):
             u = uids[i]
             # A removed author's record goes whatever it holds: Corrector.changes on the author alone says so.
             ch = fix.changes(u, (), None, None)
@@ -379,8 +423,8 @@ class FastTweets:
         news = list(map(ib.__getitem__, uids))
         first, last = ident[0], ident[-1]
         sel = [i for i, new in enumerate(news) if new is not None]
-        if touched:
-            sel = [i for i in sel if i not in touched]
+        if slow or named_fixed:
+            sel = [i for i in sel if i not in slow and i not in named_fixed]
         id_s = O[sel, first]
         id_e = C[sel, last] + 1
         id_v = [news[i] for i in sel]
@@ -395,13 +439,12 @@ class FastTweets:
                         ev.append(_enc(val))
             keep = [k for k, v in enumerate(id_v) if type(v) is bytes]
             id_s, id_e, id_v = id_s[keep], id_e[keep], [id_v[k] for k in keep]
-        # The index: index.contributions of every record kept as it is (touched ones went through it).
-        if touched:
-            kept = np.ones(nrec, np.bool_)
-            kept[list(touched)] = False
-            kept = kept.tolist()
-            auth = list(compress(uids, kept))
-            named = zip(auth, compress(sns, kept))
+        # The index: index.contributions of every record not on the per-record path (which counted its own),
+        # with the values the unhashed variant holds.
+        if slow or named_fixed:
+            kept = [i for i in range(nrec) if i not in slow]
+            auth = [named_fixed[i][0] if i in named_fixed else uids[i] for i in kept]
+            named = [named_fixed[i] if i in named_fixed else (uids[i], sns[i]) for i in kept]
         else:
             auth = uids
             named = zip(uids, sns)
@@ -418,7 +461,7 @@ class FastTweets:
         if job.inline_fb is not None:
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
             job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, ref_pairs,
-                                                       touched, [], self.label, handles=(at_rec, runs),
+                                                       slow | ue.keys(), [], self.label, handles=(at_rec, runs),
                                                        base=self.offset)
             self.rewritten += rewritten
             self.rewritten_bytes += sum(len(r) for _, r in rewritten)
@@ -428,28 +471,72 @@ class FastTweets:
         stops = np.concatenate([np.array(ee, np.int64), id_e])
         return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
 
-    def read_ref(self, name: str, v: str) -> bytes | None:
-        """The public variant's value of reference field `name` holding `v` (encoded), or None if unchanged:
-        hashing.hash_changes of that reference alone, kept in self.ref_new."""
-        refs = tuple(v if n == name else None for n in REFERENCE_FIELDS)
-        new = dict(hash_changes(None, refs, None, None, self.job.pseudo_of)).get(name)
-        self.ref_new[(name, v)] = out = None if new is None else self.penc.get(new) or self.penc.setdefault(new, _enc(new))
+    def read_ref(self, name: str, v: str) -> tuple:
+        """(value in the unhashed variant, public variant's encoded field or None if it is `v`'s, unhashed variant's
+        encoded field or None if the ledger leaves `v`) of reference field `name` holding `v`: Corrector.changes
+        and hashing.hash_changes of that reference alone, kept in self.ref_new."""
+        job = self.job
+        v2 = v
+        if job.fix is not None and v in job.fix.id_map:
+            v2 = dict(job.fix.changes(None, _only(name, v), None, None)).get(name, v)
+        new = dict(hash_changes(None, _only(name, v2), None, None, job.pseudo_of)).get(name, v2)
+        self.ref_new[(name, v)] = out = (v2, None if new == v else self._penc(new), None if v2 == v else self._penc(v2))
         return out
 
-    def read_handle(self, h: str) -> bytes | None:
-        """What replaces the lowercased handle `h` after an '@' in the public variant, or None: hashing.hash_changes
-        of the text '@h' alone, kept in self.handle_new."""
-        new = dict(hash_changes(None, (), None, "@" + h, self.job.pseudo_of, self.job.handle_of)).get(TEXT_FIELD) if h else None
-        self.handle_new[h] = out = None if new is None else new[1:].encode()
+    def _penc(self, p: str) -> bytes:
+        """_enc(p), kept per pseudonym."""
+        got = self.penc.get(p)
+        if got is None:
+            got = self.penc[p] = _enc(p)
+        return got
+
+    def read_handle(self, h: str) -> tuple | None:
+        """(the index's token there, public variant's bytes, unhashed variant's bytes or None if the ledger leaves
+        it) for the lowercased run of handle characters `h` after an '@' of a text, or None when neither variant
+        changes it: Corrector.changes, then hashing.hash_changes, of the text '@h' alone, kept in self.handle_new."""
+        out = None
+        if h:
+            job = self.job
+            text = text2 = "@" + h
+            if job.fix is not None and h in job.fix.sn_map:
+                text2 = dict(job.fix.changes(None, (), None, text)).get(TEXT_FIELD, text)
+            new = dict(hash_changes(None, (), None, text2, job.pseudo_of, job.handle_of)).get(TEXT_FIELD, text2)
+            if new != text:
+                # what extract_handles reads after the '@' in the corrected text (a pseudonym's 44 characters)
+                token = min(extract_handles(text2)) if text2 != text else None
+                out = (token, new[1:].encode(), None if text2 == text else text2[1:].encode())
+        self.handle_new[h] = out
         return out
 
     def read_list(self, m: str) -> tuple:
-        """(distinct entries, new encoded value in the public variant or None, whether the ledger decides an
-        entry) of a mention list value: hashing.hash_changes of the list alone."""
+        """(distinct entries in the unhashed variant, public variant's encoded value or None if it is `m`, unhashed
+        variant's encoded value or None if the ledger leaves `m`) of a mention list value: Corrector.changes and
+        hashing.hash_changes of the list alone."""
+        job = self.job
         ents = tuple(dict.fromkeys(csvio.list_entries(m)))
-        new = dict(hash_changes(None, (), m, None, self.job.pseudo_of, self.job.handle_of)).get(MENTIONS_FIELD)
-        fix = self.job.fix
-        return ents, (None if new is None else _enc(new)), fix is not None and not fix.id_map.keys().isdisjoint(ents)
+        m2 = m
+        if job.fix is not None and not job.fix.id_map.keys().isdisjoint(ents):
+            m2 = dict(job.fix.changes(None, (), m, None)).get(MENTIONS_FIELD, m)
+            ents = tuple(dict.fromkeys(csvio.list_entries(m2)))
+        new = dict(hash_changes(None, (), m2, None, job.pseudo_of, job.handle_of)).get(MENTIONS_FIELD, m2)
+        return ents, (None if new == m else _enc(new)), (None if m2 == m else _enc(m2))
+
+
+def _only(name: str, v: str) -> tuple:
+    """REFERENCE_FIELDS values of a record holding only `v` in field `name`."""
+    return tuple(v if n == name else None for n in REFERENCE_FIELDS)
+
+
+class _AuthorDrops(dict):
+    """Decided author -> whether Corrector.changes of the author alone drops the record, asked once each."""
+
+    def __init__(self, job):
+        super().__init__()
+        self.job = job
+
+    def __missing__(self, u):
+        v = self[u] = self.job.fix.changes(u, (), None, None) is DROP
+        return v
 
 
 class _Cols(dict):
