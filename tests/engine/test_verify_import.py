@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from workers.engine import csvio
 from workers.engine.hashing import pseudonym
@@ -75,6 +75,9 @@ FORMS = st.one_of(
 @given(n=st.integers(1, 40), at=st.integers(0, 10_000), form=FORMS, flips=st.lists(st.booleans(), max_size=20),
        pos=st.integers(0, 3), tail=st.sampled_from(["", " ", ":", ",", "!", "\n", '"', "'s"]),
        canonical=st.booleans(), chunk=st.sampled_from([None, 700]))
+# An earlier pseudonym as the whole of an identity field: looked up with the column keys, not the '=' scan.
+@example(n=3, at=1, form=("user_display_name", ("anywhere", OLD)), flips=[], pos=0, tail="", canonical=True, chunk=None)
+@example(n=3, at=2, form=("user_screen_name", ("anywhere", OLD)), flips=[], pos=0, tail="", canonical=True, chunk=700)
 def test_a_planted_trace_is_found(n, at, form, flips, pos, tail, canonical, chunk):
     rows = _rows(n)
     i = at % n
