@@ -213,3 +213,21 @@ def test_a_clean_written_block_passes_while_importing(n):
     assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x") == []
     assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x",
                                handles=_handle_runs(block, ends)) == []
+
+
+_B64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", min_size=43, max_size=43)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pseudos=st.lists(_B64.map(lambda s: (s + "=").encode()), min_size=1, max_size=6, unique=True),
+       pieces=st.lists(st.one_of(st.integers(0, 5), st.sampled_from([b"=", b'","', b"@", b"x==", b" ", b"A" * 43])),
+                       max_size=30))
+def test_compiled_and_window_pseudonym_scans_agree(pseudos, pieces):
+    """verify.pseudonym_ends finds the same '=' offsets with Hyperscan literals (a written file's pass) as with
+    the window scan: pseudonyms alone, adjacent, sharing their '=' with what follows, at the block's edges."""
+    from workers.engine.verify import pseudonym_ends
+
+    block = b"".join(pseudos[p % len(pseudos)] if isinstance(p, int) else p for p in pieces) + b"="
+    found = pseudonym_ends(block, frozenset(pseudos))
+    assert pseudonym_ends(block, frozenset(pseudos), compiled=True) == found
+    assert found == sorted(k for k in range(43, len(block)) if block[k - 43:k + 1] in pseudos)
