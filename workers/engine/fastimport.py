@@ -284,7 +284,9 @@ class FastTweets:
             if i in slow:
                 continue
             u = uids[i]
-            pv = tuple(None if c is None else _value(block, Ol[c][i], Cl[c][i]) for c in prof)
+            # Offsets read one by one: a few records of a block (converting their columns would read all).
+            oi, ci = O[i].tolist(), C[i].tolist()
+            pv = tuple(None if c is None else _value(block, oi[c], ci[c]) for c in prof)
             ch = fix.changes(u, (), None, None, pv)
             final = dict(ch)
             u2 = final.get("userid", u)
@@ -293,11 +295,11 @@ class FastTweets:
             mine = ue.setdefault(i, [])
             for name, v in ch:
                 c = cols[name]
-                mine.append((Ol[c][i], Cl[c][i] + 1, _enc(v)))
+                mine.append((oi[c], ci[c] + 1, _enc(v)))
             for name, v in final.items():
                 c = cols[name]
-                es.append(Ol[c][i])
-                ee.append(Cl[c][i] + 1)
+                es.append(oi[c])
+                ee.append(ci[c] + 1)
                 ev.append(_enc(v))
 
         # The index (index.contributions): ids referred to and @handles, once per record.
@@ -441,13 +443,18 @@ class FastTweets:
             id_s, id_e, id_v = id_s[keep], id_e[keep], [id_v[k] for k in keep]
         # The index: index.contributions of every record not on the per-record path (which counted its own),
         # with the values the unhashed variant holds.
-        if slow or named_fixed:
-            kept = [i for i in range(nrec) if i not in slow]
-            auth = [named_fixed[i][0] if i in named_fixed else uids[i] for i in kept]
-            named = [named_fixed[i] if i in named_fixed else (uids[i], sns[i]) for i in kept]
-        else:
-            auth = uids
-            named = zip(uids, sns)
+        auth, snames = uids, sns
+        if named_fixed:
+            auth, snames = list(uids), list(sns)
+            for i, (u2, sn2) in named_fixed.items():
+                auth[i] = u2
+                snames[i] = sn2
+        if slow:
+            kept = np.ones(nrec, np.bool_)
+            kept[list(slow)] = False
+            kept = kept.tolist()
+            auth, snames = list(compress(auth, kept)), list(compress(snames, kept))
+        named = zip(auth, snames)
         buf = job.buf
         _add(buf.occ, [((file, key, "authored"), k) for key, k in Counter(auth).items()])
         named = Counter(named)
