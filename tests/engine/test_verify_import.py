@@ -179,7 +179,7 @@ def _handle_runs(block: bytes, ends):
 def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewritten, marks):
     """Planted in a record written as read, or in a record the ledger wrote anew: found either way, with
     the @handles read from the block or handed over as fastimport reads them."""
-    from workers.engine.verify import import_block_traces
+    from workers.engine.verify import import_block_traces, rewritten_traces
 
     rows = [tweet_row(str(100 + i), PLAIN, f"text {i} @someone_else and @{DECIDED_SN}x",
                       user_mentions="[22]" if i % 2 else "[]") for i in range(n)]
@@ -190,12 +190,13 @@ def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewrit
     if rewritten:  # the block holds the record as read (clean); the ledger's new record holds the trace
         block, ends, uids, sns, refsets = _block_args(rows)
         new = csvio.encode_record([bad[c] for c in TWEET_COLS])
-        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {i}, [(0, new)], "u/x",
-                                  handles=_handle_runs(block, ends) if marks else None)
+        out = (import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {i}, "u/x",
+                                   handles=_handle_runs(block, ends) if marks else None)
+               + rewritten_traces(UNHASHED_FB, cols, [(0, new)], "u/x"))
     else:
         rows[i] = bad
         block, ends, uids, sns, refsets = _block_args(rows)
-        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, set(), [], "u/x",
+        out = import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, set(), "u/x",
                                   handles=_handle_runs(block, ends) if marks else None)
     assert out, form
 
@@ -203,16 +204,17 @@ def test_a_trace_in_a_written_block_is_found_while_importing(n, at, form, rewrit
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 30))
 def test_a_clean_written_block_passes_while_importing(n):
-    from workers.engine.verify import import_block_traces
+    from workers.engine.verify import import_block_traces, rewritten_traces
 
     rows = [tweet_row(str(100 + i), PLAIN, f"text {i} @{DECIDED_SN}x {DECIDED_ID}0 =",
                       user_mentions=f"[22, {DECIDED_ID}1]" if i % 2 else "[]") for i in range(n)]
     cols = {c: k for k, c in enumerate(TWEET_COLS)}
     block, ends, uids, sns, refsets = _block_args(rows)
     new = csvio.encode_record([dict(rows[0], retweet_userid=REMOVED_NEW)[c] for c in TWEET_COLS])
-    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x") == []
-    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, [(0, new)], "u/x",
+    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, "u/x") == []
+    assert import_block_traces(UNHASHED_FB, cols, block, ends, uids, sns, refsets, {0}, "u/x",
                                handles=_handle_runs(block, ends)) == []
+    assert rewritten_traces(UNHASHED_FB, cols, [(0, new)], "u/x") == []
 
 
 _B64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", min_size=43, max_size=43)

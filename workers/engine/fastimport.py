@@ -468,7 +468,7 @@ class FastTweets:
         if job.inline_fb is not None:
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
             job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, ref_pairs,
-                                                       slow | ue.keys(), [], self.label, handles=(at_rec, runs),
+                                                       slow | ue.keys(), self.label, handles=(at_rec, runs),
                                                        base=self.offset)
             self.rewritten += rewritten
             self.rewritten_bytes += sum(len(r) for _, r in rewritten)

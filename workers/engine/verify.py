@@ -639,8 +639,8 @@ def _spellings(handles: frozenset) -> re.Pattern:
 
 
 def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends, uids: list[str], sns: list[str],
-                        refs: tuple, replaced: set, rewritten: list, label: str,
-                        handles: tuple | None = None, base: int = 0) -> list[str]:
+                        refs: tuple, replaced: set, label: str, handles: tuple | None = None,
+                        base: int = 0) -> list[str]:
     """Traces of fb in what a byte-level import writes for one block of the unhashed variant, checked on
     the block it read (fastimport): every record not in `replaced` is written as read, so its author
     id and screen name (`uids`, `sns`, one per record), the ids it refers to (`refs`: (records, ids),
@@ -649,10 +649,9 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     @handles are `handles` when given ((records, runs): the lowercased run of handle characters
     after each '@' inside a tweet text, what `traces` reads there, as fastimport has them), else
     read from the block; a record something is found in is parsed and
-    `traces` decides. The records in `replaced` are removed or written anew (`rewritten`: (offset,
-    new record)): their bytes, joined, are checked column-wise as a written block is (_ImportCheck),
-    and only when something is found are they parsed and checked whole. Problems name the records by
-    offset, `base` (the block's offset in its file) added to those of the block's own records."""
+    `traces` decides. The records in `replaced` are removed or written anew: the caller proves the new
+    ones with `rewritten_traces`. Problems name the records by offset, `base` (the block's offset in its
+    file) added to those of the block's own records."""
     import numpy as np
 
     flagged = set()
@@ -692,7 +691,7 @@ def import_block_traces(fb: Forbidden, cols: dict[str, int], block: bytes, ends,
     if flagged:
         starts = [0] + ends[:-1].tolist()
         records = [(base + starts[i], block[starts[i]:int(ends[i])]) for i in sorted(flagged)]
-    return _record_traces(fb, cols, records, label) + rewritten_traces(fb, cols, rewritten, label)
+    return _record_traces(fb, cols, records, label)
 
 
 def rewritten_traces(fb: Forbidden, cols: dict[str, int], rewritten: list, label: str) -> list[str]:
