@@ -188,8 +188,8 @@ _ACCOUNTS = Account.__table__
 _STAFF = Staff.__table__
 _LINKS = AppealDataset.__table__
 # The dataset rows' copies of the appeals' sort keys (kept by services/queue_counts.py).
-_LINK_COPIES = {_APPEALS.c.created_at: _LINKS.c.appeal_created_at, _APPEALS.c.due_at: _LINKS.c.appeal_due_at,
-                _APPEALS.c.footprint_size: _LINKS.c.appeal_footprint, _APPEALS.c.id: _LINKS.c.appeal_id}
+_LINK_COPIES = {_APPEALS.c[source]: _LINKS.c[copy] for copy, source in queue_counts.LINK_COPIES}
+_LINK_COPIES[_APPEALS.c.id] = _LINKS.c.appeal_id
 
 
 @lru_cache(maxsize=4)

@@ -26,6 +26,11 @@ from appeals.db import utcnow
 from appeals.models import Appeal, AppealCount, AppealDataset, AppealDatasetCount, AppealTotal
 
 NO_DUE_DAY = date(9999, 12, 31)  # an appeal without a due date is never overdue
+# Each appeal_datasets column that copies one of its appeal's (copy, appeal column): the status and the sort keys.
+LINK_COPIES = (("appeal_status", "status"), ("appeal_created_at", "created_at"), ("appeal_due_at", "due_at"),
+               ("appeal_footprint", "footprint_size"))
+# The appeal's column defaults, which a new appeal does not have yet in the flush that files it.
+_NEW_APPEAL = {"status": "filed", "footprint_size": 0}
 
 
 def _day(moment) -> date:
@@ -120,8 +125,9 @@ def _keep_counts(session: Session, _context, _instances) -> None:
     delta, per_dataset, moved, new_links = _changes(session)
     # The dataset rows' copies of their appeal's status and sort keys (the queue's dataset page walks them).
     for link, appeal in new_links:
-        link.appeal_status, link.appeal_created_at = appeal.status or "filed", appeal.created_at
-        link.appeal_due_at, link.appeal_footprint = appeal.due_at, appeal.footprint_size or 0
+        for copy, source in LINK_COPIES:
+            value = getattr(appeal, source)
+            setattr(link, copy, _NEW_APPEAL.get(source) if value is None else value)
     if moved:
         session.connection().execute(_move_links_statement(),
                                      [{"moved_id": i, "moved_status": status} for i, status in sorted(moved.items())])
@@ -178,8 +184,7 @@ def recount() -> None:
     appeals, links = Appeal.__table__, AppealDataset.__table__
     db.session.execute(update(links).values({
         copy: select(appeals.c[source]).where(appeals.c.id == links.c.appeal_id).scalar_subquery()
-        for copy, source in (("appeal_status", "status"), ("appeal_created_at", "created_at"),
-                             ("appeal_due_at", "due_at"), ("appeal_footprint", "footprint_size"))}))
+        for copy, source in LINK_COPIES}))
     db.session.execute(delete(AppealCount))
     db.session.execute(delete(AppealDatasetCount))
     db.session.execute(delete(AppealTotal))
