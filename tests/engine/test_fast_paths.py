@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import mmap
 import zipfile
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.engine import correct, csvio, zips
-from workers.engine.search import Needles
+from workers.engine.search import Needles, valid_utf8
 from workers.engine.store import HashingWriter, Unmapper, map_file
 from workers.engine.verify import Forbidden, verify_zip_rewrite
 
@@ -38,6 +39,40 @@ ALPHABET = b'aAbB_1@"\n,'
        caseless=st.lists(st.text("abAB_1", min_size=1, max_size=4).map(str.encode), max_size=3))
 def test_needles_find_what_bytes_find_finds(hay, exact, caseless):
     assert Needles(exact, caseless).find(hay) == oracle(hay, exact, caseless)
+
+
+def decodes(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# Bytes at the decoder's edges: every lead and boundary continuation, and whole characters around the limits.
+EDGES = [bytes([x]) for x in (0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0,
+                                0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF)]
+EDGES += [c.encode() for c in ("\u0080", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff")]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(EDGES) | st.binary(max_size=3), max_size=10).map(b"".join))
+def test_utf8_validation_agrees_with_decoding(b):
+    assert valid_utf8(b) == decodes(b)
+    assert valid_utf8(memoryview(b"x" + b)[1:]) == decodes(b)
+
+
+def test_utf8_validation_agrees_with_decoding_on_every_short_string():
+    """Every 2-byte string, every 3-byte one of the edge bytes, and every 4-byte one of the bytes that
+    decide 4-byte sequences (the few windows random strings rarely hit: surrogates, past U+10FFFF)."""
+    singles = [e for e in EDGES if len(e) == 1]
+    four = [bytes([x]) for x in (0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC2, 0xE0, 0xED, 0xF0, 0xF4, 0xF5)]
+    cases = itertools.chain((bytes([x, y]) for x in range(256) for y in range(256)),
+                            map(b"".join, itertools.product(singles, repeat=3)),
+                            map(b"".join, itertools.product(four, repeat=4)))
+    for b in cases:
+        assert valid_utf8(b) == decodes(b), b
+    assert valid_utf8(b"") and not valid_utf8(b"\xc3") and valid_utf8(b"\xc3\xa9")
 
 
 def test_needles_offsets_are_relative_to_the_view_and_case_only_folds_ascii(tmp_path):

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import csvio
 from .handles import extract_handles, handle_marks
+from .search import valid_utf8
 from .correct import DROP
 from .verify import pseudonym_ends, import_block_traces, rewritten_traces
 from .hashing import IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS, TEXT_FIELD, hash_changes
@@ -125,11 +126,8 @@ class FastTweets:
         f = csvio.canonical_fields(block, self.ncols)
         if f is None:
             return None
-        if not block.isascii():
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
+        if not block.isascii() and not valid_utf8(block):
+            return None
         for c in self.plain:
             if f.inner_quotes(c).any():
                 return None
