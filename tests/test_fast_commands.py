@@ -113,3 +113,16 @@ def test_probes_of_the_embedded_server_ask_once(tmp_path):
         assert server.accepted == 2
     finally:
         server.close()
+
+
+def test_a_command_gets_the_garbage_collector_back_once_it_runs_longer_than_its_start():
+    """main() pauses cyclic collection for the start-up only; a longer command collects as usual."""
+    probe = ("import gc, time\n"
+             "from appeals import cli\n"
+             "cli._pause_gc(0.3)\n"
+             "assert not gc.isenabled()\n"
+             "before = gc.get_freeze_count()\n"
+             "time.sleep(1.5)\n"
+             "assert gc.isenabled() and gc.get_freeze_count() > before, 'collector still paused'\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
