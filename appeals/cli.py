@@ -7,6 +7,7 @@ operator's commands start without the web stack (and without a database or Redis
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 
@@ -81,15 +82,25 @@ def _pause_gc(seconds: float) -> None:
     command's CPU. A command that runs longer gets the collector back, its start-up objects frozen out of
     its passes.
     """
+    global _gc_paused
     gc.disable()
+    _gc_paused = True
+    # A child forked meanwhile (gunicorn's workers, RQ's scheduler) has no timer: it collects from the start.
+    os.register_at_fork(after_in_child=_resume_gc)
     timer = threading.Timer(seconds, _resume_gc)
     timer.daemon = True
     timer.start()
 
 
+_gc_paused = False
+
+
 def _resume_gc() -> None:
-    gc.freeze()
-    gc.enable()
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def _before_exit() -> None:

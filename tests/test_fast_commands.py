@@ -126,3 +126,18 @@ def test_a_command_gets_the_garbage_collector_back_once_it_runs_longer_than_its_
              "assert gc.isenabled() and gc.get_freeze_count() > before, 'collector still paused'\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_process_forked_while_the_collector_is_paused_collects_from_its_start():
+    """The pause's timer does not survive a fork: a child (gunicorn's workers, RQ's scheduler) collects at once."""
+    probe = ("import gc, os\n"
+             "from appeals import cli\n"
+             "cli._pause_gc(30)\n"
+             "pid = os.fork()\n"
+             "if pid == 0:\n"
+             "    os._exit(0 if gc.isenabled() else 3)\n"
+             "_, status = os.waitpid(pid, 0)\n"
+             "assert os.waitstatus_to_exitcode(status) == 0, 'the child runs without the collector'\n"
+             "assert not gc.isenabled(), 'the parent is still in its pause'\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
