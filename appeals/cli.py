@@ -60,6 +60,7 @@ def cli() -> None:
 
 # How long a command runs with the cyclic garbage collector paused (see _pause_gc).
 GC_PAUSE_SECONDS = 1.0
+_gc_paused = False
 
 
 def main() -> None:
@@ -90,9 +91,6 @@ def _pause_gc(seconds: float) -> None:
     timer = threading.Timer(seconds, _resume_gc)
     timer.daemon = True
     timer.start()
-
-
-_gc_paused = False
 
 
 def _resume_gc() -> None:
