@@ -48,6 +48,8 @@ def test_owner_files_a_compromised_account_appeal(live_server, new_page, corpus_
     page.get_by_label("Your statement").fill("Someone took over my account in March 2019.")
     page.get_by_role("button", name="File my appeal").click()
     summary = page.locator(".error-summary")
+    summary.wait_for()  # the form posts and the page comes back: wait for it, and for its focus script
+    page.wait_for_load_state()
     assert summary.is_visible()
     assert page.evaluate("document.activeElement.classList.contains('error-summary')")
     assert page.title().startswith("Error: ")

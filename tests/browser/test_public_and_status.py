@@ -35,6 +35,8 @@ def test_downloader_pages_fit_and_pass_axe(live_server, new_page, corpus):
     page.goto(f"{live_server}/datasets/{name}/download")
     page.get_by_role("button", name="Get the download links").click()
     summary = page.locator(".error-summary")
+    summary.wait_for()  # the form posts and the page comes back: wait for it, and for its focus script
+    page.wait_for_load_state()
     assert summary.is_visible() and page.evaluate("document.activeElement.classList.contains('error-summary')")
     hrefs = [a.get_attribute("href") for a in summary.locator("a").all()]
     assert hrefs == ["#f-email", "#f-accept_terms"]

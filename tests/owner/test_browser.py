@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
 
@@ -21,7 +22,7 @@ def test_owner_path_in_a_browser(live_server, browser_page, owner_a):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server}/me")
-    assert page.get_by_role("heading", name="Where does your account appear?").is_visible()
+    expect(page.get_by_role("heading", name="Where does your account appear?")).to_be_visible()
     assert page.locator("section.card h3").count() >= 1
     # Nothing overflows sideways on a phone except inside the scrollable table wrapper.
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

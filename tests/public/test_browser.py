@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from appeals import db, runtime
@@ -21,15 +22,15 @@ def test_find_download_and_follow_a_correction(live_server, browser_page, corpus
     page.goto(live_server + "/")
     page.get_by_role("link", name="Browse 3 datasets").click()
     page.get_by_role("link", name=name, exact=True).click()
-    assert page.get_by_role("heading", name="Release history").is_visible()
+    expect(page.get_by_role("heading", name="Release history")).to_be_visible()
     page.get_by_role("link", name="Download version 1").click()
 
     page.get_by_label("Email address").fill("newcomer@example.org")
     page.get_by_role("button", name="Get the download links").click()
-    assert page.locator("#e-accept_terms").is_visible()  # the terms were not accepted: no links
+    expect(page.locator("#e-accept_terms")).to_be_visible()  # the terms were not accepted: no links
     page.get_by_label("I accept the terms of use").check()
     page.get_by_role("button", name="Get the download links").click()
-    assert page.get_by_role("heading", name="Your download links").is_visible()
+    expect(page.get_by_role("heading", name="Your download links")).to_be_visible()
 
     users_file = f"{name}_users_csv_hashed.csv"
     with page.expect_download() as info:
@@ -53,8 +54,8 @@ def test_find_download_and_follow_a_correction(live_server, browser_page, corpus
     assert notice.to_addr == "newcomer@example.org" and f"version {result.releases[name]}" in notice.body
 
     page.goto(f"{live_server}/datasets/{name}")
-    assert page.get_by_text("Withdrawn").first.is_visible()
+    expect(page.get_by_text("Withdrawn").first).to_be_visible()
     response = page.goto(live_server + old_link)
     assert response.status == 410
     page.get_by_role("link", name=f"Go to version 2 of {name}").click()
-    assert page.get_by_role("heading", name=f"{name}, version 2").is_visible()
+    expect(page.get_by_role("heading", name=f"{name}, version 2")).to_be_visible()

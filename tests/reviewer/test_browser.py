@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from appeals.services import filing
 from appeals.services.audit import Actor
@@ -17,7 +18,7 @@ def staff_login(page, base: str, member) -> None:
     page.get_by_label("Email").fill(member.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
-    assert page.get_by_role("img", name=f"QR code to add {member.email}").is_visible()
+    expect(page.get_by_role("img", name=f"QR code to add {member.email}")).to_be_visible()
     page.get_by_label("6-digit code").fill(otp_for(member))
     page.get_by_role("button", name="Finish setup and log in").click()
     page.wait_for_url(f"{base}/review/")
@@ -31,23 +32,23 @@ def test_claim_approve_confirm_in_the_browser(live_server, browser_page, corpus_
     page = browser_page
 
     staff_login(page, live_server, reviewer)
-    assert page.get_by_text(f"#{appeal_id}").is_visible()
+    expect(page.get_by_text(f"#{appeal_id}")).to_be_visible()
     page.get_by_role("button", name="Claim next appeal").click()
     page.wait_for_url(f"{live_server}/review/appeals/{appeal_id}")
-    assert page.get_by_text("You hold this appeal.").is_visible()
+    expect(page.get_by_text("You hold this appeal.")).to_be_visible()
     page.get_by_label("Approve (changes the published data after a senior confirms)").check()
     page.get_by_label("Remove the account and its rows from every dataset").check()
     page.get_by_label("Statement").fill("The account is a bakery's; nothing links it to the campaign.")
     page.get_by_role("button", name="Record decision").click()
-    assert page.get_by_text("A senior reviewer must confirm before the published data changes.").is_visible()
+    expect(page.get_by_text("A senior reviewer must confirm before the published data changes.")).to_be_visible()
 
     other = page.context.browser.new_context().new_page()
     staff_login(other, live_server, senior)
     other.goto(f"{live_server}/review/appeals/{appeal_id}")
     plan = other.get_by_role("region", name="Confirmation: what will change")
     for name in datasets:
-        assert plan.get_by_role("rowheader", name=name).is_visible()
+        expect(plan.get_by_role("rowheader", name=name)).to_be_visible()
     other.get_by_label("I checked the changes above; they are what this decision must do to the published data.").check()
     other.get_by_role("button", name="Confirm and correct the published data").click()
-    assert other.get_by_text("Confirmed. The correction of the published data is queued.").is_visible()
+    expect(other.get_by_text("Confirmed. The correction of the published data is queued.")).to_be_visible()
     other.context.close()
