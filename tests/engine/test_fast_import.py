@@ -40,7 +40,7 @@ def _write(path: Path, cols: list[str], rows: list[dict], terms: list[bytes], ra
 
 def _import(src: Path, data: Path, fast: bool, decisions=None, chunk: int | None = None, monkeypatch=None):
     """(files by path, index rows, summary) of importing src as 'ds', or the ImportFailed message."""
-    old = (fastimport.FAST, importer.IMPORT_CHUNK, fastimport.FastTweets.block)
+    old = (fastimport.FAST, importer.IMPORT_CHUNK, fastimport.FastTweets.block, fastimport.PAIRS_HELD)
     fastimport.FAST = fast
     real = fastimport.FastTweets.block
 
@@ -52,6 +52,7 @@ def _import(src: Path, data: Path, fast: bool, decisions=None, chunk: int | None
     fastimport.FastTweets.block = counted
     if chunk:
         importer.IMPORT_CHUNK = chunk
+        fastimport.PAIRS_HELD = 3  # small blocks: the index's pairs are also counted in before each file's end
     try:
         eng = Engine(data, KEY, "k")
         try:
@@ -68,7 +69,7 @@ def _import(src: Path, data: Path, fast: bool, decisions=None, chunk: int | None
         eng.index.close()
         return files, idx, m["summary"], m["accounts"], m["tweets"]
     finally:
-        fastimport.FAST, importer.IMPORT_CHUNK, fastimport.FastTweets.block = old
+        fastimport.FAST, importer.IMPORT_CHUNK, fastimport.FastTweets.block, fastimport.PAIRS_HELD = old
 
 
 FAST_BLOCKS = [0]  # blocks the byte-level path imported (the comparison is void without some)

@@ -39,6 +39,10 @@ FAST = True  # tests switch it off to compare with the reference path
 # The records the ledger rewrote are proven in batches of about this many bytes: one column-wise pass
 # per batch (verify.rewritten_traces) instead of one per block, whose fixed cost was most of it.
 REWRITTEN_BATCH = 4 * 1024 * 1024
+# The index's (id, handle) pairs are counted across a file's blocks as integer codes and named once per
+# file (FastTweets.finish), or sooner once this many distinct pairs of blocks are held (memory stays flat):
+# a pair seen in many blocks becomes one counter entry, not one per block.
+PAIRS_HELD = 1_000_000
 
 
 def _enc(v: str) -> bytes:
@@ -93,6 +97,13 @@ class FastTweets:
         self.handle_new: dict[str, tuple | None] = {}
         self._old_pseudonyms = (None, frozenset())
         self.author_drops = _AuthorDrops(job)  # decided author -> whether the ledger removes the record
+        # The (id, handle) pairs not yet in the index's buffer: the file's ids and handles as codes, and per
+        # block the distinct pairs (id code << 32 | handle code) with their counts.
+        self.pair_ids: dict[str, int] = {}
+        self.pair_handles: dict[str, int] = {}
+        self.pair_keys: list = []
+        self.pair_counts: list = []
+        self.pairs_held = 0
 
     def old_pseudonyms(self) -> frozenset:
         """The ledger's earlier pseudonyms as bytes (fix.pseudo_map's keys), rebuilt if the map changed size."""
@@ -115,7 +126,9 @@ class FastTweets:
                 gc.enable()
 
     def finish(self) -> None:
-        """Prove the rewritten records still waiting (call once the file's last block is done)."""
+        """Prove the rewritten records still waiting and count the pairs held into the index's buffer (call
+        once the file's last block is done)."""
+        self.add_pairs()
         if self.rewritten:
             job = self.job
             job.inline_problems += rewritten_traces(job.inline_fb, self.cols, self.rewritten, self.label)
@@ -344,9 +357,7 @@ class FastTweets:
         j = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
         chp = np.repeat(ch, per)
         key = rcode[np.repeat(ra, per) + j // chp] * nh + hcode[np.repeat(ha, per) + j % chp]
-        pairs, npairs = np.unique(key, return_counts=True)
-        both_keys = [((file, rnames[a], hnames[h]), k)
-                     for a, h, k in zip((pairs // nh).tolist(), (pairs % nh).tolist(), npairs.tolist())]
+        self.hold_pairs(*np.unique(key, return_counts=True), rnames, hnames, nh)
         both = Counter()  # (id, handle) pairs of the records on the per-record path
 
         named_extra = Counter()  # (author, screen name) of the records on the per-record path
@@ -460,7 +471,6 @@ class FastTweets:
         _add(buf.names, [((key, sn.lower()), k) for (key, sn), k in named.items() if sn])
         _add(buf.occ, [((file, key, kind), k) for (key, kind), k in occ.items()])
         _add(buf.handles, [((file, h), k) for h, k in hcount.items()])
-        _add(buf.both, both_keys)
         _add(buf.both, [((file, key, h), k) for (key, h), k in both.items()])
         buf.maybe_flush()
         if job.inline_fb is not None:
@@ -475,6 +485,33 @@ class FastTweets:
         starts = np.concatenate([np.array(es, np.int64), id_s])
         stops = np.concatenate([np.array(ee, np.int64), id_e])
         return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
+
+    def hold_pairs(self, pairs, counts, rnames: list, hnames: list, nh: int) -> None:
+        """Hold a block's distinct (id, handle) pairs (pairs: rnames index * nh + hnames index) and counts."""
+        if not len(pairs):
+            return
+        ids, hs = self.pair_ids, self.pair_handles
+        idc = np.array([ids.setdefault(n, len(ids)) for n in rnames], np.int64)
+        hc = np.array([hs.setdefault(n, len(hs)) for n in hnames], np.int64)
+        self.pair_keys.append((idc[pairs // nh] << 32) | hc[pairs % nh])
+        self.pair_counts.append(counts)
+        self.pairs_held += len(pairs)
+        if self.pairs_held >= PAIRS_HELD:
+            self.add_pairs()
+
+    def add_pairs(self) -> None:
+        """Count the pairs held into the index's buffer, each distinct pair once, and forget them."""
+        if not self.pair_keys:
+            return
+        keys, inv = np.unique(np.concatenate(self.pair_keys), return_inverse=True)
+        counts = np.bincount(inv, weights=np.concatenate(self.pair_counts)).astype(np.int64)
+        ids, hs = list(self.pair_ids), list(self.pair_handles)
+        file = self.file
+        _add(self.job.buf.both, [((file, ids[a], hs[h]), k) for a, h, k in
+                                 zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist(), counts.tolist())])
+        self.pair_ids, self.pair_handles = {}, {}
+        self.pair_keys, self.pair_counts = [], []
+        self.pairs_held = 0
 
     def read_ref(self, name: str, v: str) -> tuple:
         """(value in the unhashed variant, public variant's encoded field or None if it is `v`'s, unhashed variant's
