@@ -194,7 +194,7 @@ def test_footprint_lookups_search_indexes_and_never_scan_the_corpus(world):
     finally:
         conn.set_trace_callback(None)
     selects = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
-    assert len(selects) >= 4  # occ by key, names, handles and both_refs by handle, followers
+    assert len(selects) >= 4  # occ by key, names, handles by handle, both_packed by key, followers
     for q in selects:
         plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + q)]
         assert all(step.startswith("SEARCH") or step == "SCAN indexed" or "TEMP B-TREE" in step

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from workers.engine import csvio, fastimport, handles, importer
+from workers.engine import csvio, fastimport, handles, importer, index
 from workers.engine.api import Engine
 from workers.engine.errors import ImportFailed
 from workers.engine.hashing import pseudonym
@@ -64,7 +64,9 @@ def _import(src: Path, data: Path, fast: bool, decisions=None, chunk: int | None
                  for e in m["files"]}
         c = sqlite3.connect(str(data / "index.sqlite"))
         idx = {t: sorted(c.execute(f"select * from {t}").fetchall())
-               for t in ("occ", "names", "handles", "both_refs", "followers")}
+               for t in ("occ", "names", "handles", "both_packed", "followers")}
+        # A packed pair row as its counts: the two paths may flush one row's entries in different pieces.
+        idx["both_packed"] = [(*r[:3], sorted(index.unpack_pairs(r[3]).items())) for r in idx["both_packed"]]
         c.close()
         eng.index.close()
         return files, idx, m["summary"], m["accounts"], m["tweets"]

@@ -17,12 +17,15 @@ from .conftest import TWEET_COLS, USER_COLS, tweet_row, user_row
 from .test_fast_import import ACCOUNTS, LEDGER, MENTIONS, TEXT_ST, _write
 
 KEY = b"index-test-key"
-TABLES = ("occ", "names", "handles", "both_refs", "followers", "indexed")
-LOOKUPS = {"occ_key", "names_key", "handles_h", "both_refs_key", "followers_key"}
+TABLES = ("occ", "names", "handles", "both_packed", "followers", "indexed")
+LOOKUPS = {"occ_key", "names_key", "handles_h", "both_packed_key", "followers_key"}
 
 
 def _rows(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
-    return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
+    """Every table's rows; a packed pair row as its sorted counts (flushes may split one row's entries)."""
+    rows = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
+    rows["both_packed"] = [(*r[:3], sorted(index.unpack_pairs(r[3]).items())) for r in rows["both_packed"]]
+    return rows
 
 
 def _lookups(conn: sqlite3.Connection) -> set[str]:
@@ -74,7 +77,7 @@ def test_only_the_data_dirs_index_carries_the_lookups(tmp_path, monkeypatch):
 
     def spy(self, other_path, *args):
         with sqlite3.connect(other_path) as c:
-            staged.append((_lookups(c), c.execute("SELECT count(*) FROM both_refs").fetchone()[0]))
+            staged.append((_lookups(c), c.execute("SELECT count(*) FROM both_packed").fetchone()[0]))
         c.close()
         return real(self, other_path, *args)
 
@@ -90,3 +93,55 @@ def test_only_the_data_dirs_index_carries_the_lookups(tmp_path, monkeypatch):
     assert LOOKUPS <= _lookups(eng.index.conn)
     assert eng.index.locate("2")["ds"]["both"] == 1
     eng.index.close()
+
+
+def test_pair_rows_add_up_across_flushes_and_leave_when_nothing_is_left(tmp_path):
+    """both_packed keeps one row per (file, id): later flushes append, a subtraction sums the row up again,
+    and a row whose counts all cancel goes."""
+    conn = index.connect(tmp_path / "index.sqlite", lookups=True)
+    buf = index.Buffer(conn, "ds")
+
+    def packed():
+        return {(f, k): index.unpack_pairs(p) for f, k, p in conn.execute("SELECT file, key, pairs FROM both_packed")}
+
+    buf.add("f1", [("both", "1", "bob"), ("both", "1", "al"), ("both", "2", "bob")])
+    buf.flush()
+    buf.add("f1", [("both", "1", "bob")])
+    buf.flush()
+    assert packed() == {("f1", "1"): {"bob": 2, "al": 1}, ("f1", "2"): {"bob": 1}}
+    assert conn.execute("SELECT count(*) FROM both_packed").fetchone()[0] == 2
+    buf.add("f1", [("both", "1", "bob"), ("both", "1", "al")], sign=-1)
+    buf.flush()
+    assert conn.execute("SELECT pairs FROM both_packed WHERE key='1'").fetchone()[0] == "bob:1"
+    buf.add("f1", [("both", "1", "bob")], sign=-1)
+    buf.flush()
+    assert packed() == {("f1", "2"): {"bob": 1}}
+    conn.close()
+
+
+def test_an_index_file_of_the_earlier_schema_is_packed_when_opened(tmp_path):
+    """An index written with one both_refs row per (file, id, handle) is moved into both_packed once, and
+    lookups answer as before."""
+    path = tmp_path / "index.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(index.SCHEMA.replace(
+        "CREATE TABLE IF NOT EXISTS both_packed(dataset TEXT, file TEXT, key TEXT, pairs TEXT,\n"
+        "    PRIMARY KEY(dataset, file, key)) WITHOUT ROWID;",
+        "CREATE TABLE IF NOT EXISTS both_refs(dataset TEXT, file TEXT, key TEXT, handle TEXT, n INTEGER,\n"
+        "    PRIMARY KEY(dataset, file, key, handle)) WITHOUT ROWID;").replace(
+        "CREATE INDEX IF NOT EXISTS both_packed_key ON both_packed(key);", ""))
+    old.executemany("INSERT INTO both_refs VALUES(?,?,?,?,?)", [
+        ("ds", "f1", "1", "bob", 2), ("ds", "f1", "1", "al", 1), ("ds", "f2", "1", "bob", 1), ("ds", "f1", "2", "bob", 0)])
+    old.executemany("INSERT INTO handles VALUES(?,?,?,?)", [("ds", "f1", "bob", 3), ("ds", "f2", "bob", 1)])
+    old.executemany("INSERT INTO names VALUES(?,?,?,?)", [("ds", "1", "bob", 1)])
+    old.commit()
+    old.close()
+    idx = index.Index(path)
+    tables = {r[0] for r in idx.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "both_refs" not in tables and "both_packed" in tables
+    rows = {(f, k): dict(index.unpack_pairs(p)) for f, k, p in idx.conn.execute("SELECT file, key, pairs FROM both_packed")}
+    assert rows == {("f1", "1"): {"bob": 2, "al": 1}, ("f2", "1"): {"bob": 1}}
+    assert idx.locate("1")["ds"]["both"] == 3
+    assert idx.locate("1", ["al"])["ds"]["both"] == 1
+    idx.close()
+    index.connect(path).close()  # opened again: nothing left to move
