@@ -129,6 +129,10 @@ class FastTweets:
         """Prove the rewritten records still waiting and count the pairs held into the index's buffer (call
         once the file's last block is done)."""
         self.add_pairs()
+        self.prove_rewritten()
+
+    def prove_rewritten(self) -> None:
+        """Prove the records the ledger rewrote that are still waiting (verify.rewritten_traces)."""
         if self.rewritten:
             job = self.job
             job.inline_problems += rewritten_traces(job.inline_fb, self.cols, self.rewritten, self.label)
@@ -481,7 +485,7 @@ class FastTweets:
             self.rewritten += rewritten
             self.rewritten_bytes += sum(len(r) for _, r in rewritten)
             if self.rewritten_bytes >= REWRITTEN_BATCH:
-                self.finish()
+                self.prove_rewritten()
         starts = np.concatenate([np.array(es, np.int64), id_s])
         stops = np.concatenate([np.array(ee, np.int64), id_e])
         return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
