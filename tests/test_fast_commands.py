@@ -115,6 +115,12 @@ def test_probes_of_the_embedded_server_ask_once(tmp_path):
         server.close()
 
 
+def _passes(probe: str) -> None:
+    """Run `probe` in a fresh interpreter (the collector's state is per process) and require it to pass."""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_a_command_gets_the_garbage_collector_back_once_it_runs_longer_than_its_start():
     """main() pauses cyclic collection for the start-up only; a longer command collects as usual."""
     probe = ("import gc, time\n"
@@ -124,8 +130,7 @@ def test_a_command_gets_the_garbage_collector_back_once_it_runs_longer_than_its_
              "before = gc.get_freeze_count()\n"
              "time.sleep(1.5)\n"
              "assert gc.isenabled() and gc.get_freeze_count() > before, 'collector still paused'\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    _passes(probe)
 
 
 def test_a_process_forked_while_the_collector_is_paused_collects_from_its_start():
@@ -139,5 +144,4 @@ def test_a_process_forked_while_the_collector_is_paused_collects_from_its_start(
              "_, status = os.waitpid(pid, 0)\n"
              "assert os.waitstatus_to_exitcode(status) == 0, 'the child runs without the collector'\n"
              "assert not gc.isenabled(), 'the parent is still in its pause'\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    _passes(probe)

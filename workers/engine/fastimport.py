@@ -103,7 +103,6 @@ class FastTweets:
         self.pair_handles: dict[str, int] = {}
         self.pair_keys: list = []
         self.pair_counts: list = []
-        self.pairs_held = 0
 
     def old_pseudonyms(self) -> frozenset:
         """The ledger's earlier pseudonyms as bytes (fix.pseudo_map's keys), rebuilt if the map changed size."""
@@ -499,8 +498,7 @@ class FastTweets:
         hc = np.array([hs.setdefault(n, len(hs)) for n in hnames], np.int64)
         self.pair_keys.append((idc[pairs // nh] << 32) | hc[pairs % nh])
         self.pair_counts.append(counts)
-        self.pairs_held += len(pairs)
-        if self.pairs_held >= PAIRS_HELD:
+        if sum(map(len, self.pair_keys)) >= PAIRS_HELD:
             self.add_pairs()
 
     def add_pairs(self) -> None:
@@ -515,7 +513,6 @@ class FastTweets:
                                  zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist(), counts.tolist())])
         self.pair_ids, self.pair_handles = {}, {}
         self.pair_keys, self.pair_counts = [], []
-        self.pairs_held = 0
 
     def read_ref(self, name: str, v: str) -> tuple:
         """(value in the unhashed variant, public variant's encoded field or None if it is `v`'s, unhashed variant's

@@ -94,8 +94,9 @@ def unpack_pairs(pairs: str) -> Counter:
     return out
 
 
-def _pack(counts) -> str:
-    return ",".join(f"{h}:{n}" for h, n in sorted(counts.items()) if n > 0)
+def _pack(counts: dict) -> str:
+    """A both_packed value of handle -> rows (sorted by handle, so equal counts pack alike)."""
+    return ",".join(f"{h}:{n}" for h, n in sorted(counts.items()))
 
 
 def contributions(kind: str, fields: list[str] | str, cols: dict[str, int] | None = None) -> list[tuple]:
@@ -193,7 +194,7 @@ class Buffer:
                 groups.setdefault((f, k), {})[h] = n
         c.executemany(
             "INSERT INTO both_packed VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET pairs = pairs || ',' || excluded.pairs",
-            ((ds, f, k, ",".join(f"{h}:{n}" for h, n in sorted(hs.items()))) for (f, k), hs in groups.items()),
+            ((ds, f, k, _pack(hs)) for (f, k), hs in groups.items()),
         )
         c.executemany(
             "INSERT INTO names VALUES(?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
@@ -212,7 +213,7 @@ class Buffer:
         # A packed row this flush subtracted from is added up again: what cancelled goes, and so does the row.
         for f, k in {(f, k) for (f, k, _), n in self.both.items() if n < 0}:
             row = c.execute("SELECT pairs FROM both_packed WHERE dataset=? AND file=? AND key=?", (ds, f, k)).fetchone()
-            packed = _pack(unpack_pairs(row[0])) if row else ""
+            packed = _pack({h: n for h, n in unpack_pairs(row[0]).items() if n > 0}) if row else ""
             if packed:
                 c.execute("UPDATE both_packed SET pairs=? WHERE dataset=? AND file=? AND key=?", (packed, ds, f, k))
             else:
