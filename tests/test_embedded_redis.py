@@ -74,15 +74,3 @@ def test_a_process_that_finds_the_server_running_connects_and_leaves_it_to_its_o
     finally:
         connection.stop_owned()
     assert not _servers_of(tmp_path / "home")
-
-
-def test_one_client_per_process_reuses_its_connections(settings):
-    """connect() hands every caller the same client: calls made one after another open no new connection."""
-    client = connection.connect(settings)
-    assert connection.connect(settings) is client
-    client.ping()
-    before = {c["id"] for c in client.client_list()}
-    for _ in range(20):
-        connection.connect(settings).ping()
-    mine = {c["id"] for c in client.client_list()} - before
-    assert not mine, f"{len(mine)} new connections for 20 calls"

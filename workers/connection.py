@@ -176,16 +176,6 @@ def limiter_storage_uri(settings) -> str:
     return url
 
 
-_clients: dict[str, redis.Redis] = {}  # URL -> this process's client
-
-
 def connect(settings) -> redis.Redis:
-    """This process's client for this installation's Redis: one per URL, so every enqueue, lock and sweep
-    shares its connection pool (clients are thread-safe, and a forked child's pool starts afresh)
-    instead of opening and abandoning a connection per call."""
-    url = redis_url(settings)
-    client = _clients.get(url)
-    if client is None:
-        with _guard:
-            client = _clients.setdefault(url, redis.Redis.from_url(url))
-    return client
+    """A new client for this installation's Redis."""
+    return redis.Redis.from_url(redis_url(settings))
