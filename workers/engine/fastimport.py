@@ -366,13 +366,11 @@ class FastTweets:
         named_extra = Counter()  # (author, screen name) of the records on the per-record path
         edits_u = []  # (start, end, new bytes) in the unhashed variant (records the ledger changes)
         rows = nrec
-        rewritten = []  # (offset, new unhashed record) of records the ledger changed
+        changed = []  # records the ledger changed and kept (the proof reads them in the unhashed block written)
         for i, mine in ue.items():
             job.count("tweets", uids[i], removed=False)
             edits_u += mine
-            if job.inline_fb is not None:
-                rewritten.append((self.offset + rec_s[i], _splice(block[rec_s[i]:rec_e[i]],
-                                                                  [(a - rec_s[i], b - rec_s[i], v) for a, b, v in mine])))
+            changed.append(i)
         # The per-record path: Corrector.changes of the whole record for the unhashed variant, then the
         # public variant's rule on the corrected values (as Job.record does with parsed fields).
         for i in sorted(slow):
@@ -413,11 +411,8 @@ class FastTweets:
             _count_references(occ, hcount, both, rs, hs)
             final = dict(fixed)
             final.update(hash_changes(u2, rv2, m2, text2, po, ho))
-            mine = [(Ol[cols[name]][i], Cl[cols[name]][i] + 1, _enc(v)) for name, v in ch]
-            edits_u += mine
-            if job.inline_fb is not None:
-                rewritten.append((self.offset + rec_s[i], _splice(block[rec_s[i]:rec_e[i]],
-                                                                  [(a - rec_s[i], b - rec_s[i], v) for a, b, v in mine])))
+            edits_u += [(Ol[cols[name]][i], Cl[cols[name]][i] + 1, _enc(v)) for name, v in ch]
+            changed.append(i)
             for name, v in final.items():
                 c = cols[name]
                 es.append(Ol[c][i])
@@ -476,7 +471,11 @@ class FastTweets:
         _add(buf.handles, [((file, h), k) for h, k in hcount.items()])
         _add(buf.both, [((file, key, h), k) for (key, h), k in both.items()])
         buf.maybe_flush()
+        out_u = _splice(block, edits_u)
         if job.inline_fb is not None:
+            rewritten = [(self.offset + rec_s[i], out_u[a:z])
+                         for i, a, z in zip(changed, *_moved(edits_u, [rec_s[i] for i in changed],
+                                                              [rec_e[i] for i in changed]))]
             # The proof for the unhashed variant, on the values just read (verify.import_block_traces).
             job.inline_problems += import_block_traces(job.inline_fb, cols, block, f.ends, uids, sns, ref_pairs,
                                                        slow | ue.keys(), self.label, handles=(at_rec, runs),
@@ -487,7 +486,7 @@ class FastTweets:
                 self.prove_rewritten()
         starts = np.concatenate([np.array(es, np.int64), id_s])
         stops = np.concatenate([np.array(ee, np.int64), id_e])
-        return _splice(block, edits_u), _splice_arrays(block, starts, stops, ev + id_v), rows
+        return out_u, _splice_arrays(block, starts, stops, ev + id_v), rows
 
     def hold_pairs(self, pairs, counts, rnames: list, hnames: list, nh: int) -> None:
         """Hold a block's distinct (id, handle) pairs (pairs: rnames index * nh + hnames index) and counts."""
@@ -608,6 +607,22 @@ def _splice(block: bytes, edits: list) -> bytes:
         pos = e
     pieces.append(block[pos:])
     return b"".join(pieces)
+
+
+def _moved(edits: list, starts: list, ends: list) -> tuple[list, list]:
+    """Where spans [starts[k], ends[k]) of a block are in _splice(block, edits) (sorted edits, as _splice
+    leaves them): each edge moves by the length change of the edits that start before it."""
+    if not edits:
+        return starts, ends
+    at = np.array([s for s, _, _ in edits], np.int64)
+    grow = np.cumsum([(0 if v is None else len(v)) - (e - s) for s, e, v in edits])
+    grow = np.concatenate([[0], grow])
+
+    def move(x):
+        x = np.asarray(x, np.int64)
+        return (x + grow[np.searchsorted(at, x, side="left")]).tolist()
+
+    return move(starts), move(ends)
 
 
 def _splice_arrays(block: bytes, starts, stops, news: list) -> bytes:
