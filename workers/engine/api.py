@@ -673,13 +673,14 @@ class Engine:
             else:
                 src = self.store.blobs.map(e["sha256"])
                 check = RewriteCheck(fb, csvio.header(src)[1], task.label)  # rides along with the rewrite
-                on_change = None
-                if e["variant"] == "unhashed":
-                    def on_change(old, cols, new, _f=e["path"], _k=e["kind"]):
-                        dl.append((_f, contributions(_k, old, cols), -1))
-                        if new is not None:
-                            dl.append((_f, contributions(_k, new, cols), 1))
-                ch = rewrite_csv(src, w, fix, on_change, check)
+
+                def on_change(old, cols, new, _f=e["path"], _k=e["kind"]):
+                    dl.append((_f, contributions(_k, old, cols), -1))
+                    if new is not None:
+                        dl.append((_f, contributions(_k, new, cols), 1))
+
+                # Only the unhashed variant's changes move the index (it counts raw ids and names).
+                ch = rewrite_csv(src, w, fix, on_change if e["variant"] == "unhashed" else None, check)
                 sha = w.finish()
                 problems = check.problems
         except BaseException:

@@ -18,6 +18,7 @@ import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import csvio, media, zips
 from .correct import hit_records
@@ -25,6 +26,9 @@ from .handles import handle_pattern
 from .search import Needles
 from .store import map_file
 from .hashing import split_member, hashed_file_name, IDENTITY_FIELDS, MENTIONS_FIELD, PROFILE_FIELDS, REFERENCE_FIELDS
+
+if TYPE_CHECKING:  # numpy is imported where it is used: commands that never scan start without it
+    import numpy as np
 
 # Fields a correction may change in a record it keeps; every other field must stay equal.
 MUTABLE_FIELDS = set(IDENTITY_FIELDS) | set(PROFILE_FIELDS) | set(REFERENCE_FIELDS) | {MENTIONS_FIELD, "tweet_text"}

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from .search import Needles
 from .store import Unmapper, map_file
+
+if TYPE_CHECKING:  # numpy is imported where it is used: commands that never scan start without it
+    import numpy as np
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disks, entries (disk, total), cd size, cd offset, comment length
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
