@@ -57,6 +57,20 @@ class _AlreadyPublished(Exception):
     pass
 
 
+def _gil_aware_order(entries: list[dict]) -> list[int]:
+    """The order to rewrite files in (indexes of `entries`): media archives, largest first, taking turns
+    with the other files, largest first, so that two threads each run one archive's check (GIL-bound)
+    beside the other's hashing (GIL-free)."""
+    def by_size(media: bool) -> list[int]:
+        return sorted((i for i, e in enumerate(entries) if (e["kind"] == "media") == media),
+                      key=lambda i: -entries[i]["bytes"])
+
+    media, other = by_size(True), by_size(False)
+    turns = [i for pair in zip(media, other) for i in pair]
+    n = min(len(media), len(other))
+    return turns + media[n:] + other[n:]
+
+
 class Engine:
     """All dataset operations over one data dir, with one hashing key."""
 
@@ -534,9 +548,11 @@ class Engine:
                        desc=f"correct {plan.batch_id}", leave=False)
         # Hashing, the needle search and the writes all run without the GIL, and every file is at
         # least as costly to hash as to search and write, so whole files balance the cores best.
+        # A media archive's check reads every member's metadata in Python, holding the GIL: each archive
+        # is started beside a large file's hashing, not left to the end where the checks queue for it.
         # This thread fsyncs each file as it is done, so no rewriting thread waits for the disk.
         outcomes: list = [None] * len(plan.tasks)
-        order = sorted(range(len(plan.tasks)), key=lambda i: -plan.tasks[i].entry["bytes"])
+        order = _gil_aware_order([t.entry for t in plan.tasks])
         with ThreadPoolExecutor(max_workers=max(1, min(len(plan.tasks), os.cpu_count() or 1))) as pool:
             futures = {pool.submit(self._rewrite_file, fix, fb, plan.tasks[i], paths[i]): i for i in order}
             try:

@@ -314,20 +314,33 @@ def metadata_traces(path_or_buf, ids: Iterable[str], screen_names: Iterable[str]
         if a > pos:
             texts.append((f"bytes at offset {pos} outside any member", bytes(buf[pos:a])))
         pos = max(pos, b)
-    for what, t in texts:
-        if not t:
-            continue
-        if any(m.group().decode() in ids for m in re.finditer(rb"[0-9]+", t)):
-            problems.append(f"{where}{what} holds a hashed or corrected account's id")
-        if names and any(m.group().decode().lower() in names for m in re.finditer(rb"[A-Za-z0-9_]+", t)):
-            problems.append(f"{where}{what} holds a hashed or corrected account's screen name")
-        if any(p.encode() in t for p in pseudos):
-            problems.append(f"{where}{what} holds an earlier pseudonym")
+    # All the texts are searched at once (joined by NULs, which no id, handle or pseudonym holds); only
+    # when that finds something is each text searched, to say where.
+    if _text_traces(b"\0".join(t for _, t in texts), ids, names, pseudos):
+        for what, t in texts:
+            problems.extend(f"{where}{what} holds {found}" for found in _text_traces(t, ids, names, pseudos))
     for what, name in member_names:
         account = split_member(name)[0]
         if account in ids or account.lower() in names or account in pseudos or any(p in name for p in pseudos):
             problems.append(f"{where}{what} holds a hashed or corrected account's identity")
     return problems
+
+
+_DIGITS = re.compile(rb"[0-9]+")
+_WORDS = re.compile(rb"[A-Za-z0-9_]+")
+
+
+def _text_traces(t: bytes, ids: set[str], names: set[str], pseudos: set[str]) -> list[str]:
+    """What metadata text `t` holds of the accounts: an id as a whole run of digits, a screen name (lowercased
+    in `names`) as a whole handle in any case, an earlier pseudonym anywhere."""
+    found = []
+    if ids and not ids.isdisjoint(m.decode() for m in _DIGITS.findall(t)):
+        found.append("a hashed or corrected account's id")
+    if names and not names.isdisjoint(m.decode().lower() for m in _WORDS.findall(t)):
+        found.append("a hashed or corrected account's screen name")
+    if any(p.encode() in t for p in pseudos):
+        found.append("an earlier pseudonym")
+    return found
 
 
 def _text_extras(extra: bytes) -> bytes:

@@ -246,10 +246,10 @@ def verify_zip_rewrite(old_path, new_path, edits: list, fb: Forbidden, label: st
     # Members kept as they were: their local records must be the parent's, byte for byte. Records that
     # follow each other in both files are compared in one go (runs end where a member was changed).
     same = np.flatnonzero(~renamed)
-    resized = same[(oe - os_)[same] != (ne - ns)[same]]
-    for j in resized[:20].tolist():
+    sized = (oe - os_)[same] == (ne - ns)[same]
+    for j in same[~sized][:20].tolist():
         problems.append(f"{label}: member {nd.name(j)}: its record changed size")
-    same = np.setdiff1d(same, resized)
+    same = same[sized]
     if len(same):
         joined = (np.diff(same) == 1) & (ns[same][1:] == ne[same][:-1]) & (os_[same][1:] == oe[same][:-1])
         firsts = same[np.concatenate(([True], ~joined))]
