@@ -386,3 +386,18 @@ def _mapped_rss_kb(path: str) -> int | None:
                 if follow.startswith("Rss:"):
                     return int(follow.split()[1])
     return None
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 10**9)), max_size=12))
+def test_rewrite_order_takes_every_file_once_archives_beside_large_files(files):
+    """Every file is rewritten once; archives take turns with the other files, each kind largest first."""
+    from workers.engine.api import _gil_aware_order
+
+    entries = [{"kind": "media" if m else "tweets", "bytes": n} for m, n in files]
+    order = _gil_aware_order(entries)
+    assert sorted(order) == list(range(len(entries)))
+    for media in (True, False):
+        sizes = [entries[i]["bytes"] for i in order if (entries[i]["kind"] == "media") == media]
+        assert sizes == sorted(sizes, reverse=True)
+    paired = 2 * min(sum(m for m, _ in files), sum(not m for m, _ in files))
+    assert [entries[i]["kind"] == "media" for i in order[:paired]] == [k % 2 == 0 for k in range(paired)]
