@@ -457,8 +457,8 @@ def _value_keys(values) -> "np.ndarray":
     vals = list(values)
     if not vals:
         return np.zeros(0, np.uint64)
-    heads = np.frombuffer(b"".join(v[:8].ljust(8, b"\0") for v in vals), "<u8")
-    lens = np.array([len(v) for v in vals], np.uint64)
+    heads = np.array(vals, "S8").view("<u8")  # NumPy's S8 keeps the first 8 bytes, zero-padded
+    lens = np.fromiter(map(len, vals), np.uint64, len(vals))
     return np.unique(heads + lens * np.uint64(_KEY_MUL))
 
 
@@ -620,9 +620,10 @@ def _whole_pseudonyms(pseudos: frozenset) -> frozenset:
 @functools.lru_cache(maxsize=4)
 def _block_sets(fb: Forbidden):
     """(ASCII screen names as bytes, _HandleSet, ids and removed ids, the ASCII screen names as str) of
-    fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are not among these)."""
-    names = frozenset(n.lower() for n in fb.screen_names if n.isascii())
-    return frozenset(n.encode() for n in names), _HandleSet(fb.screen_names), fb.ids | fb.removed_ids, names
+    fb, once per import (fb is compared by identity; its pseudonyms may grow, so they are not among these).
+    The names are _fb_sets' (built once for both: an import checks each variant both ways)."""
+    handle_re, _, names_b = _fb_sets(fb)[:3]
+    return names_b, handle_re, fb.ids | fb.removed_ids, frozenset(n for n in handle_re.names if n.isascii())
 
 
 def _live_pseudonyms(fb: Forbidden) -> frozenset:
