@@ -428,3 +428,64 @@ def test_a_damaged_archive_is_refused_clearly_or_read_whole(tmp_path_factory, ed
     with zipfile.ZipFile(io.BytesIO(out.getvalue())) as z:  # whatever was accepted is written as a valid zip
         assert z.namelist() == arc.names and z.comment == b""
         assert all(i.extra == b"" and i.comment == b"" for i in z.infolist())
+
+
+_ACCOUNTS = ["1000", "10000", "777", "Target_X", "x/y", "Zm9v+/bar=" * 4 + "abcd"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(members=st.lists(st.tuples(st.sampled_from(_ACCOUNTS), st.sampled_from(["/images/1-1.jpg", "/a/1000.png", ""]),
+                                  st.sampled_from([b"", b"see 1000", b"@target_x"]),
+                                  st.sampled_from([b"", unicode_path("1000/images/1-1.jpg")])),
+                        min_size=1, max_size=5, unique_by=lambda m: m[0] + m[1]),
+       decorated=st.booleans(),
+       archive_comment=st.sampled_from([b"", b"1000", b"hello @Target_X"]),
+       ids=st.sets(st.sampled_from(["1000", "10000", "999"]), max_size=2),
+       names=st.sets(st.sampled_from(["target_x", "Target_Xy", "nobody"]), max_size=2),
+       pseudos=st.sets(st.sampled_from(["Zm9v+/bar=", "x/y", "qqq"]), max_size=2))
+def test_metadata_scan_of_plain_archives_agrees_with_the_member_by_member_scan(
+        tmp_path_factory, members, decorated, archive_comment, ids, names, pseudos):
+    """The array path answers "no trace" only for a plain archive in which the member-by-member scan finds
+    nothing; any other archive goes member by member. Undecorated archives (no member comment or extra
+    field: what imports write) are plain."""
+    from workers.engine.store import map_file
+    from workers.engine.zips import read_directory
+
+    path = tmp_path_factory.mktemp("plain") / "m.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.comment = archive_comment
+        for account, rest, comment, extra in members:
+            z.writestr(info(account + rest, *((comment, extra) if decorated else ())), b"data")
+    buf = map_file(path)
+    d = read_directory(buf)
+    lowered = {n.lower() for n in names}
+    by_member = media._traces_member_by_member(buf, d, ids, lowered, pseudos, "")
+    if media._plain_and_clean(buf, d, ids, lowered, pseudos):
+        assert by_member == []
+    elif not decorated:
+        assert by_member != []  # plain: only a trace sends it member by member
+    assert media.metadata_traces(path, ids, names, pseudos) == by_member
+
+
+def test_a_normalised_archive_is_read_as_arrays(tmp_path):
+    from workers.engine.store import map_file
+    from workers.engine.zips import read_directory
+
+    path = tmp_path / "m.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for n in range(30):
+            z.writestr(info(f"{777 + n}/images/{n}-1.jpg"), b"data")
+    buf = map_file(path)
+    d = read_directory(buf)
+    assert media._plain_and_clean(buf, d, {"1000"}, {"target_x"}, {"Zm9v"})
+    assert not media._plain_and_clean(buf, d, {"780"}, set(), set())  # a member's account: found
+    assert media.metadata_traces(path, ["780"], []) == [
+        "member '780/images/3-1.jpg' holds a hashed or corrected account's identity",
+        "member '780/images/3-1.jpg': local header name holds a hashed or corrected account's identity"]
+
+
+def test_bytes_outside_every_member_are_read_though_the_members_are_plain(tmp_path):
+    path = tmp_path / "m.zip"
+    _stray_gap(path)  # plain members: only the bytes before the directory name an account (@Target_X)
+    assert media.metadata_traces(path, [], ["Target_X"], []) == [
+        "bytes at offset 103 outside any member holds a hashed or corrected account's screen name"]

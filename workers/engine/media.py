@@ -40,6 +40,11 @@ from .zips import BadZip, Directory, end_records, read_directory
 # THE member name rule: account (a user id), the literal `images`, tweet id, media number, extension.
 MEMBER_NAME = re.compile(r"([0-9]+)/images/([0-9]+)-([0-9]+)\.([A-Za-z0-9]{1,10})")
 _LOCAL = struct.Struct("<4s5H3L2H")  # signature, version, flags, method, time, date, crc, csize, usize, nlen, xlen
+# The same 30 bytes as a NumPy record (little-endian, unaligned), for many local headers at once.
+_LOCAL_FIELDS = [("sig", "S4"), ("version", "<u2"), ("flags", "<u2"), ("method", "<u2"), ("time", "<u2"),
+                 ("date", "<u2"), ("crc", "<u4"), ("csize", "<u4"), ("usize", "<u4"), ("nlen", "<u2"), ("xlen", "<u2")]
+_LOCAL_SIG = b"PK\x03\x04"
+_CENTRAL_SIZE = 46  # the fixed part of a central directory entry
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # made by, needed, flags, method, time, date, crc, csize, usize, lens..., offset
 _MAX32 = 0xFFFFFFFF
 _KEPT_FLAGS = 0x0006  # compression options (deflate level, LZMA end marker): they describe the stored data
@@ -281,6 +286,62 @@ def metadata_traces(path_or_buf, ids: Iterable[str], screen_names: Iterable[str]
         d = read_directory(buf)
     except BadZip as e:
         return [f"{where}unreadable zip: {e}"]
+    if _plain_and_clean(buf, d, ids, names, pseudos):
+        return []
+    return _traces_member_by_member(buf, d, ids, names, pseudos, where)
+
+
+def _plain_and_clean(buf, d: Directory, ids: set[str], names: set[str], pseudos: set[str]) -> bool:
+    """True when the archive is plain and holds no trace, shown with arrays instead of member by member
+    (what an import or a correction writes: the normalised form). Plain: no member has an extra field or
+    a comment, each local header is where the directory says, without extra fields or data descriptor,
+    naming its member as the directory does, and the local records tile the bytes before the directory
+    from offset 0. Then the only metadata text is the archive comment, and a member's names are its
+    directory name twice. False (the caller then reads member by member, and says where) when the
+    archive is not plain or something is found."""
+    import numpy as np
+
+    n = len(d)
+    if not n or d.zip64.any() or (d.end - d.pos != _CENTRAL_SIZE + d.nlen).any():
+        return False
+    arr = np.frombuffer(buf, np.uint8)
+    off = d.offset
+    if (off + _LOCAL.size > d.cd_offset).any():
+        return False
+    local = arr[off[:, None] + np.arange(_LOCAL.size)].view(_LOCAL_FIELDS).ravel()
+    if ((local["sig"] != _LOCAL_SIG).any() or (local["flags"] & _DESCRIPTOR).any() or local["xlen"].any()
+            or (local["nlen"] != d.nlen).any()):
+        return False
+    order = np.argsort(off, kind="stable")
+    starts, ends = off[order], (off + _LOCAL.size + d.nlen + d.csize)[order]
+    if starts[0] != 0 or (ends[:-1] != starts[1:]).any() or ends[-1] != d.cd_offset:
+        return False
+    # Every local name the directory's, byte for byte: both gathered as one array each.
+    total = int(d.nlen.sum())
+    within = np.arange(total) - np.repeat(np.cumsum(d.nlen) - d.nlen, d.nlen)
+    central_names = np.frombuffer(d.cd, np.uint8)[np.repeat(d.pos + _CENTRAL_SIZE, d.nlen) + within]
+    if not np.array_equal(arr[np.repeat(off + _LOCAL.size, d.nlen) + within], central_names):
+        return False
+    if _text_traces(d.comment, ids, names, pseudos):
+        return False
+    # The names, one decode for all when every byte is ASCII and none is a line end (else one by one).
+    if (central_names < 0x80).all() and (central_names != 0x0A).all():
+        lines = np.full(total + n, 0x0A, np.uint8)
+        lines[np.arange(total) + np.repeat(np.arange(n), d.nlen)] = central_names
+        joined = lines.tobytes().decode("ascii")
+        member_names = joined.split("\n")[:n]
+    else:
+        member_names = [d.name(i) for i in range(n)]
+        joined = "\n".join(member_names)
+    accounts = {account for account, _ in map(split_member, member_names)}
+    # A pseudonym anywhere in a name counts (so also as its account); ids and screen names as the account.
+    return (accounts.isdisjoint(ids) and (not names or {a.lower() for a in accounts}.isdisjoint(names))
+            and not any(p in joined for p in pseudos))
+
+
+def _traces_member_by_member(buf, d: Directory, ids: set[str], names: set[str], pseudos: set[str],
+                             where: str) -> list[str]:
+    """metadata_traces, every member's metadata read on its own: any archive, and says where a trace is."""
     problems: list[str] = []
     texts: list[tuple[str, bytes]] = [("the archive comment", d.comment)]
     member_names: list[tuple[str, str]] = []
