@@ -156,14 +156,12 @@ def _running_redis(settings):
 
     The embedded server is never started here: a worker would have started it.
     """
-    import redis
-
-    if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url)
     from workers import connection as conn
 
+    if settings.redis_url:
+        return conn.client_for(settings.redis_url)
     socket_path = conn.embedded_socket(settings)
-    return redis.Redis(unix_socket_path=str(socket_path)) if conn.answers(socket_path) else None
+    return conn.client_for(f"unix://{socket_path}") if conn.answers(socket_path) else None
 
 
 def _outcome_of(job, result) -> dict:
