@@ -36,7 +36,12 @@ _guard = threading.Lock()
 
 # redis-py reads its own version from the installed package's metadata (importlib.metadata, about 2 ms)
 # for every connection it makes unless it is told the version; every client here tells it.
-_LIB_VERSION = {"lib_version": redis.__version__}
+try:
+    from redis.driver_info import DriverInfo
+except ImportError:  # redis-py before 7 takes the version alone
+    _LIB_VERSION: dict = {"lib_version": redis.__version__}
+else:
+    _LIB_VERSION = {"driver_info": DriverInfo(lib_version=redis.__version__)}
 
 
 def client_for(url: str) -> redis.Redis:
