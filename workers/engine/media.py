@@ -44,7 +44,6 @@ _LOCAL = struct.Struct("<4s5H3L2H")  # signature, version, flags, method, time, 
 _LOCAL_FIELDS = [("sig", "S4"), ("version", "<u2"), ("flags", "<u2"), ("method", "<u2"), ("time", "<u2"),
                  ("date", "<u2"), ("crc", "<u4"), ("csize", "<u4"), ("usize", "<u4"), ("nlen", "<u2"), ("xlen", "<u2")]
 _LOCAL_SIG = b"PK\x03\x04"
-_CENTRAL_SIZE = 46  # the fixed part of a central directory entry
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # made by, needed, flags, method, time, date, crc, csize, usize, lens..., offset
 _MAX32 = 0xFFFFFFFF
 _KEPT_FLAGS = 0x0006  # compression options (deflate level, LZMA end marker): they describe the stored data
@@ -118,13 +117,13 @@ def _name(d: Directory, i: int) -> str:
     try:
         return d.name(i)
     except UnicodeDecodeError:
-        at = int(d.pos[i]) + 46
+        at = int(d.pos[i]) + _CENTRAL.size
         return d.cd[at:at + int(d.nlen[i])].decode("utf-8", "replace")
 
 
 def _local_header(buf, offset: int):
     head = bytes(buf[offset:offset + _LOCAL.size])
-    if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
+    if len(head) != _LOCAL.size or head[:4] != _LOCAL_SIG:
         return None
     return _LOCAL.unpack(head)
 
@@ -259,7 +258,7 @@ def _headers(m: Stored, name: str, offset: int) -> tuple[bytes, bytes]:
     central_extra = struct.pack(f"<HH{len(z64)}Q", 1, 8 * len(z64), *z64) if z64 else b""
     needed = 45 if z64 else 20
     sizes = (_MAX32, _MAX32) if big else (m.csize, m.usize)
-    local = _LOCAL.pack(b"PK\x03\x04", needed, flags, m.method, m.time, m.date, m.crc, *sizes,
+    local = _LOCAL.pack(_LOCAL_SIG, needed, flags, m.method, m.time, m.date, m.crc, *sizes,
                         len(name_b), len(local_extra)) + name_b + local_extra
     central = _CENTRAL.pack(b"PK\x01\x02", (3 << 8) | needed, needed, flags, m.method, m.time, m.date, m.crc,
                             *sizes, len(name_b), len(central_extra), 0, 0, 0, _EXTERNAL,
@@ -302,7 +301,7 @@ def _plain_and_clean(buf, d: Directory, ids: set[str], names: set[str], pseudos:
     import numpy as np
 
     n = len(d)
-    if not n or d.zip64.any() or (d.end - d.pos != _CENTRAL_SIZE + d.nlen).any():
+    if not n or d.zip64.any() or (d.end - d.pos != _CENTRAL.size + d.nlen).any():
         return False
     arr = np.frombuffer(buf, np.uint8)
     off = d.offset
@@ -319,7 +318,7 @@ def _plain_and_clean(buf, d: Directory, ids: set[str], names: set[str], pseudos:
     # Every local name the directory's, byte for byte: both gathered as one array each.
     total = int(d.nlen.sum())
     within = np.arange(total) - np.repeat(np.cumsum(d.nlen) - d.nlen, d.nlen)
-    central_names = np.frombuffer(d.cd, np.uint8)[np.repeat(d.pos + _CENTRAL_SIZE, d.nlen) + within]
+    central_names = np.frombuffer(d.cd, np.uint8)[np.repeat(d.pos + _CENTRAL.size, d.nlen) + within]
     if not np.array_equal(arr[np.repeat(off + _LOCAL.size, d.nlen) + within], central_names):
         return False
     if _text_traces(d.comment, ids, names, pseudos):
@@ -352,8 +351,9 @@ def _traces_member_by_member(buf, d: Directory, ids: set[str], names: set[str], 
         member_names.append((what, name))
         raw = d.raw(i)
         nlen, xlen = int(d.nlen[i]), struct.unpack_from("<H", raw, 30)[0]
-        texts.append((f"{what}: central extra fields", _text_extras(raw[46 + nlen:46 + nlen + xlen])))
-        texts.append((f"{what}: comment", raw[46 + nlen + xlen:]))
+        extra_at = _CENTRAL.size + nlen
+        texts.append((f"{what}: central extra fields", _text_extras(raw[extra_at:extra_at + xlen])))
+        texts.append((f"{what}: comment", raw[extra_at + xlen:]))
         at = int(d.offset[i])
         lf = _local_header(buf, at)
         if lf is None:
