@@ -9,7 +9,9 @@ Part 1 (start-up), interleaved so background load hits every command alike, medi
         settings, database, embedded Redis started and stopped, dataset lock, engine lookup), with a
         new id each run (decision, run and audit records written) and with the same id each run
         (the decision already stands; nothing is written)
-on a home with a migrated SQLite database, a small imported dataset and the embedded Redis.
+on a home with a migrated SQLite database, a small imported dataset and the embedded Redis (no worker:
+the command applies the batch itself), and the same two no-ops in a production install of that home: a
+Redis of the bench's own with `appeals worker` running, which the command hands the batch to.
 
 Part 2 (end to end): a synthetic corpus of at least --size-gb of master CSV (workers.engine.synth,
 imported with Engine.import_dataset), then in one run
@@ -122,24 +124,36 @@ def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
     close_engine(eng)
     env = home_env(home, data, redis_url)
     migrate(env)
+    # A production install beside it: the same home on a Redis of the bench's own with `appeals worker`
+    # running, so the same no-ops are handed to the worker (the embedded default above has none).
+    bench_redis = BenchRedis(work / "startup_redis")
+    prod_env = home_env(home, data, bench_redis.url)
+    worker = start_worker(prod_env, bench_redis.client)
     apply = [*appeals_command(), "corrections", "apply", "--reason", "bench: nothing to change", "--remove"]
     # The no-op twice over: an id seen for the first time (the full path: decision recorded, run
     # started and finished, audited) and the same id again (its decision already stands: nothing recorded).
     cmds = {
-        "python -c pass": lambda i: [sys.executable, "-c", "pass"],  # run with the same environment as the others
-        "appeals --help": lambda i: [*appeals_command(), "--help"],
-        "appeals corrections apply (no-op, new id)": lambda i: [*apply, str(NOOP_ID_BASE + i)],
-        "appeals corrections apply (no-op, same id)": lambda i: [*apply, "1"],
+        "python -c pass": (env, lambda i: [sys.executable, "-c", "pass"]),  # the same environment as the others
+        "appeals --help": (env, lambda i: [*appeals_command(), "--help"]),
+        "appeals corrections apply (no-op, new id)": (env, lambda i: [*apply, str(NOOP_ID_BASE + i)]),
+        "appeals corrections apply (no-op, same id)": (env, lambda i: [*apply, "1"]),
+        "the same, handed to a running worker (new id)": (prod_env, lambda i: [*apply, str(NOOP_ID_BASE + 100 + i)]),
+        "the same, handed to a running worker (same id)": (prod_env, lambda i: [*apply, "1"]),
     }
     walls: dict[str, list[float]] = {name: [] for name in cmds}
-    for i in range(repeats + 1):  # a no-op must be one: no account of the dataset has these ids
-        if eng_index_has(data, str(NOOP_ID_BASE + i)):
-            raise SystemExit(f"the start-up dataset holds {NOOP_ID_BASE + i}; change NOOP_ID_BASE")
-    for name, cmd in cmds.items():  # one warm-up each: page cache, .pyc files
-        timed(cmd(repeats), env)
-    for i in range(repeats):
-        for name, cmd in cmds.items():
-            walls[name].append(timed(cmd(i), env, label=name))
+    try:
+        for i in range(repeats + 1):  # a no-op must be one: no account of the dataset has these ids
+            for uid in (NOOP_ID_BASE + i, NOOP_ID_BASE + 100 + i):
+                if eng_index_has(data, str(uid)):
+                    raise SystemExit(f"the start-up dataset holds {uid}; change NOOP_ID_BASE")
+        for name, (e, cmd) in cmds.items():  # one warm-up each: page cache, .pyc files
+            timed(cmd(repeats), e)
+        for i in range(repeats):
+            for name, (e, cmd) in cmds.items():
+                walls[name].append(timed(cmd(i), e, label=name))
+    finally:
+        stop_worker(worker)
+        bench_redis.close()
     peer = statistics.median(walls["python -c pass"])
     peer_cpu = statistics.median(CPU["python -c pass"])
     out = {}
@@ -147,7 +161,7 @@ def startup(work: Path, repeats: int, redis_url: str | None) -> dict:
         med, cpu = statistics.median(values), statistics.median(CPU[name])
         out[name] = {"median_s": med, "min_s": min(values), "max_s": max(values), "over_peer_s": med - peer,
                      "cpu_median_s": cpu, "cpu_over_peer_s": cpu - peer_cpu}
-        log(f"{name:44} median {med:.3f} s (+{med - peer:.3f} s over python -c pass); "
+        log(f"{name:47} median {med:.3f} s (+{med - peer:.3f} s over python -c pass); "
             f"CPU {cpu:.3f} s (+{cpu - peer_cpu:.3f} s)")
     return out
 
@@ -247,7 +261,7 @@ class BenchRedis:
         from workers.connection import redis_server_binary
 
         self.dir = work / "bench_redis"
-        self.dir.mkdir()
+        self.dir.mkdir(parents=True)
         self.socket = self.dir / "redis.sock"
         self.proc = subprocess.Popen([redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket),
                                       "--dir", str(self.dir), "--save", "", "--appendonly", "no"],
@@ -424,7 +438,7 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=1, default=str))
     else:
         for name, row in result["startup"].items():
-            print(f"{name:44} {row['median_s']:.3f} s  (+{row['over_peer_s']:.3f} s)  "
+            print(f"{name:47} {row['median_s']:.3f} s  (+{row['over_peer_s']:.3f} s)  "
                   f"CPU {row['cpu_median_s']:.3f} s (+{row['cpu_over_peer_s']:.3f} s)")
         if "end_to_end" in result:
             e = result["end_to_end"]

@@ -17,12 +17,14 @@ from sqlalchemy import select
 from appeals import db, runtime
 from appeals.commands import corrections as command
 from appeals.models import CorrectionRun
-from workers import jobs, locks, queues
+from workers import handoff, jobs, locks, queues
 
 from .conftest import users_of
 from .test_fast_commands import PROBE
 
 HEAVY = ("sqlalchemy", "flask", "numpy", "hyperscan", "workers.engine", "appeals.models", "appeals.services")
+# A batch handed over and answered within the fast wait loads no Redis client library but hiredis (workers/wire.py).
+CLIENT_LIBRARIES = ("redis", "rq")
 
 
 @pytest.fixture
@@ -74,16 +76,18 @@ def _apply(env, *args, probe=True):
 
 
 def _heavy(modules) -> list[str]:
-    return sorted(m for m in modules if m.startswith(HEAVY))
+    return sorted(m for m in modules if m.startswith(HEAVY) or m.split(".")[0] in CLIENT_LIBRARIES)
 
 
 def _operator_jobs(env, finished_only: bool = False) -> list[Job]:
-    """The operators' batch jobs on the corrections queue: finished, and started unless `finished_only`."""
+    """The operators' batch jobs on the corrections queue: finished, and started unless `finished_only`.
+
+    Started first: a job moves from started to finished (the command may have its reply a moment before),
+    so looking in that order finds one that moves between the two looks."""
     connection = redis.Redis.from_url(env["APPEALS_REDIS_URL"])
     queue = Queue(queues.CORRECTIONS_QUEUE, connection=connection)
-    ids = queue.finished_job_registry.get_job_ids()
-    if not finished_only:
-        ids += queue.started_job_registry.get_job_ids()
+    ids = [] if finished_only else queue.started_job_registry.get_job_ids()
+    ids = list(dict.fromkeys(ids + queue.finished_job_registry.get_job_ids()))
     found = [Job.fetch(i, connection=connection) for i in ids]
     return [j for j in found if j.func_name == queues.OPERATOR_JOB]
 
@@ -94,8 +98,9 @@ def test_the_command_names_the_workers_job():
 
 
 def test_a_running_worker_applies_the_batch_and_the_command_prints_what_in_process_prints(env, corpus, worker):
-    """With a worker running, the batch is its job (the command loads no SQLAlchemy, models or engine), the
-    release is published and recorded; the in-process path prints the same document and the same lines."""
+    """With a worker running, the batch is its job (the command loads no SQLAlchemy, models or engine, nor
+    redis-py or RQ), the release is published and recorded; the in-process path prints the same document
+    and the same lines."""
     first, second = (r["userid"] for r in users_of(corpus[0])[:2])
     handed, modules = _apply(env, "--remove", first, "--reason", "handed off", "--json")
     assert handed.returncode == 0, handed.stderr[-3000:]
@@ -236,3 +241,61 @@ def test_a_worker_killed_mid_batch_is_reported_and_the_batch_is_run_again(env, c
         _stop(doomed)
         _stop(successor)
     assert runtime.engine().get_dataset(corpus[0].name).current_version == 2
+
+
+def test_a_request_held_by_a_worker_that_died_before_enqueuing_it_is_applied_within_a_sweep(env, corpus, worker,
+                                                                                           settings):
+    """A worker took a request into its intake and died before making it a job: the next sweep (every 5 s
+    here) gives it back, a live worker's intake takes it, and its reply reaches whoever waits for it."""
+    uid = users_of(corpus[0])[0]["userid"]
+    connection = redis.Redis.from_url(settings.redis_url)
+    request_id, payload = handoff.new_request([[uid, "remove"]], "ghost", list(command.OPERATOR))
+    with connection.pipeline(transaction=True) as pipe:  # atomically: the live intake must not see it first
+        pipe.rpush(handoff.REQUESTS_KEY, payload)
+        pipe.lmove(handoff.REQUESTS_KEY, handoff.intake_key("ghost"), "LEFT", "RIGHT")
+        pipe.sadd(handoff.WORKERS_KEY, "ghost")  # it had an intake; it has no heartbeat
+        pipe.execute()
+    deadline = time.monotonic() + 60
+    reply = None
+    while reply is None and time.monotonic() < deadline:  # short reads: redis-py 8 times a socket out at 5 s
+        reply = handoff.wait_reply(connection, request_id, timeout=1)
+    assert reply is not None, "no reply within a minute"
+    assert reply["outcome"]["recorded"] == [uid] and reply["outcome"]["releases"] == {corpus[0].name: 2}
+    assert not connection.exists(handoff.intake_key("ghost"))
+    assert b"ghost" not in connection.smembers(handoff.WORKERS_KEY)
+    assert runtime.engine().get_dataset(corpus[0].name).current_version == 2
+
+
+def test_a_request_nobody_takes_is_withdrawn_and_applied_here_once_no_worker_is_left(env, corpus, settings):
+    """A worker that looked alive (its heartbeat) never takes the request (it stopped first): when its
+    heartbeat lapses, the command takes the request back and applies the batch itself; no job is left."""
+    uid = users_of(corpus[0])[0]["userid"]
+    connection = redis.Redis.from_url(settings.redis_url)
+    connection.sadd(handoff.WORKERS_KEY, "stalled")
+    queues.beat(connection, "stalled", 3)
+    started = time.monotonic()
+    done, modules = _apply(env, "--remove", uid, "--reason", "nobody took it")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert time.monotonic() - started >= 2.5  # it did wait for the stalled worker's heartbeat to lapse
+    assert "published version 2" in done.stdout and "sqlalchemy" in modules
+    assert connection.llen(handoff.REQUESTS_KEY) == 0 and _operator_jobs(env) == []
+
+
+def test_a_request_redis_lost_is_reported_not_waited_for(env, corpus, settings):
+    """The request vanished (Redis restarted empty, say) before any worker took it: the command says so and
+    that nothing was applied, instead of waiting out its timeout."""
+    uid = users_of(corpus[0])[0]["userid"]
+    connection = redis.Redis.from_url(settings.redis_url)
+    connection.sadd(handoff.WORKERS_KEY, "stalled")
+    queues.beat(connection, "stalled", 120)
+    cli = subprocess.Popen([sys.executable, "-c", "from appeals.cli import main; main()", "corrections", "apply",
+                            "--remove", uid, "--reason", "lost"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not connection.llen(handoff.REQUESTS_KEY):
+        assert time.monotonic() < deadline and cli.poll() is None
+        time.sleep(0.05)
+    connection.delete(handoff.REQUESTS_KEY)
+    out, err = cli.communicate(timeout=30)
+    assert cli.returncode == 1 and "Redis lost the batch" in err and "nothing was applied" in err, (out, err)
+    assert runtime.engine().get_dataset(corpus[0].name).current_version == 1

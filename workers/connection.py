@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import functools
 import hashlib
 import os
 import signal
@@ -22,10 +23,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+if TYPE_CHECKING:
+    import redis
+
+# redis-py is imported where a client is made, not here: the operator command's hand-off finds the
+# embedded server's socket through this module without loading redis-py (workers/wire.py says why).
 
 START_TIMEOUT = 10.0
 STOP_GRACE = 2.0
@@ -34,19 +38,24 @@ _owned: dict[str, subprocess.Popen] = {}  # socket path -> the server this proce
 _guard = threading.Lock()
 
 
-# redis-py reads its own version from the installed package's metadata (importlib.metadata, about 2 ms)
-# for every connection it makes unless it is told the version; every client here tells it.
-try:
-    from redis.driver_info import DriverInfo
-except ImportError:  # redis-py before 7 takes the version alone
-    _LIB_VERSION: dict = {"lib_version": redis.__version__}
-else:
-    _LIB_VERSION = {"driver_info": DriverInfo(lib_version=redis.__version__)}
+@functools.cache
+def _lib_version() -> dict:
+    """redis-py reads its own version from the installed package's metadata (importlib.metadata, about 2 ms)
+    for every connection it makes unless it is told the version; every client here tells it."""
+    import redis
+
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py before 7 takes the version alone
+        return {"lib_version": redis.__version__}
+    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
 
 
 def client_for(url: str) -> redis.Redis:
     """A new client for the Redis at `url` (redis://, rediss:// or unix://)."""
-    return redis.Redis.from_url(url, **_LIB_VERSION)
+    import redis
+
+    return redis.Redis.from_url(url, **_lib_version())
 
 
 def _probe_client(socket_path, timeout: float) -> redis.Redis:
@@ -55,8 +64,12 @@ def _probe_client(socket_path, timeout: float) -> redis.Redis:
     That retry turned every SHUTDOWN (whose answer is the connection dropping) into about
     3 s of waiting at the end of each command, and a stale socket into as long a probe.
     """
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     return redis.Redis(unix_socket_path=str(socket_path), socket_connect_timeout=timeout, socket_timeout=timeout,
-                       retry=Retry(NoBackoff(), 0), **_LIB_VERSION)
+                       retry=Retry(NoBackoff(), 0), **_lib_version())
 
 
 def embedded_socket(settings) -> Path:
@@ -74,6 +87,8 @@ def redis_url(settings) -> str:
 
 def answers(socket_path: Path) -> bool:
     """Whether a Redis server answers PING on this socket (one try, never a retry)."""
+    import redis
+
     if not socket_path.exists():
         return False
     try:
@@ -159,6 +174,8 @@ def _die_with_parent() -> None:
 
 def stop_owned(owner_pid: int | None = None) -> None:
     """Stop every embedded server this process started (at exit; never from a forked child)."""
+    import redis
+
     if owner_pid is not None and owner_pid != os.getpid():
         return  # a forked child (gunicorn worker, RQ scheduler) inherited the hook: not its server
     with _guard:

@@ -19,7 +19,7 @@ from appeals.db import utcnow
 from appeals.requests import iso
 from appeals.services import corrections, dispatch, notify
 from config import Settings
-from workers import locks, queues
+from workers import handoff, locks, queues
 from workers.engine import faults
 from workers.engine.errors import (
     BadCorrection,
@@ -326,17 +326,30 @@ def operator_apply(items: list[list[str]], reason: str, actor) -> dict:
     return outcome
 
 
-def operator_job(items: list[list[str]], reason: str, actor: list) -> dict:
+def operator_job(items: list[list[str]], reason: str, actor: list, request_id: str | None = None) -> dict:
     """The command line's correction handed to a running worker: `operator_apply`, its errors as data.
 
     Its arguments are the wire format of `appeals corrections apply`: [[user id, remedy], ...], the
-    reason, and the actor as [kind, id, label]. Returns {"outcome": ...} as `operator_apply` returns it,
+    reason, and the actor as [kind, id, label]; `request_id` names the hand-off request (workers.handoff)
+    whose reply this job writes. Returns {"outcome": ...} as `operator_apply` returns it,
     or {"error": one line}, which the command prints exactly as it does in-process (an unmigrated
     database, a busy lock, a failed batch); an unexpected error comes back as one line too (its
     traceback goes to the worker's log), so the job fails only when its worker dies: RQ's abandoned-job
     cleanup then runs it again (its one retry), which is safe because the batch is idempotent by
     decision (see `operator_apply`).
     """
+    value = _operator_value(items, reason, actor)
+    if request_id is not None:
+        job = get_current_job()
+        try:
+            handoff.send_reply(job.connection if job else queues.connect(), request_id, value)
+        except redis.RedisError:
+            # The command then reads the job's own result from RQ (appeals/commands/corrections.py).
+            log.warning("could not hand the reply of request %s to the waiting command", request_id, exc_info=True)
+    return value
+
+
+def _operator_value(items: list[list[str]], reason: str, actor: list) -> dict:
     from appeals.commands._common import database_problem
     from appeals.services.audit import Actor
 
@@ -415,11 +428,13 @@ def sweep() -> dict:
     from appeals.services import review  # here: the operator's commands never sweep
 
     ensure_bootstrapped()
-    summary: dict = {"enqueued": 0, "expired": None, "mail": 0, "files": 0}
+    summary: dict = {"enqueued": 0, "expired": None, "mail": 0, "files": 0, "handoff": 0}
     try:
         connection = queues.connect()
         # File and commit jobs of dead workers first: they need neither the database nor the lock.
         summary["files"] = queues.recover_files(connection)
+        # Operators' requests a dead worker had taken but not yet made a job of go back to the others.
+        summary["handoff"] = handoff.recover(connection, lambda name: queues.worker_alive(connection, name))
         summary["expired"] = review.expire_stale()
         # Database first, then the lock: a correction seen `running` whose lock is free
         # afterwards belongs to a run that has ended, or died.

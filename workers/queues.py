@@ -34,6 +34,8 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from config import Settings
+from workers import handoff
+from workers.handoff import HEARTBEAT_PREFIX
 
 log = logging.getLogger("appeals.queues")
 
@@ -58,7 +60,6 @@ WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus
 # between the two after this long belongs to a worker that died there.
 HANDOFF_GRACE_SECONDS = 0.5
 
-HEARTBEAT_PREFIX = "appeals:worker-alive:"
 FILES_RECOVERY_LOCK = "appeals:files-recovery"  # one recoverer at a time, so no job is retried twice
 
 
@@ -85,6 +86,24 @@ def beat(connection: redis.Redis, worker_name: str, ttl: float) -> None:
 def worker_alive(connection: redis.Redis, worker_name: str | None) -> bool:
     """True while `worker_name`'s heartbeat has not expired."""
     return bool(worker_name) and bool(connection.exists(HEARTBEAT_PREFIX + worker_name))
+
+
+def enqueue_operator(connection: redis.Redis, payload: bytes, settings: Settings) -> bool:
+    """The RQ job of an operator's request (`workers.handoff`); False when that request's job exists already.
+
+    One retry, which only a worker's death uses (the job returns its errors): RQ's abandoned-job
+    cleanup runs the batch again on a live worker.
+    """
+    request = handoff.parse_request(payload)
+    try:
+        corrections_queue(connection).enqueue(
+            OPERATOR_JOB, request["items"], request["reason"], request["actor"], request_id=request["id"],
+            job_id=handoff.job_id(request["id"]), unique=True, job_timeout=settings.correction_timeout,
+            result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, retry=Retry(max=1),
+            description=f"operator correction of {', '.join(str(i[0]) for i in request['items'])}")
+    except DuplicateJobError:
+        return False
+    return True
 
 
 def connect() -> redis.Redis:

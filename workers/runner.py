@@ -27,7 +27,7 @@ import redis
 from rq import SimpleWorker
 
 from appeals import db
-from workers import dispatch, jobs, queues
+from workers import dispatch, handoff, jobs, queues
 
 log = logging.getLogger("appeals.worker")
 
@@ -223,6 +223,37 @@ def _beat_forever(stop: threading.Event, connection: redis.Redis, name: str, ttl
             return
 
 
+def _intake_forever(stop: threading.Event, name: str, settings) -> None:
+    # Operators' requests (workers.handoff) become RQ jobs here, one at a time, on a connection of this
+    # thread's own: BLMOVE holds it while it waits. A request this worker has taken is dropped from its
+    # intake only once its job exists; on a stop, the worker stops taking requests at once and what its
+    # intake still holds goes back to the others.
+    connection = queues.connect()
+    try:
+        while not stop.is_set():
+            try:
+                payload = handoff.take(connection, name, timeout=1)
+                if payload is None:
+                    continue
+                try:
+                    queues.enqueue_operator(connection, payload, settings)
+                except handoff.BadRequest as exc:
+                    log.warning("dropped a hand-off request that is not one (%s): %r", exc, payload[:200])
+                handoff.taken(connection, name, payload)
+            except REDIS_DOWN as exc:
+                log.warning("operator intake: Redis went away (%s)", exc)
+                wait_for_redis(connection, stop)
+            except Exception:  # noqa: BLE001 - the intake must outlive any one request
+                log.exception("operator intake failed; the request goes back to be tried again")
+                handoff.give_back(connection, name)
+                stop.wait(1)
+        handoff.leave(connection, name)
+    except redis.RedisError:
+        pass  # Redis is away as this worker stops: the sweep of a live worker gives the requests back
+    finally:
+        connection.close()
+
+
 class _EarlyStop:
     """A stop request (SIGTERM/SIGINT) that arrives before RQ installs its own handlers.
 
@@ -280,8 +311,11 @@ def run(burst: bool = False, name: str | None = None) -> bool:
         jobs.sweep()
     except Exception:  # noqa: BLE001 - start anyway; the periodic sweep tries again
         log.exception("initial sweep failed")
-    sweeper = None
-    if not burst:
+    intake = sweeper = None
+    if not burst:  # a burst worker takes no operator's request: it may be gone before the job would run
+        intake = threading.Thread(target=_intake_forever, args=(stop, name, settings), name="operator-intake",
+                                  daemon=True)
+        intake.start()
         sweeper = threading.Thread(target=_sweep_forever, args=(stop, settings.sweep_seconds),
                                    name="sweep", daemon=True)
         sweeper.start()
@@ -313,7 +347,8 @@ def run(burst: bool = False, name: str | None = None) -> bool:
             except Exception:  # noqa: BLE001 - exiting anyway
                 log.exception("stopping the scheduler failed")
         stop.set()
-        if sweeper is not None:
-            sweeper.join(timeout=5)
+        for thread in (intake, sweeper):
+            if thread is not None:
+                thread.join(timeout=5)
         beater.join(timeout=5)
         db.session.remove()

@@ -68,78 +68,122 @@ def _in_process(items: list[list[str]], reason: str) -> dict:
         raise click.ClickException(str(exc)) from None
 
 
-# How often the waiting command looks at the job's status between blocking reads of its result: a worker
-# that died holding it, or stopped before taking it, is noticed within this.
+# How often the waiting command looks at the batch between blocking reads of its reply: a worker that died
+# holding it, or stopped before taking it, is noticed within this.
 _WAIT_STEP_SECONDS = 1
+# How long the fast path (workers/wire.py: no redis-py, no RQ) waits for the reply before the command loads
+# redis-py and RQ to look at the job as well: a one-account batch comes back well within it.
+_FAST_WAIT_SECONDS = 2
 
 
 def _through_worker(items: list[list[str]], reason: str, timeout: float | None) -> dict | None:
-    """Hand the batch to a running worker as an RQ job and wait for its outcome; None when no worker
+    """Hand the batch to a running worker (workers.handoff) and wait for its outcome; None when no worker
     runs (the caller applies it in-process then).
 
-    Imports neither SQLAlchemy nor the engine: the start-up of this path is Python, click, redis-py and RQ.
+    Imports neither SQLAlchemy nor the engine, and on its fast path neither redis-py nor RQ: the start-up of
+    a handed-off batch is Python, click, the settings and a socket.
     """
-    import redis
-    from rq import Retry
-    from rq.job import JobStatus
-    from rq.worker import Worker
-
     from config import ConfigError, Settings
-    from workers import queues
+    from workers import handoff, wire
 
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         raise click.ClickException(f"Configuration error: {exc}") from None
-    connection = _running_redis(settings)
-    if connection is None:
-        return None
-    try:
-        queue = queues.corrections_queue(connection)
-
-        def worker_listening() -> bool:
-            return any(queues.worker_alive(connection, w.name) for w in Worker.all(queue=queue))
-
-        if not worker_listening():
-            return None
-        # One retry, which only a worker's death uses (the job returns its errors): RQ's abandoned-job
-        # cleanup runs the batch again on a live worker.
-        job = queue.enqueue(queues.OPERATOR_JOB, items, reason, list(OPERATOR),
-                            job_timeout=settings.correction_timeout, result_ttl=queues.RESULT_TTL,
-                            failure_ttl=queues.FAILURE_TTL, retry=Retry(max=1),
-                            description=f"operator correction of {', '.join(uid for uid, _ in items)}")
-    except redis.RedisError:
-        return None  # Redis is not answering: in-process, where the lock gives the clear error
+    url = _redis_url(settings)
     limit = timeout if timeout is not None else settings.correction_timeout + settings.lock_wait_seconds
     deadline = time.monotonic() + limit
+    request_id, payload = handoff.new_request(items, reason, list(OPERATOR))
+    job_id = handoff.job_id(request_id)
+    submitted = False
+    try:
+        fast = wire.connect(url)
+    except wire.WireError:
+        return None  # Redis is not answering: in-process, where the lock gives the clear error
+    try:
+        if fast is not None:
+            try:
+                if not handoff.any_worker_alive(fast):
+                    return None
+                handoff.submit(fast, payload)
+                submitted = True
+                reply = handoff.wait_reply(fast, request_id, min(_FAST_WAIT_SECONDS, limit))
+                if reply is not None:
+                    return _outcome_of(job_id, reply)
+            except wire.WireError:
+                if not submitted:
+                    return None
+            finally:
+                fast.close()
+        return _wait_with_rq(url, request_id, payload, submitted, deadline, limit)
+    except KeyboardInterrupt:
+        if not submitted:
+            raise
+        click.echo(f"\nInterrupted; the batch goes on in the worker (job {job_id}). {_FOLLOW}", err=True)
+        raise SystemExit(130) from None
+
+
+def _wait_with_rq(url: str, request_id: str, payload: bytes, submitted: bool, deadline: float,
+                  limit: float) -> dict | None:
+    """The rest of the wait, with redis-py and RQ: the reply, or what became of the request and its job."""
+    import redis
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    from workers import handoff, queues
+    from workers.connection import client_for
+
+    connection = client_for(url)
+    job_id = handoff.job_id(request_id)
+    try:
+        if not submitted:  # the URL has options only redis-py knows
+            if not handoff.any_worker_alive(connection):
+                return None
+            handoff.submit(connection, payload)
+    except redis.RedisError:
+        return None
+    lost = 0
     try:
         while True:
             step = max(1, min(_WAIT_STEP_SECONDS, math.ceil(deadline - time.monotonic())))
-            result = job.latest_result(timeout=step)  # a blocking read of RQ's result stream
-            if result is not None:
-                return _outcome_of(job, result)
-            status = job.get_status(refresh=True)
-            if status == JobStatus.QUEUED and not worker_listening():
-                # The worker stopped before taking it: take the job back (only if it is still in the
-                # queue: a worker may be taking it right now) and apply the batch here.
-                if connection.lrem(queue.key, 0, job.id):
-                    job.delete()
+            reply = handoff.wait_reply(connection, request_id, step)
+            if reply is not None:
+                return _outcome_of(job_id, reply)
+            try:
+                job = Job.fetch(job_id, connection=connection)
+            except NoSuchJobError:
+                job = None
+            if job is None:
+                # Still a request: waiting in the shared list, or taken by a worker that is making it a job
+                # (if that worker died, the next sweep gives it back). Nobody left to take it: apply it here.
+                if not handoff.any_worker_alive(connection) and handoff.withdraw(connection, payload):
                     return None
-            if status == JobStatus.STARTED and not queues.worker_alive(connection, _worker_of(job)):
-                raise click.ClickException(
-                    f"The worker applying the batch (job {job.id}) stopped. Whatever it had not published is "
-                    "applied again by RQ's recovery; running the same command again is safe too (a batch is "
-                    f"published once). {_FOLLOW}")
+                lost = 0 if handoff.whereabouts(connection, payload) else lost + 1
+                if lost >= 2:  # twice, so a request moving between the looks is not taken for lost
+                    raise click.ClickException("Redis lost the batch before a worker took it (was it restarted?); "
+                                               "nothing was applied. Run the command again.")
+            else:
+                status = job.get_status(refresh=True)
+                if status == JobStatus.QUEUED and not handoff.any_worker_alive(connection):
+                    # Every worker stopped before taking the job: take it back (only if it is still in the
+                    # queue: a worker may be taking it right now) and apply the batch here.
+                    if connection.lrem(queues.corrections_queue(connection).key, 0, job.id):
+                        job.delete()
+                        return None
+                if status == JobStatus.STARTED and not queues.worker_alive(connection, _worker_of(job)):
+                    raise click.ClickException(
+                        f"The worker applying the batch (job {job.id}) stopped. Whatever it had not published is "
+                        "applied again by RQ's recovery; running the same command again is safe too (a batch is "
+                        f"published once). {_FOLLOW}")
+                if status in (JobStatus.FINISHED, JobStatus.FAILED):  # ended, and its reply was not handed over
+                    return _outcome_of(job.id, job.latest_result())
             if time.monotonic() >= deadline:
                 raise click.ClickException(f"No result after {limit:g} s; the batch goes on in the worker "
-                                           f"(job {job.id}). {_FOLLOW}")
+                                           f"(job {job_id}). {_FOLLOW}")
     except redis.RedisError as exc:
         # redis-py has retried already; the batch is the worker's and does not depend on this client.
         raise click.ClickException(f"Lost Redis while waiting ({exc.__class__.__name__}); the batch goes on in "
-                                   f"the worker (job {job.id}). {_FOLLOW}") from None
-    except KeyboardInterrupt:
-        click.echo(f"\nInterrupted; the batch goes on in the worker (job {job.id}). {_FOLLOW}", err=True)
-        raise SystemExit(130) from None
+                                   f"the worker (job {job_id}). {_FOLLOW}") from None
 
 
 def _worker_of(job) -> str | None:
@@ -151,30 +195,33 @@ def _worker_of(job) -> str | None:
 _FOLLOW = "Follow it with `appeals corrections list --runs`."
 
 
-def _running_redis(settings):
-    """A client of the installation's Redis when it is running, else None (no Redis, no worker).
-
-    The embedded server is never started here: a worker would have started it.
-    """
-    from workers import connection as conn
-
+def _redis_url(settings) -> str:
+    """The installation's Redis URL; the embedded server's socket when none is set (a worker would have
+    started it: if it is not running, connecting fails and the batch is applied in-process)."""
     if settings.redis_url:
-        return conn.client_for(settings.redis_url)
-    socket_path = conn.embedded_socket(settings)
-    return conn.client_for(f"unix://{socket_path}") if conn.answers(socket_path) else None
+        return settings.redis_url
+    from workers.connection import embedded_socket
+
+    return f"unix://{embedded_socket(settings)}"
 
 
-def _outcome_of(job, result) -> dict:
-    """The outcome document of a finished job, or the one-line error the in-process path would print."""
-    from rq.results import Result
+def _outcome_of(job_id: str, result) -> dict:
+    """The outcome document of a finished batch, or the one-line error the in-process path would print.
 
-    if result.type == Result.Type.SUCCESSFUL:
-        value = result.return_value or {}
-        if "error" in value:
-            raise click.ClickException(value["error"])
-        return value["outcome"]
-    lines = (result.exc_string or "").strip().splitlines()
-    raise click.ClickException(f"The worker failed the batch (job {job.id}): {lines[-1] if lines else 'no detail'}")
+    `result` is the job's return value as the reply carries it, or RQ's Result of the job when the reply
+    was not handed over (a job that failed: its worker died, twice).
+    """
+    if not isinstance(result, dict):
+        from rq.results import Result
+
+        if result is None or result.type != Result.Type.SUCCESSFUL:
+            lines = ((result.exc_string if result is not None else "") or "").strip().splitlines()
+            raise click.ClickException(f"The worker failed the batch (job {job_id}): "
+                                       f"{lines[-1] if lines else 'no detail'}")
+        result = result.return_value or {}
+    if "error" in result:
+        raise click.ClickException(result["error"])
+    return result["outcome"]
 
 
 def _report(outcome: dict, as_json: bool) -> None:
