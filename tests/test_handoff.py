@@ -145,8 +145,8 @@ def test_no_worker_alive_without_an_intake_and_a_current_heartbeat(r, w):
 class HandOff(RuleBasedStateMachine):
     """Requests move between the shared list, workers' intakes and jobs while workers die (or only seem to)
     and sweeps run, with the functions the command, the intake and the sweep use. Whatever happens, no
-    request is lost, none is twice in the lists, none becomes two jobs, and the workers a sweep leaves
-    named are alive. (A job is modelled by the key RQ's `unique` enqueue checks: set only if absent.)"""
+    request is lost, none is twice in the lists, none becomes two jobs, and a sweep leaves no dead
+    worker counted or holding requests. (A job is modelled by the key RQ's `unique` enqueue checks: set only if absent.)"""
 
     def __init__(self):
         super().__init__()
@@ -183,12 +183,16 @@ class HandOff(RuleBasedStateMachine):
             self.jobs_made += 1
         if crash is None:
             handoff.taken(self.r, worker, payload)
+            assert self.r.lpos(handoff.intake_key(worker), payload) is None
 
     @rule()
     def sweep(self):
         handoff.recover(self.r, lambda name: queues.worker_alive(self.r, name))
-        for raw in self.r.smembers(handoff.WORKERS_KEY):  # every worker left named is alive
-            assert queues.worker_alive(self.r, raw.decode())
+        for name in ("w1", "w2"):
+            if queues.worker_alive(self.r, name):
+                continue
+            assert self.r.llen(handoff.intake_key(name)) == 0, "a dead worker's intake was not given back"
+            assert not self.r.sismember(handoff.WORKERS_KEY, name), "a dead worker is still counted"
 
     @rule(payload=consumes(requests))
     def withdraw(self, payload):
