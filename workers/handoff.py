@@ -4,15 +4,18 @@ The command pushes a request (a JSON document with a fresh id) onto a Redis list
 under that id. Each worker runs an intake thread that moves one request at a time from the list into a
 list of its own (BLMOVE, so no two workers take one request), enqueues it as the RQ job
 `operator-<id>`, and only then drops it from its own list. The job applies the batch and writes its
-return value as the reply. So a request is always somewhere, the shared list, one worker's intake or RQ
-(a job of that id, which RQ keeps for a day after it ends), and in both of the last two only between the
-enqueue and the drop; enqueuing is refused while a job of that id exists, so a request taken twice runs
-once. A worker that dies holding a request leaves it in its intake: every sweep gives the intakes of
-workers whose heartbeat lapsed back to the shared list. A worker that dies running the job is RQ's to retry, as before.
+return value as the reply.
+
+So a request is always somewhere: the shared list, one worker's intake, or RQ (a job of that id, which
+RQ keeps for a day after it ends); it is in both of the last two only between the enqueue and the drop.
+Enqueuing is refused while a job of that id exists, so a request taken twice runs once. A worker that
+dies holding a request leaves it in its intake: every sweep gives the intakes of workers whose heartbeat
+lapsed back to the shared list. A worker that dies running the job is RQ's to retry, as before.
 
 An intake names its worker in a set at every turn (so a Redis that restarted empty learns it back), and
-the command asks whether any worker named there has a current heartbeat: two round trips, without RQ. Every function here takes either a redis-py client or
-a `workers.wire.Wire`: the command's fast path loads neither redis-py nor RQ (workers/wire.py).
+the command asks whether any worker named there has a current heartbeat: two round trips, without RQ.
+Every function here takes either a redis-py client or a `workers.wire.Wire`: the command's fast path
+loads neither redis-py nor RQ (workers/wire.py).
 """
 
 from __future__ import annotations
