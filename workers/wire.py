@@ -37,9 +37,9 @@ def connect(url: str, timeout: float = CONNECT_TIMEOUT) -> "Wire | None":
     if parts.scheme not in ("redis", "rediss", "unix") or set(query) - {"db"} or parts.fragment:
         return None
     try:
-        db = int(query["db"][-1]) if "db" in query else 0
-        if parts.scheme != "unix" and parts.path.strip("/"):
-            db = int(parts.path.strip("/"))
+        db = int(parts.path.strip("/") or 0) if parts.scheme != "unix" else 0
+        if "db" in query:  # as redis-py reads it: the query's database before the path's
+            db = int(query["db"][-1])
         port = parts.port or 6379
     except ValueError:
         return None  # redis-py says what is wrong with it
