@@ -139,11 +139,14 @@ def test_anything_else_on_the_list_is_refused(payload):
 
 
 def test_no_worker_alive_without_an_intake_and_a_current_heartbeat(r, w):
+    _, payload = handoff.new_request([["1", "remove"]], "r", ["operator", None, "x"])
     assert not handoff.any_worker_alive(w)
     r.sadd(handoff.WORKERS_KEY, "quiet")  # named by an intake, but its heartbeat lapsed
     assert not handoff.any_worker_alive(w) and not handoff.any_worker_alive(r)
+    assert not handoff.offer(w, payload) and r.llen(handoff.REQUESTS_KEY) == 0  # nobody to take it
     queues.beat(r, "quiet", 30)
     assert handoff.any_worker_alive(w) and handoff.any_worker_alive(r)
+    assert handoff.offer(w, payload) and r.lrange(handoff.REQUESTS_KEY, 0, -1) == [payload]
 
 
 class HandOff(RuleBasedStateMachine):
@@ -164,7 +167,8 @@ class HandOff(RuleBasedStateMachine):
     @rule(target=requests)
     def submit(self):
         request_id, payload = handoff.new_request([["1", "remove"]], "r", ["operator", None, "x"])
-        handoff.submit(self.r, payload)
+        # As `handoff.offer` puts it once a worker looked alive (which it may no longer be).
+        self.r.rpush(handoff.REQUESTS_KEY, payload)
         self.sent[payload] = request_id
         return payload
 

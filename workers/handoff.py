@@ -71,9 +71,12 @@ def any_worker_alive(client) -> bool:
     return bool(names) and client.exists(*(HEARTBEAT_PREFIX + _text(n) for n in names)) > 0
 
 
-def submit(client, payload: bytes) -> None:
-    """Put a request at the end of the shared list."""
+def offer(client, payload: bytes) -> bool:
+    """Put a request at the end of the shared list if a worker is alive to take it; whether it was put."""
+    if not any_worker_alive(client):
+        return False
     client.rpush(REQUESTS_KEY, payload)
+    return True
 
 
 def withdraw(client, payload: bytes) -> bool:
@@ -87,17 +90,13 @@ def wait_reply(client, request_id: str, timeout: float) -> dict | None:
     return None if got is None else json.loads(got[1])
 
 
-def whereabouts(client, payload: bytes) -> str | None:
-    """Where a request that is not an RQ job yet is: "waiting" (shared list), "taken" (an intake), or None.
+def still_listed(client, payload: bytes) -> bool:
+    """Whether a request that is not an RQ job yet is in the shared list or in a worker's intake.
 
     Looked at in the order requests move, so one moving on between the looks is still found.
     """
-    if client.lpos(REQUESTS_KEY, payload) is not None:
-        return "waiting"
-    for name in client.smembers(WORKERS_KEY):
-        if client.lpos(intake_key(_text(name)), payload) is not None:
-            return "taken"
-    return None
+    lists = [REQUESTS_KEY] + [intake_key(_text(name)) for name in client.smembers(WORKERS_KEY)]
+    return any(client.lpos(key, payload) is not None for key in lists)
 
 
 # -- the worker's side (redis-py) ---------------------------------------------------------------------
@@ -121,10 +120,11 @@ def give_back(connection, worker: str) -> int:
     return moved
 
 
-def leave(connection, worker: str) -> None:
-    """A stopping worker: no longer counted by the command, and its intake given back."""
+def leave(connection, worker: str) -> int:
+    """A stopping (or dead) worker: no longer counted by the command, and its intake given back; how many
+    requests went back."""
     connection.srem(WORKERS_KEY, worker)
-    give_back(connection, worker)
+    return give_back(connection, worker)
 
 
 def send_reply(connection, request_id: str, value: dict) -> None:
@@ -139,13 +139,8 @@ def send_reply(connection, request_id: str, value: dict) -> None:
 def recover(connection, alive) -> int:
     """Give the intakes of dead workers (`alive(name)` false) back to the shared list and forget those
     workers; how many requests went back."""
-    moved = 0
-    for raw in connection.smembers(WORKERS_KEY):
-        name = _text(raw)
-        if not alive(name):
-            moved += give_back(connection, name)
-            connection.srem(WORKERS_KEY, name)
-    return moved
+    names = (_text(raw) for raw in connection.smembers(WORKERS_KEY))
+    return sum(leave(connection, name) for name in names if not alive(name))
 
 
 def _text(name) -> str:

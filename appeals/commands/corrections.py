@@ -103,10 +103,9 @@ def _through_worker(items: list[list[str]], reason: str, timeout: float | None) 
     try:
         if fast is not None:
             try:
-                if not handoff.any_worker_alive(fast):
+                submitted = handoff.offer(fast, payload)
+                if not submitted:
                     return None
-                handoff.submit(fast, payload)
-                submitted = True
                 reply = handoff.wait_reply(fast, request_id, min(_FAST_WAIT_SECONDS, limit))
                 if reply is not None:
                     return _outcome_of(job_id, reply)
@@ -136,10 +135,8 @@ def _wait_with_rq(url: str, request_id: str, payload: bytes, submitted: bool, de
     connection = client_for(url)
     job_id = handoff.job_id(request_id)
     try:
-        if not submitted:  # the URL has options only redis-py knows
-            if not handoff.any_worker_alive(connection):
-                return None
-            handoff.submit(connection, payload)
+        if not submitted and not handoff.offer(connection, payload):  # a URL with options only redis-py knows
+            return None
     except redis.RedisError:
         return None
     lost = 0
@@ -158,7 +155,7 @@ def _wait_with_rq(url: str, request_id: str, payload: bytes, submitted: bool, de
                 # (if that worker died, the next sweep gives it back). Nobody left to take it: apply it here.
                 if not handoff.any_worker_alive(connection) and handoff.withdraw(connection, payload):
                     return None
-                lost = 0 if handoff.whereabouts(connection, payload) else lost + 1
+                lost = 0 if handoff.still_listed(connection, payload) else lost + 1
                 if lost >= 2:  # twice, so a request moving between the looks is not taken for lost
                     raise click.ClickException("Redis lost the batch before a worker took it (was it restarted?); "
                                                "nothing was applied. Run the command again.")
